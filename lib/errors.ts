@@ -1,0 +1,94 @@
+/**
+ * The one registry of Imago's error codes. Code throws them by name
+ * (`throw imagoError('IMAGO_PLAN_INVALID', detail)`), tests assert on `.code`,
+ * and docs/errors.md lists the same codes (a test keeps them in sync).
+ *
+ * retryable=false marks validation and data-consistency failures: retrying
+ * cannot help, and for consistency errors retrying could hide a real problem.
+ * Each part of Imago keeps its codes in its own block below.
+ */
+export interface ErrorSpec {
+  message: string;
+  retryable: boolean;
+  /** What the user should do about it. */
+  hint: string;
+}
+
+export const ERRORS = {
+  // --- foundation / prerequisites
+  IMAGO_PREREQ_MISSING: { message: 'A required program is missing', retryable: false, hint: "Run 'bash scripts/setup.sh', which installs it or says how." },
+  IMAGO_MARIADB_START: { message: 'A MariaDB instance did not start', retryable: true, hint: 'Read the error log quoted in the message.' },
+  IMAGO_TEMPORAL_START: { message: 'The Temporal dev server did not start', retryable: true, hint: 'Read the server log quoted in the message; check that the port is free.' },
+  IMAGO_OPTIONS_INVALID: { message: 'Options are invalid', retryable: false, hint: 'Fix each listed option; unknown keys are rejected.' },
+
+  // --- plan and bootstrapping
+  IMAGO_PLAN_INVALID: { message: 'The upgrade plan is invalid', retryable: false, hint: 'Fix each error listed with its path in the plan file, then start again.' },
+  IMAGO_PLAN_UNREADABLE: { message: 'The upgrade plan file cannot be read or parsed', retryable: false, hint: 'Check the path and that the file is valid YAML or JSON.' },
+  IMAGO_SECRET_UNRESOLVED: { message: 'A secret reference in the plan cannot be resolved', retryable: false, hint: 'Set the named environment variable or create the named file on the worker host.' },
+  IMAGO_PREFLIGHT_UNREACHABLE: { message: "Uold's data store is not reachable", retryable: true, hint: "Check uold.db.url in the plan and that the database is up." },
+  IMAGO_PREFLIGHT_BINLOG: { message: "Uold's binary log is not usable for change capture", retryable: false, hint: 'Start the server with --log-bin --binlog-format=ROW --binlog-row-image=FULL.' },
+  IMAGO_PREFLIGHT_PRIVILEGES: { message: 'The replication user lacks a privilege', retryable: false, hint: 'GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT to the user named in uold.db.url.' },
+  IMAGO_PREFLIGHT_DISK: { message: 'Not enough disk space for Unew', retryable: false, hint: 'Free disk space or point unew.local.baseDir at a larger volume.' },
+
+  // --- sample system (examples/auction)
+  AUCTION_BAD_REQUEST: { message: 'Malformed request', retryable: false, hint: 'Send valid JSON with the documented fields.' },
+
+  // --- ingress interceptor
+  INGRESS_BAD_TRANSITION: { message: 'The interceptor cannot make this transition in its current state', retryable: false, hint: 'Read the state with GET /status and send the transition it allows.' },
+  INGRESS_UNREACHABLE: { message: 'An ingress interceptor did not answer its control API', retryable: true, hint: 'Check the control URL and token in the plan.' },
+  INGRESS_FLEET_ABORTED: { message: 'Fleet switchover aborted; every interceptor was released to the old target', retryable: true, hint: 'Read the cause; the live system kept serving from Uold.' },
+
+  // --- data transfer
+  TRANSFER_NO_PRIMARY_KEY: { message: 'A table has no primary key', retryable: false, hint: 'Add a primary key to the table, or exclude it from the conversion.' },
+  TRANSFER_CONVERSION_FAILED: { message: 'A conversion function threw or returned an invalid row', retryable: false, hint: 'Fix the conversion module for the named table and key.' },
+  TRANSFER_SCHEMA_MISMATCH: { message: "Converted rows do not fit Unew's schema", retryable: false, hint: "Make the conversion's output match the new schema (columns named in the message)." },
+  TRANSFER_FLUSH_TIMEOUT: { message: 'Unew did not reach the flush position in time', retryable: true, hint: 'Lag is too high; let the catch-up settle or raise switchover.flushTimeoutMs.' },
+  TRANSFER_VERIFY_MISMATCH: { message: "Verification found rows that differ between convert(Uold) and Unew", retryable: false, hint: 'Read the listed keys; the switchover is blocked.' },
+
+  // --- compare engine
+  COMPARE_RULES_INVALID: { message: 'Compare rules are invalid', retryable: false, hint: 'Fix each listed rule in the plan.' },
+
+  // --- workflow / driver
+  IMAGO_ABORTED: { message: 'The upgrade was aborted', retryable: false, hint: 'Unew was destroyed; Uold was never touched.' },
+  IMAGO_GATE_FAILED: { message: 'The switchover gate did not pass', retryable: false, hint: 'Read the status: failed tests, compare verdict or verification differences.' },
+  IMAGO_TESTS_FAILED: { message: "A plan test failed against Unew", retryable: false, hint: 'Read the test output in the status.' },
+  IMAGO_WRONG_PHASE: { message: 'This operation is not allowed in the current phase', retryable: false, hint: "Check 'imago status <id>' for the phase and what it accepts." },
+  IMAGO_HEALTH_FAILED: { message: 'Unew did not become healthy', retryable: true, hint: "Read Unew's log quoted in the message." },
+
+  // --- providers
+  PROVIDER_AWS_CAPACITY: { message: 'AWS has no capacity for the requested instances', retryable: false, hint: 'Choose another instance type or subnet/availability zone.' },
+  PROVIDER_AWS_QUOTA: { message: 'An AWS quota would be exceeded', retryable: false, hint: 'Request a quota increase or lower unew.aws.count.' },
+  PROVIDER_AWS_PERMISSION: { message: 'AWS refused the call for lack of permission', retryable: false, hint: 'Grant the IAM policy in docs/aws-provider.md.' },
+  PROVIDER_AWS_INVALID: { message: 'A value for AWS in the plan is invalid', retryable: false, hint: 'Fix the named plan field.' },
+  PROVIDER_AWS_TIMEOUT: { message: 'AWS resources did not become ready in time', retryable: true, hint: 'Check the instances and target-group health in the console.' },
+
+  // --- client
+  CLIENT_NOT_FOUND: { message: 'No upgrade with this id', retryable: false, hint: "List upgrades with 'imago list'." },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class ImagoError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly hint: string;
+  readonly detail: string;
+
+  constructor(code: ErrorCode, detail: string, options?: { cause?: unknown }) {
+    const spec: ErrorSpec = ERRORS[code];
+    super(`${code}: ${spec.message}: ${detail}. ${spec.hint}`, options);
+    this.name = 'ImagoError';
+    this.code = code;
+    this.retryable = spec.retryable;
+    this.hint = spec.hint;
+    this.detail = detail;
+  }
+}
+
+export function imagoError(code: ErrorCode, detail: string, cause?: unknown): ImagoError {
+  return new ImagoError(code, detail, cause === undefined ? undefined : { cause });
+}
+
+export function isImagoError(err: unknown, code?: ErrorCode): err is ImagoError {
+  return err instanceof ImagoError && (code === undefined || err.code === code);
+}
