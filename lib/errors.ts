@@ -32,6 +32,10 @@ export const ERRORS = {
 
   // --- sample system (examples/auction)
   AUCTION_BAD_REQUEST: { message: 'Malformed request', retryable: false, hint: 'Send valid JSON with the documented fields.' },
+  AUCTION_CONFIG_INVALID: { message: 'The auction service configuration is invalid', retryable: false, hint: 'Fix each listed setting in the environment (AUCTION_*) or in the file named by AUCTION_CONFIG_FILE.' },
+  AUCTION_START_FAILED: { message: 'The auction service did not become healthy', retryable: true, hint: 'Read the service log quoted in the message (database URL, grants, port).' },
+  AUCTION_SCHEMA_UNKNOWN: { message: 'The database does not hold a known auction schema', retryable: false, hint: "Create it with setupDatabase(admin, 'v1'|'v2', ...) first." },
+  AUCTION_WORKLOAD_INVALID: { message: 'Workload options are invalid', retryable: false, hint: 'Fix each listed option; unknown keys are rejected.' },
 
   // --- ingress interceptor
   INGRESS_BAD_TRANSITION: { message: 'The interceptor cannot make this transition in its current state', retryable: false, hint: 'Read the state with GET /status and send the transition it allows.' },
