@@ -41,6 +41,11 @@ export const ERRORS = {
   INGRESS_BAD_TRANSITION: { message: 'The interceptor cannot make this transition in its current state', retryable: false, hint: 'Read the state with GET /status and send the transition it allows.' },
   INGRESS_UNREACHABLE: { message: 'An ingress interceptor did not answer its control API', retryable: true, hint: 'Check the control URL and token in the plan.' },
   INGRESS_FLEET_ABORTED: { message: 'Fleet switchover aborted; every interceptor was released to the old target', retryable: true, hint: 'Read the cause; the live system kept serving from Uold.' },
+  INGRESS_BAD_REQUEST: { message: 'A control call to the interceptor was malformed', retryable: false, hint: 'Send JSON with the fields listed in docs/ingress.md (Control API).' },
+  INGRESS_UNAUTHORIZED: { message: 'The interceptor refused the control token', retryable: false, hint: 'Pass the token given to the interceptor (--token-file or IMAGO_INGRESS_TOKEN).' },
+  INGRESS_DRAIN_TIMEOUT: { message: 'In-flight requests did not drain in time', retryable: true, hint: 'A slow upstream request is still running; raise the drain timeout or retry later.' },
+  INGRESS_LISTEN_FAILED: { message: 'The interceptor could not listen on its address', retryable: true, hint: 'Check that the host:port is free and allowed.' },
+  INGRESS_FLEET_PARTIAL: { message: 'Fleet switchover passed the point of no return but an interceptor did not release', retryable: false, hint: 'Other interceptors already serve from the new target; the named one will release to the old target at its hard timeout (a mixed state). Fix or stop it at once.' },
 
   // --- data transfer
   TRANSFER_NO_PRIMARY_KEY: { message: 'A table has no primary key', retryable: false, hint: 'Add a primary key to the table, or exclude it from the conversion.' },
@@ -65,6 +70,10 @@ export const ERRORS = {
   PROVIDER_AWS_PERMISSION: { message: 'AWS refused the call for lack of permission', retryable: false, hint: 'Grant the IAM policy in docs/aws-provider.md.' },
   PROVIDER_AWS_INVALID: { message: 'A value for AWS in the plan is invalid', retryable: false, hint: 'Fix the named plan field.' },
   PROVIDER_AWS_TIMEOUT: { message: 'AWS resources did not become ready in time', retryable: true, hint: 'Check the instances and target-group health in the console.' },
+  PROVIDER_AWS_TRANSIENT: { message: 'AWS throttled the call or failed transiently', retryable: true, hint: 'Nothing to fix: the call is retried with backoff; if it persists, check the AWS Health Dashboard.' },
+  PROVIDER_AWS_CONFLICT: { message: 'An AWS resource is not in the state the provider expects', retryable: false, hint: 'Someone changed the listener, rule or target group by hand; restore it as named in the message.' },
+  PROVIDER_AWS_IN_USE: { message: "Unew's target group still receives live traffic", retryable: false, hint: 'Switch traffic back to Uold (rollback) before tearing Unew down.' },
+  PROVIDER_AWS_UNEXPECTED: { message: 'An AWS call failed in an unexpected way', retryable: true, hint: 'Read the AWS error code quoted in the message.' },
 
   // --- client
   CLIENT_NOT_FOUND: { message: 'No upgrade with this id', retryable: false, hint: "List upgrades with 'imago list'." },
