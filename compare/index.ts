@@ -1,0 +1,12 @@
+/**
+ * The compare engine's public API. The ingress interceptor creates one with
+ * `createCompareEngine({ ...plan.compare, uoldUrl, unewUrl })` and hands it
+ * every mirrored pair; the switchover gate reads `verdict()`.
+ */
+export { createCompareEngine, type CompareConfig, type CompareEngine } from './comparer';
+export { compareRulesSchema, validateCompareRules, type CompareRules, type CompareRulesInput, type ValuePatternRule } from './rules';
+export type { CompareReport, CompareVerdict, EndpointReport, FieldReport } from './report';
+export type { Example } from './tally';
+export type { Difference, DiffKind } from './differ';
+export { positionReached, type PositionHook } from './lag-checker';
+export type { MirroredPair, CapturedReply, CapturedRequest, Comparer } from './types';
