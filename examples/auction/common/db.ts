@@ -1,0 +1,38 @@
+/** The mysql2 pool both versions use, configured from ServiceConfig, with a per-query timeout and a transaction helper. */
+import * as mysql from 'mysql2/promise';
+import type { ServiceConfig } from './config';
+
+export interface Db {
+  pool: mysql.Pool;
+  query<T = any>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Runs fn in one transaction on one connection: commit on success, rollback on any error. */
+  tx<T>(fn: (q: <R = any>(sql: string, params?: unknown[]) => Promise<R[]>) => Promise<T>): Promise<T>;
+  end(): Promise<void>;
+}
+
+export function createDb(cfg: ServiceConfig): Db {
+  const pool = mysql.createPool({
+    uri: cfg.databaseUrl, connectionLimit: cfg.poolSize, timezone: cfg.timezone, charset: cfg.charset,
+    waitForConnections: true, queueLimit: 0, enableKeepAlive: true,
+  });
+  const timeout = cfg.queryTimeoutMs;
+  return {
+    pool,
+    async query(sql, params = []) { const [rows] = await pool.query({ sql, timeout }, params); return rows as any[]; },
+    async tx(fn) {
+      const conn = await pool.getConnection();
+      try {
+        await conn.beginTransaction();
+        const result = await fn(async (sql, params = []) => { const [rows] = await conn.query({ sql, timeout }, params); return rows as any[]; });
+        await conn.commit();
+        return result;
+      } catch (err) {
+        await conn.rollback().catch(() => undefined);
+        throw err;
+      } finally {
+        conn.release();
+      }
+    },
+    end: () => pool.end(),
+  };
+}
