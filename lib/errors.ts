@@ -53,6 +53,12 @@ export const ERRORS = {
   TRANSFER_SCHEMA_MISMATCH: { message: "Converted rows do not fit Unew's schema", retryable: false, hint: "Make the conversion's output match the new schema (columns named in the message)." },
   TRANSFER_FLUSH_TIMEOUT: { message: 'Unew did not reach the flush position in time', retryable: true, hint: 'Lag is too high; let the catch-up settle or raise switchover.flushTimeoutMs.' },
   TRANSFER_VERIFY_MISMATCH: { message: "Verification found rows that differ between convert(Uold) and Unew", retryable: false, hint: 'Read the listed keys; the switchover is blocked.' },
+  TRANSFER_CONVERSION_INCOMPLETE: { message: 'The conversion does not cover the tables of Uold', retryable: false, hint: 'Add a TableConversion for each named table, or list it in ignoreTables.' },
+  TRANSFER_TABLE_MISSING: { message: 'A table named by the conversion does not exist', retryable: false, hint: 'Check the table names in the conversion against Uold and Unew.' },
+  TRANSFER_SOURCE_UNREACHABLE: { message: "Uold's data store did not answer", retryable: true, hint: 'Check source.url and that the server is up; the transfer resumes from its saved state.' },
+  TRANSFER_TARGET_UNREACHABLE: { message: "Unew's data store did not answer", retryable: true, hint: 'Check target.url and that the server is up; the transfer resumes from its saved state.' },
+  TRANSFER_STREAM_FAILED: { message: 'The binlog stream from Uold failed', retryable: true, hint: 'Read the cause; if Uold purged the binlog the transfer needs, start a new transfer into an empty Unew.' },
+  TRANSFER_STATE_MISMATCH: { message: "The transfer state in Unew belongs to another source or conversion", retryable: false, hint: 'Start from an empty Unew database, or use the same source and conversion as the saved state.' },
 
   // --- compare engine
   COMPARE_RULES_INVALID: { message: 'Compare rules are invalid', retryable: false, hint: 'Fix each listed rule in the plan.' },
@@ -77,6 +83,12 @@ export const ERRORS = {
 
   // --- client
   CLIENT_NOT_FOUND: { message: 'No upgrade with this id', retryable: false, hint: "List upgrades with 'imago list'." },
+  CLIENT_USAGE: { message: 'The command line is invalid', retryable: false, hint: "Run 'imago <command> --help' for the accepted arguments and options." },
+  CLIENT_CONFIG_INVALID: { message: 'The client configuration is invalid', retryable: false, hint: 'Fix the named setting in the flag, environment variable or config file (~/.config/imago/config.json or --config).' },
+  CLIENT_UNREACHABLE: { message: 'The Temporal server did not answer', retryable: true, hint: 'Check --address / TEMPORAL_ADDRESS, the namespace and TLS settings, and that the server is up.' },
+  CLIENT_ALREADY_RUNNING: { message: 'An upgrade with this plan name is already running', retryable: false, hint: "Watch it with 'imago watch <id>', or abort it before starting again." },
+  CLIENT_STATUS_UNAVAILABLE: { message: 'The upgrade did not answer the status query', retryable: true, hint: "A worker must be running to answer queries, even for a finished upgrade: start 'imago worker'." },
+  CLIENT_COMPONENT_MISSING: { message: 'A component this command runs is not installed in this checkout', retryable: false, hint: 'Update the checkout; the named module must exist.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

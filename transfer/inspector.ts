@@ -1,0 +1,74 @@
+import type * as mysql from 'mysql2/promise';
+import { imagoError } from '../lib/errors';
+
+/**
+ * The inspector asks Uold (and Unew's catalog) read-only questions. Nothing
+ * here writes; `expect*` methods throw a registry error naming what is wrong.
+ */
+export class Inspector {
+  constructor(private readonly db: mysql.Pool | mysql.Connection, private readonly database: string) {}
+
+  private async rows(sql: string, params: unknown[] = []): Promise<any[]> {
+    const [rows] = await this.db.query(sql, params);
+    return rows as any[];
+  }
+
+  async expectRowBinlog(): Promise<void> {
+    const [v] = await this.rows('SELECT @@log_bin AS logBin, @@binlog_format AS format, @@binlog_row_image AS image');
+    const wrong: string[] = [];
+    if (Number(v.logBin) !== 1) wrong.push('log_bin is OFF');
+    if (v.format !== 'ROW') wrong.push(`binlog_format is ${v.format}, not ROW`);
+    if (v.image !== 'FULL') wrong.push(`binlog_row_image is ${v.image}, not FULL`);
+    if (wrong.length) throw imagoError('IMAGO_PREFLIGHT_BINLOG', wrong.join('; '));
+  }
+
+  /** REPLICATION SLAVE, REPLICATION CLIENT (MariaDB: BINLOG MONITOR) and SELECT on the database. */
+  async expectReplicationPrivileges(user: string): Promise<void> {
+    const grants = (await this.rows('SHOW GRANTS')).map((r) => String(Object.values(r)[0]).toUpperCase());
+    const global = grants.filter((g) => / ON \*\.\* /.test(g));
+    const onDb = grants.filter((g) => g.includes(` ON \`${this.database.toUpperCase()}\`.*`) || g.includes(` ON ${this.database.toUpperCase()}.*`));
+    const has = (list: string[], p: RegExp) => list.some((g) => /GRANT ALL PRIVILEGES/.test(g) || p.test(g));
+    const missing: string[] = [];
+    if (!has(global, /REPLICATION SLAVE|REPLICATION REPLICA/)) missing.push('REPLICATION SLAVE ON *.*');
+    if (!has(global, /REPLICATION CLIENT|BINLOG MONITOR/)) missing.push('REPLICATION CLIENT ON *.*');
+    if (!has(global.concat(onDb), /GRANT (.*, )?SELECT(,| ON)/)) missing.push(`SELECT ON ${this.database}.*`);
+    if (missing.length) throw imagoError('IMAGO_PREFLIGHT_PRIVILEGES', `user '${user}' lacks ${missing.join(', ')}`);
+  }
+
+  async tables(): Promise<string[]> {
+    const rows = await this.rows("SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME", [this.database]);
+    return rows.map((r) => r.t);
+  }
+
+  /** Primary-key columns in key order; [] when the table has none. */
+  async primaryKey(table: string): Promise<string[]> {
+    const rows = await this.rows("SELECT COLUMN_NAME AS c FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX", [this.database, table]);
+    return rows.map((r) => r.c);
+  }
+
+  async columns(table: string): Promise<string[]> {
+    const rows = await this.rows('SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION', [this.database, table]);
+    return rows.map((r) => r.c);
+  }
+
+  async countRows(table: string): Promise<number> {
+    const [r] = await this.rows(`SELECT COUNT(*) AS n FROM \`${this.database}\`.\`${table}\``);
+    return Number(r.n);
+  }
+
+  async gtidBinlogPos(): Promise<string> {
+    const [r] = await this.rows('SELECT @@gtid_binlog_pos AS p');
+    return String(r.p ?? '');
+  }
+
+  async threadsRunning(): Promise<number> {
+    const [r] = await this.rows("SHOW GLOBAL STATUS LIKE 'Threads_running'");
+    return Number(r?.Value ?? 0);
+  }
+
+  /** Identifies the source for the saved state: server id and database. */
+  async sourceId(): Promise<string> {
+    const [r] = await this.rows('SELECT @@server_id AS id');
+    return `server ${r.id}/${this.database}`;
+  }
+}
