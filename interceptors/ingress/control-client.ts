@@ -1,0 +1,90 @@
+/**
+ * A typed client for one interceptor's control API (global fetch). Errors come
+ * from the registry: INGRESS_UNAUTHORIZED (401), the code the interceptor sent
+ * for a 400 (INGRESS_BAD_TRANSITION, INGRESS_BAD_REQUEST), INGRESS_UNREACHABLE
+ * when it does not answer in time.
+ */
+import { ERRORS, imagoError, type ErrorCode } from '../../lib/errors';
+
+export interface ServedRecord { seq: number; upstream: string; start: number; end: number; status: number }
+
+export interface IngressStatus {
+  state: 'forward' | 'mirror' | 'held';
+  target: string;
+  upstreams: Record<string, string>;
+  inFlight: number;
+  held: number;
+  hold: { startedAt: number; deadline: number } | null;
+  mirror: { on: boolean; shadow: string | null; percent: number; methods: string[]; outstanding: number; pairs: number; comparer: boolean };
+  counters: Record<string, number>;
+  latency: { boundsMs: number[]; counts: number[]; count: number; meanMs: number };
+  transitions: Array<{ at: number; what: string; detail: string }>;
+}
+
+export interface DrainedReply { drained: boolean; held: boolean; inFlight: number; heldCount: number; target: string }
+
+export interface MirrorRequest { on: boolean; shadow?: string; percent?: number; methods?: string[]; compare?: unknown }
+
+export class IngressControlClient {
+  readonly baseUrl: string;
+
+  constructor(baseUrl: string, private readonly token: string, private readonly timeoutMs = 10_000) {
+    this.baseUrl = baseUrl.replace(/\/$/, '');
+  }
+
+  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(this.baseUrl + path, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (e) {
+      throw imagoError('INGRESS_UNREACHABLE', `${method} ${this.baseUrl}${path}: ${(e as Error).message}`, e);
+    }
+    const text = await res.text().catch(() => '');
+    if (res.status === 401) throw imagoError('INGRESS_UNAUTHORIZED', `${method} ${this.baseUrl}${path}`);
+    if (res.status !== 200) {
+      let code: ErrorCode = res.status >= 500 ? 'INGRESS_UNREACHABLE' : 'INGRESS_BAD_REQUEST';
+      let message = text;
+      try {
+        const j = JSON.parse(text) as { error?: string; message?: string };
+        if (j.error && j.error in ERRORS && res.status < 500) code = j.error as ErrorCode;
+        message = j.message ?? text;
+      } catch { /* not JSON: keep the text */ }
+      throw imagoError(code, `${method} ${this.baseUrl}${path} → ${res.status}: ${message}`);
+    }
+    return (path === '/metrics' ? text : JSON.parse(text)) as T;
+  }
+
+  status(): Promise<IngressStatus> { return this.call('GET', '/status'); }
+  metrics(): Promise<string> { return this.call('GET', '/metrics'); }
+  addUpstream(name: string, url: string): Promise<{ changed: boolean; upstreams: Record<string, string> }> { return this.call('POST', '/upstreams', { name, url }); }
+  mirror(req: MirrorRequest): Promise<{ changed: boolean; mirror: IngressStatus['mirror'] }> { return this.call('POST', '/mirror', req); }
+  compare(): Promise<{ comparer: boolean; pairs: number; report: unknown; verdict: unknown }> { return this.call('GET', '/compare'); }
+  hold(timeoutMs?: number): Promise<{ changed: boolean; state: 'held'; target: string; deadline: number; inFlight: number }> {
+    return this.call('POST', '/hold', timeoutMs === undefined ? {} : { timeoutMs });
+  }
+  /** Waits up to waitMs (≤ 60 000) on the interceptor for in-flight requests to end. */
+  drained(waitMs = 0): Promise<DrainedReply> { return this.call('GET', `/drained?waitMs=${waitMs}`, undefined, waitMs + this.timeoutMs); }
+  switch(target: string): Promise<{ changed: boolean; target: string }> { return this.call('POST', '/switch', { target }); }
+  release(): Promise<{ changed: boolean; released: number; target: string }> { return this.call('POST', '/release', {}); }
+  served(since = 0, limit?: number): Promise<{ records: ServedRecord[]; next: number; lost: number }> {
+    return this.call('GET', `/served?since=${since}${limit ? `&limit=${limit}` : ''}`);
+  }
+  /** Every served record since `since`, following pages. */
+  async servedAll(since = 0): Promise<ServedRecord[]> {
+    const all: ServedRecord[] = [];
+    for (;;) {
+      const page = await this.served(since);
+      all.push(...page.records);
+      if (!page.records.length || page.next === since) return all;
+      since = page.next;
+    }
+  }
+  timeline(sinceMs = 0): Promise<{ bucketMs: number; buckets: Array<{ t: number; count: number; meanMs: number; maxMs: number; errors: number }> }> {
+    return this.call('GET', `/timeline?since=${sinceMs}`);
+  }
+}
