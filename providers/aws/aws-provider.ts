@@ -6,13 +6,13 @@
  * and keyed by upgradeId; handles carry ids and ARNs only, never secrets.
  */
 import { imagoError } from '../../lib/errors';
+import { resolveSecret } from '../../lib/secrets';
 import type { Provider, ProvisionRequest, UnewHandle } from '../provider';
 import type { RetryOptions } from './classify';
 import { createAwsClients, destroyClients, type AwsClientOptions, type AwsClients } from './clients';
 import { inspectAws } from './inspector';
 import { validateAwsPlan, type AwsPlan } from './plan-schema';
 import { Provisioner, type FleetInstance } from './provisioner';
-import { resolveSecretRef } from './secret-ref';
 import { Switcher } from './switcher';
 import { TargetGroups } from './target-group';
 import { teardownUnew } from './teardown';
@@ -64,7 +64,7 @@ async function defaultProbe(url: string, matcher: string): Promise<boolean> {
 export function createAwsProvider(deps: AwsProviderDeps = {}): AwsProvider {
   const retry = deps.retry ?? {};
   const pollMs = deps.pollMs ?? 2_000;
-  const resolve = deps.resolveSecret ?? resolveSecretRef;
+  const resolve = deps.resolveSecret ?? (async (ref: string) => resolveSecret(ref, 'unew.aws.database'));
   const probe = deps.probe ?? defaultProbe;
   const appUrlFor = deps.appUrlFor ?? ((i: FleetInstance, p: AwsPlan) => `http://${i.privateIp}:${p.appPort}`);
 

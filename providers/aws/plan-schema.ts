@@ -107,10 +107,13 @@ export function validateAwsPlan(unew: Record<string, unknown>, base = 'unew.aws'
     throw imagoError('PROVIDER_AWS_INVALID', `${base}: is required for the aws provider`);
   }
   const copy = structuredClone(section); // useDefaults mutates: never touch the caller's plan
-  if (!validate(copy)) {
-    const msgs = [...new Set((validate.errors ?? []).filter((e) => e.keyword !== 'anyOf').map((e) => describe(e, base)))];
-    throw imagoError('PROVIDER_AWS_INVALID', msgs.join('; '));
+  const msgs = validate(copy) ? [] : [...new Set((validate.errors ?? []).filter((e) => e.keyword !== 'anyOf').map((e) => describe(e, base)))];
+  // Cross-field rules the schema cannot express; ELBv2 would only reject them after the instances were launched.
+  const hc = (copy as { healthCheck?: Partial<AwsHealthCheck> }).healthCheck;
+  if (hc && typeof hc.timeoutSeconds === 'number' && typeof hc.intervalSeconds === 'number' && hc.timeoutSeconds >= hc.intervalSeconds) {
+    msgs.push(`${base}.healthCheck.timeoutSeconds: must be smaller than intervalSeconds (${hc.intervalSeconds})`);
   }
+  if (msgs.length) throw imagoError('PROVIDER_AWS_INVALID', msgs.join('; '));
   return deepFreeze(copy as unknown as AwsPlan);
 }
 
