@@ -1,0 +1,48 @@
+/**
+ * The operator's verbs on a running upgrade: approve, abort, pause, resume,
+ * throttle, finalize, rollback. Each is a workflow update; the workflow's
+ * validator refuses one that is wrong for the phase, and nothing changes.
+ */
+import { imagoError } from '../../lib/errors';
+import { EXIT_CODES } from '../../workflows/status';
+import type { ImagoClient } from '../api';
+import { printJson } from '../output';
+import { positiveInt, requiredString, withClient, type CommandSpec, type Context } from './common';
+
+function verb(name: string, summary: string, call: (c: ImagoClient, id: string, ctx: Context) => Promise<unknown>, extra: Partial<CommandSpec> = {}): CommandSpec {
+  return {
+    name, summary, positionals: ['id'], connects: true, ...extra,
+    async run(ctx) {
+      const id = ctx.args.id;
+      const { result, url } = await withClient(ctx, async (c) => ({ result: await call(c, id, ctx), url: c.url(id) }));
+      if (ctx.json) printJson(ctx.io, { id, operation: name, result, url });
+      else ctx.io.out(`${name}: ${typeof result === 'string' ? result : JSON.stringify(result)}\n`);
+      return EXIT_CODES.completed;
+    },
+  };
+}
+
+export const controlCommands: CommandSpec[] = [
+  verb('approve', 'Approve the switchover of an upgrade that is awaiting approval.',
+    (c, id, ctx) => c.approve(id, (ctx.values.by as string | undefined) ?? ctx.io.env.USER, ctx.values.note as string | undefined),
+    { options: { by: { type: 'string' }, note: { type: 'string' } }, details: '  --by NAME     who approves (default $USER)\n  --note TEXT   recorded with the approval' }),
+  verb('abort', 'Abort an upgrade before the switchover: Unew is destroyed, Uold untouched.',
+    (c, id, ctx) => c.abort(id, requiredString(ctx, 'reason', 'why the upgrade is aborted')),
+    { options: { reason: { type: 'string' } }, details: '  --reason TEXT  required' }),
+  verb('pause', 'Pause the data copy.', (c, id) => c.pause(id)),
+  verb('resume', 'Resume a paused data copy.', (c, id) => c.resume(id)),
+  verb('throttle', 'Change the copy chunk size and throttle thresholds while it runs.',
+    (c, id, ctx) => {
+      const change = { chunkSize: positiveInt(ctx, 'chunk-size'), maxThreadsRunning: positiveInt(ctx, 'max-threads-running'), maxLagMs: positiveInt(ctx, 'max-lag-ms') };
+      const given = Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined));
+      if (Object.keys(given).length === 0) throw imagoError('CLIENT_USAGE', 'throttle needs at least one of --chunk-size, --max-threads-running, --max-lag-ms');
+      return c.setThrottle(id, given);
+    },
+    { options: { 'chunk-size': { type: 'string' }, 'max-threads-running': { type: 'string' }, 'max-lag-ms': { type: 'string' } },
+      details: '  --chunk-size N            rows per copy chunk\n  --max-threads-running N   throttle when Uold runs more threads\n  --max-lag-ms N            throttle when Unew lags more' }),
+  verb('finalize', 'End the post-switchover window now; Uold is released per policy.', (c, id) => c.finalize(id)),
+  verb('rollback', 'Return traffic to Uold during the post-switchover window.',
+    (c, id, ctx) => c.rollback(id, requiredString(ctx, 'reason', 'why traffic goes back to Uold')),
+    { options: { reason: { type: 'string' } }, details: '  --reason TEXT  required' }),
+];
+

@@ -1,0 +1,81 @@
+/**
+ * `watch <id>` and `upgrade start <plan> [--wait]`: start and/or follow an
+ * upgrade to its end; the exit code is the outcome's (EXIT_CODES).
+ */
+import { isImagoError } from '../../lib/errors';
+import { loadPlanFile } from '../../plan/load';
+import { EXIT_CODES, type UpgradeStatus } from '../../workflows/status';
+import type { ImagoClient, UpgradeResult } from '../api';
+import { printJson } from '../output';
+import { Watcher } from '../watcher';
+import { positiveInt, withClient, type CommandSpec, type Context } from './common';
+
+/** Follows to the end. --json prints one status per line (NDJSON) and the result last. */
+async function follow(c: ImagoClient, ctx: Context, id: string): Promise<UpgradeResult | null> {
+  const watcher = new Watcher(ctx.io);
+  const intervalMs = positiveInt(ctx, 'interval-ms') ?? (ctx.io.isTTY ? 1_000 : 2_000);
+  const onStatus = (s: UpgradeStatus) => (ctx.json ? ctx.io.out(`${JSON.stringify({ status: s })}\n`) : watcher.onStatus(s));
+  const result = await c.watch(id, onStatus, { intervalMs, signal: ctx.io.signal });
+  if (result) {
+    if (ctx.json) ctx.io.out(`${JSON.stringify({ result: { workflowId: result.workflowId, outcome: result.outcome, exitCode: result.exitCode, error: result.error } })}\n`);
+    else watcher.finish(result);
+  }
+  return result;
+}
+
+/** Interrupted by the operator: the upgrade goes on; 130 as shells report SIGINT. */
+const INTERRUPTED = 130;
+
+export const watchCommand: CommandSpec = {
+  name: 'watch', summary: 'Follow an upgrade until it ends; exit with its outcome code.', positionals: ['id'], connects: true,
+  options: { 'interval-ms': { type: 'string' } },
+  details: `  --interval-ms N   poll period (default 1000 on a TTY, 2000 otherwise)
+  --json            one {"status":…} line per change, then {"result":…}
+
+On a terminal the view is redrawn in place; otherwise one timestamped line is
+printed per change (phase, every 10% of copy, tests, compare verdict, gate...).
+Exit codes: 0 completed, 2 aborted, 3 failed, 4 rolled back, 5 timed out.`,
+  run: (ctx) => withClient(ctx, async (c) => (await follow(c, ctx, ctx.args.id))?.exitCode ?? INTERRUPTED),
+};
+
+export const startCommand: CommandSpec = {
+  name: 'upgrade start', summary: 'Validate a plan and start its upgrade; print the workflow id and web UI link.',
+  positionals: ['plan'], connects: true,
+  options: { wait: { type: 'boolean' }, 'interval-ms': { type: 'string' }, 'execution-timeout-ms': { type: 'string' } },
+  details: `  --wait                    follow the upgrade to its end (as 'imago watch') and exit with its outcome code
+  --execution-timeout-ms N  Temporal execution timeout for the whole upgrade (ends as timed out, exit 5)
+  --json                    print {workflowId, runId, url} (and the result with --wait)`,
+  async run(ctx) {
+    const plan = loadPlanFile(ctx.args.plan);
+    const executionTimeoutMs = positiveInt(ctx, 'execution-timeout-ms');
+    return withClient(ctx, async (c) => {
+      const started = await c.start(plan, { executionTimeoutMs });
+      if (ctx.json) ctx.io.out(`${JSON.stringify({ started })}\n`);
+      else ctx.io.out(`started ${started.workflowId} (${plan.system} ${plan.from.version} → ${plan.to.version})\n  ${started.url}\n`);
+      if (!ctx.values.wait) return EXIT_CODES.completed;
+      return (await follow(c, ctx, started.workflowId))?.exitCode ?? INTERRUPTED;
+    });
+  },
+};
+
+export const planValidateCommand: CommandSpec = {
+  name: 'plan validate', summary: 'Check a plan file; list every error with its path (exit 1 when invalid).', positionals: ['file'],
+  details: '  --json   print {"valid":bool,"errors":[...]} instead',
+  async run(ctx) {
+    try {
+      const plan = loadPlanFile(ctx.args.file);
+      if (ctx.json) printJson(ctx.io, { valid: true, errors: [], name: plan.name, workflowId: `imago-${plan.name}` });
+      else ctx.io.out(`${ctx.args.file}: valid plan '${plan.name}' (${plan.system} ${plan.from.version} → ${plan.to.version}); workflow id imago-${plan.name}\n`);
+      return EXIT_CODES.completed;
+    } catch (err) {
+      if (!isImagoError(err, 'IMAGO_PLAN_INVALID') && !isImagoError(err, 'IMAGO_PLAN_UNREADABLE')) throw err;
+      // The loader lists one error per indented line after the file name.
+      const lines = err.detail.split('\n').slice(1).map((l) => l.trim()).filter(Boolean);
+      const errors = lines.length ? lines : [err.detail];
+      if (ctx.json) printJson(ctx.io, { valid: false, code: err.code, errors });
+      else ctx.io.err(`${ctx.args.file}: ${err.code}: ${errors.length} error(s)\n${errors.map((e) => `  ${e}\n`).join('')}${err.hint}\n`);
+      return EXIT_CODES.usage;
+    }
+  },
+};
+

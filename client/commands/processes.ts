@@ -1,0 +1,49 @@
+/**
+ * `worker` and `ingress`: run the long-lived processes. Their modules are
+ * owned by other parts and loaded lazily, so the CLI type-checks and runs
+ * its other commands whether or not they are present in the checkout.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { imagoError } from '../../lib/errors';
+import { EXIT_CODES, TASK_QUEUE } from '../../workflows/status';
+import { connectionOptions } from '../connection';
+import { settingsOf, type CommandSpec } from './common';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+function load(rel: string, exportName: string): (...args: any[]) => unknown {
+  const file = path.join(ROOT, rel);
+  if (!fs.existsSync(`${file}.ts`) && !fs.existsSync(`${file}.js`)) throw imagoError('CLIENT_COMPONENT_MISSING', `${rel}.ts not found under ${ROOT}`);
+  const mod = require(file) as Record<string, unknown>;
+  if (typeof mod[exportName] !== 'function') throw imagoError('CLIENT_COMPONENT_MISSING', `${rel}.ts does not export ${exportName}()`);
+  return mod[exportName] as (...args: any[]) => unknown;
+}
+
+export const workerCommand: CommandSpec = {
+  name: 'worker', summary: 'Run an Imago worker (workflow and activities) until interrupted.', connects: true,
+  options: { 'task-queue': { type: 'string' } },
+  details: `  --task-queue Q   default "${TASK_QUEUE}"
+
+Runs runWorker() from worker/run.ts with the resolved connection.`,
+  async run(ctx) {
+    const settings = settingsOf(ctx);
+    const runWorker = load('worker/run', 'runWorker');
+    const conn = connectionOptions(settings);
+    await runWorker({
+      address: settings.address, namespace: settings.namespace, tls: conn.tls, apiKey: settings.apiKey,
+      taskQueue: (ctx.values['task-queue'] as string | undefined) ?? TASK_QUEUE, signal: ctx.io.signal,
+    });
+    return EXIT_CODES.completed;
+  },
+};
+
+export const ingressCommand: CommandSpec = {
+  name: 'ingress', summary: 'Run an ingress interceptor (arguments go to interceptors/ingress/main.ts).', passThrough: true,
+  details: "All arguments are passed to the interceptor's own main(); see docs/ingress.md.",
+  async run(ctx) {
+    const main = load('interceptors/ingress/main', 'main');
+    const code = await main(ctx.rest);
+    return typeof code === 'number' ? code : EXIT_CODES.completed;
+  },
+};
