@@ -54,6 +54,8 @@ export class CompareEngineImpl implements CompareEngine {
   private readonly tally: Tally;
   private readonly uold: Replayer;
   private readonly unew: Replayer;
+  /** Noise replays get their own connections so lag rechecks cannot starve them. */
+  private readonly uoldNoise: Replayer;
   private readonly lag: LagChecker;
   private readonly positions?: PositionHook;
   private queue: MirroredPair[] = [];
@@ -75,6 +77,7 @@ export class CompareEngineImpl implements CompareEngine {
     const replayOpts = { timeoutMs: l.requestTimeoutMs, maxBodyBytes: l.maxBodyBytes, maxConcurrent: l.maxConcurrentRequests };
     this.uold = new Replayer(v.uoldUrl, replayOpts);
     this.unew = new Replayer(v.unewUrl, replayOpts);
+    this.uoldNoise = new Replayer(v.uoldUrl, replayOpts);
     this.lag = new LagChecker(this.uold, this.unew, (a, b) => this.differ.diff(this.normaliser.normalise(a), this.normaliser.normalise(b)), {
       attempts: v.rules.lag.attempts, delayMs: v.rules.lag.recheckDelayMs, positionTimeoutMs: v.rules.lag.positionTimeoutMs, positions: v.positions,
     });
@@ -110,7 +113,7 @@ export class CompareEngineImpl implements CompareEngine {
     this.closed = true;
     this.counters.dropped += this.queue.length - this.head;
     this.queue = []; this.head = 0;
-    this.uold.close(); this.unew.close();
+    this.uold.close(); this.unew.close(); this.uoldNoise.close();
     for (const w of [...this.idleWaiters]) w();
   }
 
@@ -188,11 +191,16 @@ export class CompareEngineImpl implements CompareEngine {
 
   private sampleNoise(pair: MirroredPair, endpoint: string, left: NormalisedReply): void {
     const rate = this.rules.noiseSamplingRate;
-    if (rate <= 0 || Math.random() >= rate) return;
+    if (rate <= 0) return;
+    // Until an endpoint has the minimum Uold-vs-Uold samples, sample every
+    // request (at most noise.minSamples extra per endpoint): a quiet endpoint
+    // must still learn its noise. After that, the plan's sampling rate.
+    const warmingUp = this.tally.endpoint(endpoint).noiseSamples < this.rules.noise.minSamples;
+    if (!warmingUp && Math.random() >= rate) return;
     // Noise learning is best effort: when replays are busy, skip rather than queue.
-    if (!this.uold.idle) { this.counters.noiseSkipped++; return; }
+    if (!this.uoldNoise.idle) { this.counters.noiseSkipped++; return; }
     this.replaying++;
-    this.uold.send(pair.request, 'noise')
+    this.uoldNoise.send(pair.request, 'noise')
       .then((again) => {
         if (this.closed) return;
         if (again.error) { this.counters.noiseSkipped++; return; }

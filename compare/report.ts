@@ -50,6 +50,7 @@ export interface EngineCounters {
 
 export interface CompareReport extends EngineCounters {
   minSamplesPerEndpoint: number;
+  noiseMinSamples: number;
   maxRegressionRate: number;
   endpoints: EndpointReport[];
 }
@@ -88,7 +89,7 @@ export function buildReport(tally: Tally, rules: Readonly<CompareRules>, counter
     });
   }
   endpoints.sort((a, b) => b.regressionRate - a.regressionRate || a.endpoint.localeCompare(b.endpoint));
-  return { ...counters, minSamplesPerEndpoint: rules.minSamplesPerEndpoint, maxRegressionRate: rules.maxRegressionRate, endpoints };
+  return { ...counters, minSamplesPerEndpoint: rules.minSamplesPerEndpoint, noiseMinSamples: rules.noise.minSamples, maxRegressionRate: rules.maxRegressionRate, endpoints };
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -116,7 +117,8 @@ export function buildVerdict(report: CompareReport): CompareVerdict {
         const ex = f.examples[0];
         const d = ex?.diff.find((x) => x.field === f.field);
         const eg = ex ? `, e.g. ${ex.request.method} ${ex.request.url}: Uold ${d?.left ?? '-'} vs Unew ${d?.right ?? '-'}` : '';
-        return `field ${f.field} (${Object.keys(f.kinds).join('/')}) differs in ${f.differences}/${e.samples} pairs (${pct(f.differenceRate)}; Uold-vs-Uold ${pct(f.noiseRate)} over ${e.noiseSamples} samples)${eg}`;
+        const undecided = f.noiseDifferences > 0 && e.noiseSamples < report.noiseMinSamples ? `, noise undecided: needs ${report.noiseMinSamples}` : '';
+        return `field ${f.field} (${Object.keys(f.kinds).join('/')}) differs in ${f.differences}/${e.samples} pairs (${pct(f.differenceRate)}; Uold-vs-Uold ${pct(f.noiseRate)} over ${e.noiseSamples} samples${undecided})${eg}`;
       }).join('; ');
       reasons.push(`${e.endpoint}: regression rate ${pct(e.regressionRate)} > ${pct(report.maxRegressionRate)} (maxRegressionRate): ${detail}`);
     }
