@@ -1,0 +1,133 @@
+/**
+ * Benchmark of the ingress interceptor I (loopback only, bounded: ~2-3 min).
+ *
+ *   npx tsx benchmarks/ingress.ts [--duration 4] [--repeats 3] [--connections 50]
+ *
+ * 1. The same fixed-cost echo upstream (a node:http process answering a 1 KB
+ *    JSON body) reached directly, through I (the CLI process) and through
+ *    nginx (proxy_pass with upstream keep-alive), all driven by wrk with the
+ *    same settings, rounds interleaved; medians over repeats.
+ * 2. Under a steady 500 req/s (autocannon, fixed rate): hold → switch →
+ *    release time seen by the driver, and the largest client-visible latency.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ManagedProcess, run, stopAll } from '../lib/proc';
+import { freePort, waitForPort } from '../lib/ports';
+import { IngressControlClient } from '../interceptors/ingress/control-client';
+
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '4' }, repeats: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' } } });
+const DURATION = Number(values.duration);
+const REPEATS = Number(values.repeats);
+const CONNECTIONS = Number(values.connections);
+const TOKEN = 'bench-token-0123456789abcdef';
+
+const ECHO = `
+const http = require('node:http');
+const body = JSON.stringify({ ok: true, pad: 'x'.repeat(1000) });
+http.createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-name': process.argv[2] }); res.end(body); }); })
+  .listen(Number(process.argv[1]), '127.0.0.1');
+`;
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+
+function ms(v: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
+  if (!m) return NaN;
+  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+}
+
+async function wrk(url: string): Promise<{ rps: number; p50: number; p99: number }> {
+  const out = await run('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', url]);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p50 = ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const p99 = ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
+  if (/Non-2xx|Socket errors/.test(out)) console.error(`wrk reported errors for ${url}:\n${out}`);
+  return { rps, p50, p99 };
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imago-bench-ingress-'));
+  try {
+    const [pOld, pNew, pI, pC, pNginx] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    new ManagedProcess('uold', process.execPath, ['-e', ECHO, String(pOld), 'uold'], path.join(dir, 'uold.log'));
+    new ManagedProcess('unew', process.execPath, ['-e', ECHO, String(pNew), 'unew'], path.join(dir, 'unew.log'));
+    new ManagedProcess('ingress', process.execPath, ['--import', 'tsx', 'interceptors/ingress/main.ts', '--listen', `127.0.0.1:${pI}`,
+      '--upstream', `uold=http://127.0.0.1:${pOld}`, '--control', `127.0.0.1:${pC}`], path.join(dir, 'ingress.log'), { env: { ...process.env, IMAGO_INGRESS_TOKEN: TOKEN } });
+    fs.writeFileSync(path.join(dir, 'nginx.conf'), `
+worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream backend { server 127.0.0.1:${pOld}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${pNginx};
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }
+  }
+}`);
+    new ManagedProcess('nginx', '/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], path.join(dir, 'nginx.log'));
+    for (const p of [pOld, pNew, pI, pC, pNginx]) await waitForPort(p, '127.0.0.1', 30_000);
+
+    // --- 1. throughput and added latency, rounds interleaved
+    const paths = { direct: `http://127.0.0.1:${pOld}/`, ingress: `http://127.0.0.1:${pI}/`, nginx: `http://127.0.0.1:${pNginx}/` };
+    const results: Record<string, Array<{ rps: number; p50: number; p99: number }>> = { direct: [], ingress: [], nginx: [] };
+    for (const url of Object.values(paths)) await run('wrk', ['-t1', '-c10', '-d1s', url]); // warm-up
+    for (let r = 0; r < REPEATS; r += 1) {
+      for (const [k, url] of Object.entries(paths)) results[k].push(await wrk(url));
+    }
+    const med = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { rps: median(v.map((x) => x.rps)), p50: median(v.map((x) => x.p50)), p99: median(v.map((x) => x.p99)) }]));
+
+    // --- 2. hold → switch → release under a steady 500 req/s
+    const autocannon = require('autocannon');
+    const control = new IngressControlClient(`http://127.0.0.1:${pC}`, TOKEN);
+    await control.addUpstream('unew', `http://127.0.0.1:${pNew}`);
+    const switches: number[] = [];
+    const loadStart = Date.now();
+    const load = autocannon({ url: paths.ingress, connections: 20, overallRate: 500, duration: 2 + REPEATS * 2 });
+    const targets = ['unew', 'uold'];
+    for (let r = 0; r < REPEATS; r += 1) {
+      await new Promise((res) => setTimeout(res, 2000));
+      const t0 = performance.now();
+      await control.hold(5_000);
+      const d = await control.drained(5_000);
+      if (!d.drained) throw new Error('did not drain');
+      await control.switch(targets[r % 2]);
+      await control.release();
+      switches.push(performance.now() - t0);
+    }
+    const ac = await load;
+    const timeline = await control.timeline(loadStart);
+    const maxIngressMs = Math.max(...timeline.buckets.map((b) => b.maxMs));
+    const st = await control.status();
+
+    const cpu = os.cpus();
+    const f = (n: number, d = 2): string => n.toFixed(d);
+    const lines = [
+      `hardware: ${cpu[0].model}, ${cpu.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; node ${process.version}; load: wrk -t1 -c${CONNECTIONS} -d${DURATION}s, median of ${REPEATS}`,
+      '',
+      '| path to the echo upstream | req/s | ratio to direct | p50 ms | p99 ms | p50 added ms | p99 added ms |',
+      '|---|---|---|---|---|---|---|',
+      ...Object.entries(med).map(([k, v]) => `| ${k} | ${f(v.rps, 0)} | ${f(v.rps / med.direct.rps)} | ${f(v.p50, 3)} | ${f(v.p99, 3)} | ${k === 'direct' ? '-' : f(v.p50 - med.direct.p50, 3)} | ${k === 'direct' ? '-' : f(v.p99 - med.direct.p99, 3)} |`),
+      '',
+      `| under 500 req/s through I (autocannon, 20 connections, ${2 + REPEATS * 2} s) | value |`,
+      '|---|---|',
+      `| hold→drained→switch→release, driver-side, median of ${switches.length} (ms) | ${f(median(switches))} (each: ${switches.map((s) => f(s, 1)).join(', ')}) |`,
+      `| client latency p50 / p99 / max (ms) | ${f(ac.latency.p50, 1)} / ${f(ac.latency.p99, 1)} / ${f(ac.latency.max, 1)} |`,
+      `| largest latency seen by I, request arrival to reply end (ms) | ${f(maxIngressMs)} |`,
+      `| largest added latency: max − p50 (ms) | ${f(ac.latency.max - ac.latency.p50, 1)} |`,
+      `| requests ${ac.requests.total}, non-2xx ${ac.non2xx}, errors ${ac.errors}, held by I ${st.counters.held}, auto-releases ${st.counters.autoReleases} | |`,
+    ];
+    console.log(lines.join('\n'));
+  } finally {
+    await stopAll();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch(async (e) => { console.error(e); await stopAll(); process.exit(1); });
