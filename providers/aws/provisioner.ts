@@ -66,6 +66,7 @@ export class Provisioner {
     const perSlot = spread(plan.count, plan.subnets.length);
     // Substituted on the worker, sent only to EC2; never logged or returned.
     const userData = Buffer.from(plan.userData.split(DB_URL_PLACEHOLDER).join(dbUrl), 'utf8').toString('base64');
+    const launched: string[] = [];
     for (const [slot, want] of perSlot.entries()) {
       if (want === 0) continue;
       const have = existing.filter((i) => i.slot === slot).length;
@@ -74,7 +75,7 @@ export class Provisioner {
         // RunInstances with MinCount=MaxCount is all-or-nothing; a partial slot means someone terminated instances by hand.
         throw imagoError('PROVIDER_AWS_CONFLICT', `subnet slot ${slot} (${plan.subnets[slot]}) has ${have} of ${want} instances tagged ${TAG_UPGRADE}=${upgradeId}; destroy Unew and start the upgrade again`);
       }
-      await withAwsRetry(`RunInstances in unew.aws.subnets[${slot}]`, () => this.c.ec2.send(new RunInstancesCommand({
+      const res = await withAwsRetry(`RunInstances in unew.aws.subnets[${slot}]`, () => this.c.ec2.send(new RunInstancesCommand({
         ImageId: plan.ami,
         InstanceType: plan.instanceType as never,
         MinCount: want,
@@ -90,12 +91,11 @@ export class Provisioner {
           { ResourceType: 'volume', Tags: instanceTags(upgradeId, slot) },
         ],
       })), this.retry);
+      launched.push(...(res.Instances ?? []).map((i) => i.InstanceId!));
     }
-    const fleet = await this.findFleet(upgradeId);
-    if (fleet.length !== plan.count) {
-      throw imagoError('PROVIDER_AWS_CONFLICT', `expected ${plan.count} instances tagged ${TAG_UPGRADE}=${upgradeId}, found ${fleet.length}`);
-    }
-    return this.waitRunning(upgradeId, fleet.map((i) => i.instanceId), plan.timeouts.instancesRunningMs);
+    // Wait on the ids we know (adopted + just launched), not on a fresh Describe:
+    // on AWS a new instance can take a moment to appear in DescribeInstances.
+    return this.waitRunning(upgradeId, [...existing.map((i) => i.instanceId), ...launched], plan.timeouts.instancesRunningMs);
   }
 
   /** Polls until every instance is running; an instance that stops or terminates on its own fails the step at once. */
@@ -103,16 +103,29 @@ export class Provisioner {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const fleet = (await this.findFleet(upgradeId)).filter((i) => ids.includes(i.instanceId));
-      const gone = ids.filter((id) => !fleet.some((i) => i.instanceId === id));
+      // An id missing from the tagged live set is either not visible yet (eventual consistency) or terminated: ask for it by id.
+      const missing = ids.filter((id) => !fleet.some((i) => i.instanceId === id));
+      const gone = missing.length ? await this.terminatedAmong(missing) : [];
       const down = fleet.filter((i) => i.state === 'stopping' || i.state === 'stopped');
       if (gone.length || down.length) {
         throw imagoError('PROVIDER_AWS_CAPACITY', `instances ${[...gone, ...down.map((i) => i.instanceId)].join(', ')} stopped or terminated while starting (often capacity or a boot failure); check their state reason`);
       }
-      if (fleet.every((i) => i.state === 'running')) return fleet;
+      if (!missing.length && fleet.every((i) => i.state === 'running')) return fleet;
       if (Date.now() >= deadline) {
-        throw imagoError('PROVIDER_AWS_TIMEOUT', `instances not running after ${timeoutMs} ms: ${fleet.filter((i) => i.state !== 'running').map((i) => `${i.instanceId}=${i.state}`).join(', ')}`);
+        const waiting = [...missing.map((id) => `${id}=not visible`), ...fleet.filter((i) => i.state !== 'running').map((i) => `${i.instanceId}=${i.state}`)];
+        throw imagoError('PROVIDER_AWS_TIMEOUT', `instances not running after ${timeoutMs} ms: ${waiting.join(', ')}`);
       }
       await new Promise((r) => setTimeout(r, this.pollMs));
+    }
+  }
+
+  private async terminatedAmong(ids: string[]): Promise<string[]> {
+    try {
+      const res = await withAwsRetry('DescribeInstances by id', () => this.c.ec2.send(new DescribeInstancesCommand({ InstanceIds: ids })), this.retry);
+      return (res.Reservations ?? []).flatMap((r) => r.Instances ?? []).filter((i) => ['shutting-down', 'terminated'].includes(i.State?.Name ?? '')).map((i) => i.InstanceId!);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'PROVIDER_AWS_INVALID') return []; // InvalidInstanceID.NotFound: not visible yet
+      throw err;
     }
   }
 
