@@ -68,6 +68,8 @@ export const ERRORS = {
   IMAGO_GATE_FAILED: { message: 'The switchover gate did not pass', retryable: false, hint: 'Read the status: failed tests, compare verdict or verification differences.' },
   IMAGO_TESTS_FAILED: { message: "A plan test failed against Unew", retryable: false, hint: 'Read the test output in the status.' },
   IMAGO_WRONG_PHASE: { message: 'This operation is not allowed in the current phase', retryable: false, hint: "Check 'imago status <id>' for the phase and what it accepts." },
+  IMAGO_TRANSFER_FAILED: { message: 'The data transfer failed', retryable: false, hint: 'Read the cause; Unew was destroyed and Uold untouched.' },
+  IMAGO_CUTOVER_FAILED: { message: 'Termination did not complete within its bounds in any attempt', retryable: false, hint: 'Every interceptor was released to Uold; lower the write rate or raise switchover timeouts.' },
   IMAGO_HEALTH_FAILED: { message: 'Unew did not become healthy', retryable: true, hint: "Read Unew's log quoted in the message." },
 
   // --- providers

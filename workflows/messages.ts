@@ -7,7 +7,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { UpgradeStatus, TransferProgressSnapshot, TransferControls } from './status';
 
 /** Operator approval of the switchover (testing → termination). Valid only while awaiting approval. */
-export const approveUpdate = defineUpdate<string, [{ by?: string; note?: string }?]>('approve');
+export const approveUpdate = defineUpdate<string, [{ by?: string; note?: string }]>('approve');
 /** Abort before the point of no return: Unew is destroyed, Uold untouched. */
 export const abortUpdate = defineUpdate<string, [{ reason: string }]>('abort');
 /** Pause / resume the data copy (Uold's load is the reason, usually). */

@@ -82,19 +82,20 @@ export interface UpgradeStatus {
   controls: TransferControls;
   tests: TestResult[];
   compare: unknown | null;
-  verification: { differences: number; checked: number; examples: unknown[] } | null;
+  verification: { differences: number; checked: number; examples: unknown[]; position: string } | null;
   gate: GateResult | null;
   approval: { policy: 'auto' | 'manual'; approved: boolean; by?: string; at?: number } ;
   cutovers: CutoverReport[];
   pointOfNoReturnPassed: boolean;
   lastError: string | null;
+  preflight: unknown | null;
   abortReason: string | null;
   outcome: 'running' | 'completed' | 'aborted' | 'failed' | 'rolled-back';
   /** Bounded time series for reports (at most ~600 points each). */
   series: {
     transfer: Array<{ at: number; percent: number; copiedRows: number; rowsPerSec: number; lagMs: number | null }>;
     /** The ingress interceptors' client-visible timeline around the cut-over (100 ms buckets). */
-    ingress: Array<{ at: number; count: number; errors: number; p50: number; p99: number; max: number }>;
+    ingress: Array<{ at: number; count: number; errors: number; meanMs: number; maxMs: number }>;
   };
 }
 

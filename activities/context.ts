@@ -1,0 +1,47 @@
+/** What activities resolve on the worker from the plan: secrets, clients, the conversion, ids. Never returned to the workflow. */
+import * as crypto from 'node:crypto';
+import * as path from 'node:path';
+import type { UpgradePlan } from '../plan/types';
+import type { UnewHandle } from '../providers/provider';
+import type { ConversionModule } from '../transfer/conversion';
+import { IngressControlClient } from '../interceptors/ingress';
+import { resolveSecret } from '../lib/secrets';
+import { imagoError } from '../lib/errors';
+
+export function uoldDbUrl(plan: UpgradePlan): string {
+  return resolveSecret(plan.uold.db.urlRef, '/uold/db/urlRef');
+}
+
+export function unewAdminUrl(handle: UnewHandle): string {
+  return resolveSecret(handle.db.adminUrlRef, `Unew ${handle.upgradeId} admin URL`);
+}
+
+export function ingressClients(plan: UpgradePlan): IngressControlClient[] {
+  return plan.uold.ingress.map((ing, i) => new IngressControlClient(ing.controlUrl, resolveSecret(ing.tokenRef, `/uold/ingress/${i}/tokenRef`)));
+}
+
+export function loadConversion(plan: UpgradePlan): ConversionModule {
+  const file = path.resolve(plan.unew.conversion);
+  let mod: { default?: ConversionModule } & Partial<ConversionModule>;
+  try { mod = require(file); } catch (err) {
+    throw imagoError('TRANSFER_CONVERSION_FAILED', `/unew/conversion: cannot load ${file}: ${(err as Error).message}`);
+  }
+  const conv = (mod.default ?? mod) as ConversionModule;
+  if (!conv || !Array.isArray(conv.tables)) throw imagoError('TRANSFER_CONVERSION_FAILED', `/unew/conversion: ${file} does not export a ConversionModule (default export with 'tables')`);
+  return conv;
+}
+
+/**
+ * Stable binlog-reader server ids per upgrade and role: a retried activity
+ * reuses its id (MariaDB drops the older connection with that id), and two
+ * readers of one upgrade never collide.
+ */
+export function readerServerId(upgradeId: string, role: 'transfer' | 'verify' | 'cutover'): number {
+  const h = crypto.createHash('sha256').update(upgradeId).digest().readUInt32BE(0);
+  return 100_000 + (h % 1_000_000) * 4 + { transfer: 0, verify: 1, cutover: 2 }[role];
+}
+
+/** The plan's folder: tests and the application start there. */
+export function planDir(plan: UpgradePlan): string {
+  return (plan as UpgradePlan & { planDir?: string }).planDir ?? process.cwd();
+}

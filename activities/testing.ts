@@ -1,0 +1,100 @@
+/** Testing-phase activities: the plan's tests against Unew, mirrored traffic and its verdict, data verification. */
+import { spawn } from 'node:child_process';
+import { Context } from '@temporalio/activity';
+import type { UpgradePlan } from '../plan/types';
+import type { UnewHandle } from '../providers/provider';
+import type { TestResult } from '../workflows/status';
+import { verify } from '../transfer/verify';
+import type { CompareSummary, VerificationSummary } from './types';
+import { ingressClients, loadConversion, planDir, readerServerId, uoldDbUrl, unewAdminUrl } from './context';
+
+const OUTPUT_LIMIT = 4_000;
+
+/** Runs one plan test: argv with {unewUrl} substituted, cwd = the plan's folder, killed at its timeout. */
+export function runCommand(test: UpgradePlan['tests'][number], unewUrl: string, cwd: string, heartbeat?: () => void): Promise<TestResult> {
+  const started = Date.now();
+  const [cmd, ...args] = test.command.map((a) => a.replaceAll('{unewUrl}', unewUrl));
+  return new Promise((resolve) => {
+    let output = '';
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, UNEW_URL: unewUrl }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (d: Buffer) => { output = (output + d.toString()).slice(-OUTPUT_LIMIT); };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const beat = heartbeat ? setInterval(heartbeat, 2_000) : undefined;
+    const timer = setTimeout(() => { output += `\n[imago] killed after ${test.timeoutMs} ms`; child.kill('SIGKILL'); }, test.timeoutMs);
+    const finish = (exitCode: number | null, error?: string) => {
+      clearTimeout(timer); if (beat) clearInterval(beat);
+      resolve({ name: test.name, passed: exitCode === 0, exitCode, durationMs: Date.now() - started, output: (error ? `${error}\n` : '') + output });
+    };
+    child.on('error', (err) => finish(null, `cannot run ${cmd}: ${err.message}`));
+    child.on('exit', (code) => finish(code));
+  });
+}
+
+export function createTestingActivities() {
+  return {
+    async runPlanTests(handle: UnewHandle, plan: UpgradePlan): Promise<TestResult[]> {
+      const results: TestResult[] = [];
+      for (const t of plan.tests) {
+        results.push(await runCommand(t, handle.appUrls[0], planDir(plan), () => Context.current().heartbeat(t.name)));
+      }
+      return results;
+    },
+
+    /** Registers Unew at every interceptor and mirrors safe requests to it, compared by the compare engine. */
+    async startMirror(handle: UnewHandle, plan: UpgradePlan): Promise<void> {
+      for (const c of ingressClients(plan)) {
+        const st = await c.status();
+        const uoldUrl = st.upstreams[st.target];
+        await c.addUpstream('unew', handle.appUrls[0]);
+        await c.mirror({
+          on: true, shadow: 'unew', percent: plan.mirror.percent, methods: plan.mirror.methods,
+          compare: { ...plan.compare, uoldUrl, unewUrl: handle.appUrls[0] },
+        });
+      }
+    },
+
+    async stopMirror(plan: UpgradePlan): Promise<void> {
+      for (const c of ingressClients(plan)) {
+        const st = await c.status();
+        if (st.mirror.on) await c.mirror({ on: false });
+      }
+    },
+
+    /** The compare verdict across every interceptor: pass only when each passes. */
+    async compareVerdict(plan: UpgradePlan): Promise<CompareSummary> {
+      const reports: unknown[] = [];
+      const reasons: string[] = [];
+      let samples = 0;
+      let pass = true;
+      for (const c of ingressClients(plan)) {
+        const r = await c.compare();
+        const v = r.verdict as { pass: boolean; reasons: string[]; compared: number } | null;
+        reports.push({ interceptor: c.baseUrl, pairs: r.pairs, report: r.report, verdict: v });
+        if (!r.comparer || !v) { pass = false; reasons.push(`${c.baseUrl}: no compare engine is attached to this interceptor`); continue; }
+        samples += v.compared;
+        if (!v.pass) { pass = false; reasons.push(...v.reasons.map((x) => `${c.baseUrl}: ${x}`)); }
+      }
+      return { pass, reasons, samples, report: reports.length === 1 ? (reports[0] as any).report : reports };
+    },
+
+    /** Full verification of convert(Uold) against Unew, at consistent positions. */
+    async verifyData(handle: UnewHandle, plan: UpgradePlan): Promise<VerificationSummary> {
+      const beat = setInterval(() => Context.current().heartbeat('verifying'), 5_000);
+      try {
+        const r = await verify({
+          source: { url: uoldDbUrl(plan), database: plan.uold.db.database },
+          target: { url: unewAdminUrl(handle), database: handle.db.database },
+          conversion: loadConversion(plan),
+          chunkSize: plan.verify.chunkSize,
+          serverId: readerServerId(handle.upgradeId, 'verify'),
+          flushTimeoutMs: 30_000,
+        });
+        const diffs = [...r.missing.map((d) => ({ kind: 'missing', ...d })), ...r.extra.map((d) => ({ kind: 'extra', ...d })), ...r.different.map((d) => ({ kind: 'different', ...d }))];
+        return { differences: diffs.length, checked: r.rowsChecked, examples: diffs.slice(0, 20), position: r.position };
+      } finally {
+        clearInterval(beat);
+      }
+    },
+  };
+}

@@ -1,0 +1,67 @@
+/** Bootstrapping activities: validate the plan on the worker, preflight Uold, create / start / destroy Unew. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as mysql from 'mysql2/promise';
+import type { UpgradePlan } from '../plan/types';
+import type { Provider, UnewHandle } from '../providers/provider';
+import { validatePlan } from '../plan/load';
+import { imagoError } from '../lib/errors';
+import { preflightUold, type PreflightReport } from './preflight';
+import { planDir, uoldDbUrl, unewAdminUrl } from './context';
+
+export function createUniverseActivities(providers: Record<string, Provider>) {
+  const providerOf = (plan: UpgradePlan): Provider => {
+    const p = providers[plan.unew.provider];
+    if (!p) throw imagoError('IMAGO_PLAN_INVALID', `/unew/provider: '${plan.unew.provider}' is not configured on this worker (have: ${Object.keys(providers).join(', ')})`);
+    return p;
+  };
+  const unewSection = (plan: UpgradePlan) => ({ ...plan.unew, planDir: planDir(plan) }) as unknown as Record<string, unknown>;
+
+  return {
+    /** The client validated the plan; the worker checks again, where the files must exist. */
+    async validatePlanOnWorker(plan: UpgradePlan): Promise<void> {
+      const { planDir: dir, ...rest } = plan as UpgradePlan & { planDir?: string };
+      validatePlan(rest, dir ?? process.cwd(), 'plan (on the worker)');
+    },
+
+    async preflight(plan: UpgradePlan): Promise<PreflightReport> {
+      return preflightUold(uoldDbUrl(plan), plan.uold.db.database, { diskDir: fs.existsSync(plan.unew.local?.baseDir ?? '') ? plan.unew.local!.baseDir! : os.homedir(), minFreeBytes: 256 * 1024 * 1024 });
+    },
+
+    async provisionUnew(upgradeId: string, plan: UpgradePlan): Promise<UnewHandle> {
+      return providerOf(plan).provisionDatabase({ upgradeId, unew: unewSection(plan) });
+    },
+
+    /** Applies the new schema to Unew's empty database. Idempotent: skipped when the tables already exist. */
+    async installSchema(handle: UnewHandle, plan: UpgradePlan): Promise<{ statements: number }> {
+      const sql = fs.readFileSync(plan.unew.schemaFile, 'utf8');
+      const conn = await mysql.createConnection({ uri: unewAdminUrl(handle), multipleStatements: true });
+      try {
+        await conn.query(`USE \`${handle.db.database}\``);
+        const [rows] = await conn.query('SHOW TABLES') as any;
+        if (rows.length > 0) return { statements: 0 };
+        await conn.query(sql);
+        return { statements: sql.split(';').filter((s) => s.trim()).length };
+      } catch (err) {
+        throw imagoError('TRANSFER_SCHEMA_MISMATCH', `/unew/schemaFile ${plan.unew.schemaFile} failed on Unew: ${(err as Error).message}`);
+      } finally {
+        await conn.end().catch(() => undefined);
+      }
+    },
+
+    async startUnewApp(handle: UnewHandle, plan: UpgradePlan): Promise<UnewHandle> {
+      return providerOf(plan).startApplication(handle, { upgradeId: handle.upgradeId, unew: unewSection(plan) });
+    },
+
+    async waitUnewHealthy(handle: UnewHandle, plan: UpgradePlan): Promise<void> {
+      await providerOf(plan).waitHealthy(handle, plan.unew.app.startTimeoutMs, plan.unew.app.healthPath);
+    },
+
+    async destroyUnew(upgradeId: string, plan: UpgradePlan): Promise<void> {
+      await providerOf(plan).destroy(upgradeId, unewSection(plan));
+    },
+
+    /** For the cut-over: the provider-level switch while every interceptor holds. */
+    providerOf,
+  };
+}

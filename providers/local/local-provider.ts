@@ -1,0 +1,160 @@
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import { MariaDbInstance } from '../../lib/mariadb';
+import { freePort } from '../../lib/ports';
+import { imagoError } from '../../lib/errors';
+import type { Provider, ProvisionRequest, UnewHandle } from '../provider';
+import { alive, isOurs, terminate } from './pids';
+
+interface LocalState {
+  upgradeId: string;
+  dir: string;
+  dbPort: number;
+  dbPid?: number;
+  serverId: number;
+  database: string;
+  appUser: string;
+  appPassword: string;
+  appPort?: number;
+  appPid?: number;
+}
+
+interface LocalUnew {
+  database: string;
+  planDir?: string;
+  app: { command: string[]; env?: Record<string, string>; healthPath?: string };
+  local?: { baseDir?: string };
+}
+
+/** Default home of local universes; one folder per upgrade id. */
+export function defaultUniversesDir(): string {
+  return process.env.IMAGO_UNIVERSES_DIR || path.join(os.homedir(), '.imago', 'universes');
+}
+
+/**
+ * The embedded default provider: Unew as processes on loopback — its own
+ * `mariadbd` instance (own datadir, port, server id, credentials) and the new
+ * version's application, which is given only Unew's database URL. Everything
+ * lives in one folder keyed by upgrade id, with a state file, so every call is
+ * idempotent and destroy() works from the id alone after a crash.
+ */
+export class LocalProvider implements Provider {
+  readonly name = 'local';
+
+  private dirFor(upgradeId: string, unew: Record<string, unknown>): string {
+    if (!/^[A-Za-z0-9._-]+$/.test(upgradeId)) throw imagoError('IMAGO_PLAN_INVALID', `upgrade id '${upgradeId}' may hold only letters, digits, '.', '_' and '-'`);
+    const base = (unew as unknown as LocalUnew).local?.baseDir || defaultUniversesDir();
+    return path.join(base, upgradeId);
+  }
+
+  private readState(dir: string): LocalState | undefined {
+    try { return JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')); } catch { return undefined; }
+  }
+
+  private writeState(s: LocalState): void {
+    const tmp = path.join(s.dir, 'state.json.tmp');
+    fs.writeFileSync(tmp, JSON.stringify(s, null, 2), { mode: 0o600 });
+    fs.renameSync(tmp, path.join(s.dir, 'state.json'));
+  }
+
+  private handle(s: LocalState): UnewHandle {
+    return {
+      upgradeId: s.upgradeId,
+      provider: this.name,
+      appUrls: s.appPort ? [`http://127.0.0.1:${s.appPort}`] : [],
+      db: { adminUrlRef: `file:${path.join(s.dir, 'admin.url')}`, endpoint: `127.0.0.1:${s.dbPort}`, database: s.database },
+      state: { dir: s.dir, dbPort: s.dbPort, appPort: s.appPort ?? null },
+    };
+  }
+
+  async provisionDatabase(req: ProvisionRequest): Promise<UnewHandle> {
+    const unew = req.unew as unknown as LocalUnew;
+    const dir = this.dirFor(req.upgradeId, req.unew);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    let s = this.readState(dir);
+    if (!s) {
+      s = {
+        upgradeId: req.upgradeId, dir, dbPort: await freePort(), serverId: 1000 + crypto.randomInt(1_000_000),
+        database: unew.database, appUser: 'app', appPassword: crypto.randomBytes(12).toString('hex'),
+      };
+      this.writeState(s);
+    }
+    const db = new MariaDbInstance({ baseDir: path.join(dir, 'db'), port: s.dbPort, serverId: s.serverId, removeOnDestroy: false });
+    if (!(s.dbPid && alive(s.dbPid) && isOurs(s.dbPid, dir))) {
+      await db.start();
+      s.dbPid = db.pid;
+      this.writeState(s);
+    } else {
+      db.port = s.dbPort;
+    }
+    await db.createDatabase(s.database);
+    // Unew's application gets its own user on its own instance: it has no
+    // credentials for, and no route to, Uold's data store.
+    await db.createUser(s.appUser, s.appPassword, [`SELECT, INSERT, UPDATE, DELETE ON \`${s.database}\`.*`]);
+    fs.writeFileSync(path.join(dir, 'admin.url'), db.rootUrl + s.database, { mode: 0o600 });
+    return this.handle(s);
+  }
+
+  async startApplication(handle: UnewHandle, req: ProvisionRequest): Promise<UnewHandle> {
+    const unew = req.unew as unknown as LocalUnew;
+    const dir = this.dirFor(req.upgradeId, req.unew);
+    const s = this.readState(dir);
+    if (!s) throw imagoError('IMAGO_HEALTH_FAILED', `no universe for ${req.upgradeId}: provision its database first`);
+    if (s.appPid && alive(s.appPid) && isOurs(s.appPid, req.upgradeId)) return this.handle(s);
+    s.appPort = await freePort();
+    const [cmd, ...args] = unew.app.command;
+    const out = fs.openSync(path.join(dir, 'app.log'), 'a');
+    const child = spawn(cmd, args, {
+      cwd: unew.planDir ?? process.cwd(),
+      stdio: ['ignore', out, out],
+      detached: true,
+      env: {
+        PATH: process.env.PATH, HOME: process.env.HOME, NODE_OPTIONS: process.env.NODE_OPTIONS ?? '',
+        ...unew.app.env,
+        PORT: String(s.appPort), HOST: '127.0.0.1',
+        DATABASE_URL: `mysql://${s.appUser}:${s.appPassword}@127.0.0.1:${s.dbPort}/${s.database}`,
+        IMAGO_UNIVERSE: req.upgradeId,
+      },
+    });
+    fs.closeSync(out);
+    child.unref();
+    s.appPid = child.pid;
+    this.writeState(s);
+    return this.handle(s);
+  }
+
+  async waitHealthy(handle: UnewHandle, timeoutMs: number, healthPath = '/health'): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const s = this.readState(String(handle.state.dir));
+    let last = '';
+    while (Date.now() < deadline) {
+      if (s?.appPid && !alive(s.appPid)) break;
+      const results = await Promise.all(handle.appUrls.map(async (u) => {
+        try { const r = await fetch(u + healthPath, { signal: AbortSignal.timeout(2_000) }); last = `${u}${healthPath} → ${r.status}`; return r.ok; } catch (err) { last = `${u}${healthPath}: ${(err as Error).message}`; return false; }
+      }));
+      if (results.length && results.every(Boolean)) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const log = this.tail(path.join(String(handle.state.dir), 'app.log'));
+    throw imagoError('IMAGO_HEALTH_FAILED', `Unew's application did not answer its health check (${last || 'no answer'}); its log:\n${log}`);
+  }
+
+  async switchTraffic(): Promise<void> {
+    // Locally the interceptors are the whole switch: nothing to do at this level.
+  }
+
+  async destroy(upgradeId: string, unew: Record<string, unknown>): Promise<void> {
+    const dir = this.dirFor(upgradeId, unew);
+    const s = this.readState(dir);
+    if (s?.appPid && isOurs(s.appPid, upgradeId)) await terminate(s.appPid, 10_000);
+    if (s?.dbPid && isOurs(s.dbPid, dir)) await terminate(s.dbPid, 20_000);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  private tail(file: string): string {
+    try { return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-20).join('\n'); } catch { return '(no log)'; }
+  }
+}

@@ -1,0 +1,2 @@
+// The worker bundles this file: every workflow Imago runs is exported here.
+export { upgradeWorkflow } from './upgrade';

@@ -1,0 +1,26 @@
+import type { ActivityOptions } from '@temporalio/workflow';
+
+/**
+ * Named timeout and retry presets for the upgrade's activities. Errors whose
+ * type is a non-retryable Imago code (validation, consistency) are never
+ * retried: activities/failures.ts marks them so.
+ */
+export const presets = {
+  /** Quick calls: status, control API, small queries. */
+  short: { startToCloseTimeout: '30 seconds', retry: { initialInterval: '500 ms', maximumInterval: '5 seconds', maximumAttempts: 5 } },
+  /** Creating or destroying a universe: processes, databases, cloud resources. */
+  provision: { startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', retry: { initialInterval: '2 seconds', maximumInterval: '30 seconds', maximumAttempts: 5 } },
+  /** Copy and follow: runs for as long as the upgrade, resumes from Unew's state after a retry. */
+  transfer: { startToCloseTimeout: '30 days', heartbeatTimeout: '20 seconds', retry: { initialInterval: '1 second', maximumInterval: '10 seconds' } },
+  /** Plan tests and verification: long, heartbeating, retried once (a failing test is a verdict, not a fault). */
+  testing: { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry: { initialInterval: '1 second', maximumAttempts: 2 } },
+} satisfies Record<string, ActivityOptions>;
+
+/** The cut-over is bounded by the hold timeout; a retry starts a new, clean attempt. */
+export function cutoverPreset(holdTimeoutMs: number): ActivityOptions {
+  return {
+    startToCloseTimeout: holdTimeoutMs + 30_000,
+    heartbeatTimeout: '10 seconds',
+    retry: { initialInterval: '500 ms', maximumInterval: '5 seconds', maximumAttempts: 3 },
+  };
+}
