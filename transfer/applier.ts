@@ -85,7 +85,15 @@ export class Applier {
    * into multi-row statements. Order across runs is kept so that a delete
    * followed by an insert (or a key moving between rows) ends as in Uold.
    */
-  private async runOps(ops: Op[]): Promise<void> {
+  private async runOps(all: Op[]): Promise<void> {
+    // Ops on different tables are independent (each target key's final state
+    // depends only on its own ops, in order), so group by table, keeping order.
+    const byTable = new Map<string, Op[]>();
+    for (const op of all) (byTable.get(op.table) ?? byTable.set(op.table, []).get(op.table)!).push(op);
+    for (const ops of byTable.values()) await this.runTableOps(ops);
+  }
+
+  private async runTableOps(ops: Op[]): Promise<void> {
     let i = 0;
     while (i < ops.length) {
       const first = ops[i];

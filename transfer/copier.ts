@@ -33,7 +33,7 @@ export function afterKey(cols: string[], key: unknown[]): { sql: string; params:
  * position of the snapshot is what lets the transfer apply the change stream
  * up to that point before writing the chunk (see docs/data-transfer.md).
  */
-export async function readChunk(pool: mysql.Pool, database: string, table: string, keyCols: string[], after: unknown[] | null, limit: number): Promise<Chunk> {
+export async function readChunk(pool: mysql.Pool, database: string, table: string, keyCols: string[], after: unknown[] | null, limit: number, upTo: unknown[] | null): Promise<Chunk> {
   const conn = await pool.getConnection();
   try {
     await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
@@ -44,13 +44,22 @@ export async function readChunk(pool: mysql.Pool, database: string, table: strin
       const [[g]] = await conn.query('SELECT BINLOG_GTID_POS(?, ?) AS g', [file, pos]) as [any[], unknown];
       const where = after ? afterKey(keyCols, after) : { sql: '1', params: [] };
       const order = keyCols.map((c) => `\`${c}\``).join(', ');
-      const [rows] = await conn.query(`SELECT * FROM \`${database}\`.\`${table}\` WHERE ${where.sql} ORDER BY ${order} LIMIT ${Number(limit)}`, where.params) as [Row[], unknown];
+      // Rows above the bound were inserted after the copy began: the stream brings them.
+      const bound = upTo ? ` AND (${order}) <= (${upTo.map(() => '?').join(', ')})` : '';
+      const [rows] = await conn.query(`SELECT * FROM \`${database}\`.\`${table}\` WHERE (${where.sql})${bound} ORDER BY ${order} LIMIT ${Number(limit)}`, [...where.params, ...(upTo ?? [])]) as [Row[], unknown];
       const lastKey = rows.length ? keyOf(rows[rows.length - 1], keyCols) : after;
-      return { table, rows, lastKey, done: rows.length < limit, position: GtidPosition.parse(g.g) };
+      return { table, rows, lastKey, done: rows.length < limit || upTo === null, position: GtidPosition.parse(g.g) };
     } finally {
       await conn.query('COMMIT');
     }
   } finally {
     conn.release();
   }
+}
+
+/** The highest key of a table now (null when empty): the copy stops there, so appends cannot make it chase forever. */
+export async function maxKey(pool: mysql.Pool, database: string, table: string, keyCols: string[]): Promise<unknown[] | null> {
+  const order = keyCols.map((c) => `\`${c}\` DESC`).join(', ');
+  const [rows] = await pool.query(`SELECT ${keyCols.map((c) => `\`${c}\``).join(', ')} FROM \`${database}\`.\`${table}\` ORDER BY ${order} LIMIT 1`) as [Row[], unknown];
+  return rows.length ? keyOf(rows[0], keyCols) : null;
 }

@@ -2,7 +2,7 @@ import * as mysql from 'mysql2/promise';
 import { imagoError } from '../lib/errors';
 import { Streamer, type StreamedTxn } from '../interceptors/egress/streamer';
 import { Applier } from './applier';
-import { readChunk, type Chunk } from './copier';
+import { maxKey, readChunk, type Chunk } from './copier';
 import { Inspector } from './inspector';
 import type { MappedTable } from './mapper';
 import { ensureMetaTables, initState } from './meta';
@@ -149,12 +149,16 @@ export class Transfer {
   private async copy(signal: AbortSignal, source: mysql.Pool, applier: Applier, tables: Map<string, MappedTable>, deps: Map<string, string[]>, lastKeys: Map<string, unknown[] | null>): Promise<void> {
     const o = this.options;
     const exhausted = new Set([...tables.keys()].filter((n) => this.tableProgress.get(n)!.done));
+    // Correct because every change after the start position is applied from the
+    // stream anyway; re-read after a restart (a higher bound only copies more).
+    const bounds = new Map<string, unknown[] | null>();
+    for (const n of tables.keys()) if (!exhausted.has(n)) bounds.set(n, await maxKey(source, o.source.database, n, tables.get(n)!.sourceKey));
     // Reads only; never applies, so it can run while the previous round is written.
     const readRound = async (): Promise<Chunk[]> => {
       const active = [...tables.keys()].filter((n) => !exhausted.has(n) && (deps.get(n) ?? []).every((d) => exhausted.has(d)));
       const pick = active.slice(0, o.parallelTables);
       const size = this.chunkSize;
-      return Promise.all(pick.map((n) => readChunk(source, o.source.database, n, tables.get(n)!.sourceKey, lastKeys.get(n)!, size)));
+      return Promise.all(pick.map((n) => readChunk(source, o.source.database, n, tables.get(n)!.sourceKey, lastKeys.get(n)!, size, bounds.get(n) ?? null)));
     };
     let next: Promise<Chunk[]> | null = null;
     while (!signal.aborted) {
