@@ -7,8 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { imagoError } from '../../lib/errors';
 import { EXIT_CODES, TASK_QUEUE } from '../../workflows/status';
-import { connectionOptions } from '../connection';
-import { settingsOf, type CommandSpec } from './common';
+import { positiveInt, settingsOf, type CommandSpec } from './common';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -22,17 +21,19 @@ function load(rel: string, exportName: string): (...args: any[]) => unknown {
 
 export const workerCommand: CommandSpec = {
   name: 'worker', summary: 'Run an Imago worker (workflow and activities) until interrupted.', connects: true,
-  options: { 'task-queue': { type: 'string' } },
-  details: `  --task-queue Q   default "${TASK_QUEUE}"
+  options: { 'task-queue': { type: 'string' }, 'max-activities': { type: 'string' } },
+  details: `  --task-queue Q       default "${TASK_QUEUE}"
+  --max-activities N   activities run at once (default: the worker's)
 
 Runs runWorker() from worker/run.ts with the resolved connection.`,
   async run(ctx) {
     const settings = settingsOf(ctx);
     const runWorker = load('worker/run', 'runWorker');
-    const conn = connectionOptions(settings);
+    // Refuse rather than silently connect in plain text: worker/run.ts takes no TLS or API key (yet).
+    if (settings.tls || settings.apiKey) throw imagoError('CLIENT_CONFIG_INVALID', 'imago worker: TLS and API keys are not supported by worker/run.ts yet; connect it to a plain-text frontend');
     await runWorker({
-      address: settings.address, namespace: settings.namespace, tls: conn.tls, apiKey: settings.apiKey,
-      taskQueue: (ctx.values['task-queue'] as string | undefined) ?? TASK_QUEUE, signal: ctx.io.signal,
+      address: settings.address, namespace: settings.namespace, signal: ctx.io.signal,
+      taskQueue: (ctx.values['task-queue'] as string | undefined) ?? TASK_QUEUE, maxConcurrentActivities: positiveInt(ctx, 'max-activities'),
     });
     return EXIT_CODES.completed;
   },

@@ -117,7 +117,7 @@ ${d.abortReason ? `<p class="bad">Reason: ${esc(d.abortReason)}</p>` : ''}${d.la
 <h2>Phases</h2>${timeline(d)}
 <h2>Clients during the upgrade</h2>
 ${chartBox('chart-throughput', 'Client throughput (requests/s, errors/s)', d.ingress.x.length > 1, pauseNote)}
-${chartBox('chart-latency', 'Client latency (ms, p50 and p99)', d.ingress.x.length > 1, pauseNote)}
+${chartBox('chart-latency', 'Client latency (ms, mean and max per bucket)', d.ingress.x.length > 1, pauseNote)}
 <h2>Data transfer</h2>
 ${chartBox('chart-transfer', 'Copy progress (%) and lag of Unew behind Uold (ms)', d.transfer.x.length > 1)}
 <h2>Compare: Uold vs Unew on mirrored requests</h2>${compareSection(d)}

@@ -21,7 +21,7 @@ export interface ReportData {
   lastError: string | null;
   timings: Array<{ phase: string; startedAt: number; endedAt: number; open: boolean }>;
   /** Client view at the ingress interceptors: x in seconds; rps/errps per second; latencies in ms. */
-  ingress: { x: number[]; rps: number[]; errps: number[]; p50: number[]; p99: number[] };
+  ingress: { x: number[]; rps: number[]; errps: number[]; meanMs: number[]; maxMs: number[] };
   /** The termination + switchover pause, in seconds (null when the upgrade did not get there). */
   pause: Window | null;
   transfer: { x: number[]; percent: number[]; lagMs: Array<number | null>; rowsPerSec: number[] };
@@ -32,11 +32,8 @@ export interface ReportData {
   cutovers: CutoverReport[];
 }
 
-/** Width of one ingress bucket: the workflow reports 100 ms buckets; inferred from the data when it can be. */
-function bucketMs(at: number[]): number {
-  const gaps = at.slice(1).map((t, i) => t - at[i]).filter((g) => g > 0);
-  return gaps.length ? Math.min(...gaps) : 100;
-}
+/** Width of one ingress bucket, as workflows/status.ts documents series.ingress. */
+export const INGRESS_BUCKET_MS = 100;
 
 /** The pause is the time from the start of termination to the end of switchover (the traffic switch). */
 export function pauseWindow(s: Pick<UpgradeStatus, 'timings' | 'cutovers'>): Window | null {
@@ -52,7 +49,7 @@ export function pauseWindow(s: Pick<UpgradeStatus, 'timings' | 'cutovers'>): Win
 export function reportData(s: UpgradeStatus, opts: { url?: string; now?: number } = {}): ReportData {
   const now = opts.now ?? Date.now();
   const ingress = [...s.series.ingress].sort((a, b) => a.at - b.at);
-  const perSec = 1000 / bucketMs(ingress.map((b) => b.at));
+  const perSec = 1000 / INGRESS_BUCKET_MS;
   const transfer = [...s.series.transfer].sort((a, b) => a.at - b.at);
   return {
     upgradeId: s.upgradeId, system: s.system, from: s.from, to: s.to, provider: s.provider,
@@ -63,8 +60,8 @@ export function reportData(s: UpgradeStatus, opts: { url?: string; now?: number 
       x: ingress.map((b) => b.at / 1000),
       rps: ingress.map((b) => b.count * perSec),
       errps: ingress.map((b) => b.errors * perSec),
-      p50: ingress.map((b) => b.p50),
-      p99: ingress.map((b) => b.p99),
+      meanMs: ingress.map((b) => b.meanMs),
+      maxMs: ingress.map((b) => b.maxMs),
     },
     pause: pauseWindow(s),
     transfer: {

@@ -69,9 +69,9 @@
       { label: 'errors/s', stroke: '#b0413e', width: 2 },
     ], [ing.x, ing.rps, ing.errps], { pause: data.pause, axes: [{}, leftAxis('req/s')] });
     chart('chart-latency', [
-      { label: 'p50 ms', stroke: '#2e9e5b', width: 2 },
-      { label: 'p99 ms', stroke: '#e07b00', width: 2 },
-    ], [ing.x, ing.p50, ing.p99], { pause: data.pause, axes: [{}, leftAxis('ms')] });
+      { label: 'mean ms', stroke: '#2e9e5b', width: 2 },
+      { label: 'max ms', stroke: '#e07b00', width: 2 },
+    ], [ing.x, ing.meanMs, ing.maxMs], { pause: data.pause, axes: [{}, leftAxis('ms')] });
   }
   var tr = data.transfer;
   if (tr.x.length > 1) {

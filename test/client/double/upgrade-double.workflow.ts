@@ -104,7 +104,7 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<string> {
     { name: 'bids', passed: !failTests, durationMs: 340, exitCode: failTests ? 1 : 0, output: failTests ? 'expected 200, got 500 on /bid' : 'ok' }];
   s.compare = { pass: true, samples: 240, mismatches: 1, noise: 3, mismatchRate: 1 / 240, threshold: 0.01,
     examples: [{ method: 'GET', path: '/items/7', diff: [{ path: '$.price', old: '10.00', new: '10.0' }] }] };
-  s.verification = { differences: 0, checked: total, examples: [] };
+  s.verification = { differences: 0, checked: total, examples: [], position: '0-1-500' };
   s.gate = { pass: !failTests, reasons: failTests ? ['test bids failed'] : [], tests: { passed: failTests ? 1 : 2, failed: failTests ? 1 : 0 },
     compare: { pass: true, reasons: [], samples: 240 }, verification: { differences: 0, checked: total } };
   if (failTests) {
@@ -127,10 +127,10 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<string> {
   for (let i = 0; i < 60; i++) {
     const at = t0 - 3_000 + i * 100;
     const held = at >= t0 && at < t0 + 200;
-    s.series.ingress.push({ at, count: held ? 0 : 20 + (i % 5), errors: 0, p50: held ? 0 : 4 + (i % 3), p99: held ? 0 : 15 + (i % 7), max: held ? 0 : 30 });
+    const released = at === t0 + 200;
+    s.series.ingress.push(released ? { at, count: 45, errors: 0, meanMs: 120, maxMs: 200 }
+      : { at, count: held ? 0 : 20 + (i % 5), errors: 0, meanMs: held ? 0 : 4 + (i % 3), maxMs: held ? 0 : 15 + (i % 7) });
   }
-  s.series.ingress.push({ at: t0 + 250, count: 45, errors: 0, p50: 120, p99: 190, max: 200 });
-  s.series.ingress.sort((a, b) => a.at - b.at);
   await sleep(TICK);
   enter('post-switchover');
   const auto = plan.postSwitchover.finalize === 'auto';
