@@ -57,18 +57,24 @@ export class MariaDbInstance {
 
   async start(): Promise<this> {
     if (this.running) return this;
-    if (!fs.existsSync(path.join(this.dataDir, 'mysql'))) {
+    const tmpDir = path.join(this.baseDir, 'tmp');
+    fs.mkdirSync(tmpDir, { recursive: true });
+    if (!fs.existsSync(path.join(this.dataDir, '.imago-installed'))) {
+      // A half-made datadir (a crash during install) is thrown away and made again.
+      fs.rmSync(this.dataDir, { recursive: true, force: true });
       fs.mkdirSync(this.dataDir, { recursive: true });
+      // Own tmpdir: concurrent installs sharing /tmp can collide on temp-table names.
       await run(mariadbBinary('mariadb-install-db'), [
-        '--no-defaults', `--datadir=${this.dataDir}`, '--user=root',
+        '--no-defaults', `--datadir=${this.dataDir}`, '--user=root', `--tmpdir=${tmpDir}`,
         '--auth-root-authentication-method=normal', '--skip-test-db',
       ]);
+      fs.writeFileSync(path.join(this.dataDir, '.imago-installed'), new Date().toISOString());
     }
     for (let attempt = 0; ; attempt++) {
       this.port = this.opts.port ?? await freePort();
       // --no-defaults must come first: no my.cnf of the machine leaks in.
       this.proc = new ManagedProcess(`mariadbd:${this.port}`, mariadbBinary('mariadbd'), [
-        '--no-defaults', `--datadir=${this.dataDir}`, '--user=root',
+        '--no-defaults', `--datadir=${this.dataDir}`, '--user=root', `--tmpdir=${tmpDir}`,
         `--port=${this.port}`, '--bind-address=127.0.0.1', `--socket=${this.socket}`,
         `--pid-file=${path.join(this.baseDir, 'mysqld.pid')}`, `--log-error=${this.logFile}`,
         `--server-id=${this.serverId}`, `--log-bin=${path.join(this.baseDir, 'binlog')}`,

@@ -3,6 +3,11 @@
  * editors by `npx tsx plan/schema.ts --write`). Unknown keys are rejected
  * everywhere; defaults fill what a user may leave out.
  */
+import { compareRulesSchema } from '../compare/rules';
+import { awsPlanSchema } from '../providers/aws/plan-schema';
+
+const { $id: _compareId, ...compareSection } = compareRulesSchema as typeof compareRulesSchema & { $id?: string };
+
 const secretRef = { type: 'string', pattern: '^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$', description: "A reference to a secret: 'env:NAME' or 'file:/path'. Never the secret itself." };
 const ms = (def: number, min = 0) => ({ type: 'integer', minimum: min, default: def });
 const obj = (properties: Record<string, unknown>, required: string[] = [], extra: Record<string, unknown> = {}) =>
@@ -31,7 +36,7 @@ export const planSchema = obj({
       startTimeoutMs: ms(60_000, 1_000),
     }, ['command']),
     local: obj({ baseDir: { type: 'string' } }, [], { default: {} }),
-    aws: { type: 'object' },
+    aws: awsPlanSchema,
   }, ['database', 'schemaFile', 'conversion', 'app']),
   transfer: obj({
     chunkSize: { type: 'integer', minimum: 1, maximum: 100_000, default: 2000 },
@@ -50,7 +55,7 @@ export const planSchema = obj({
     minDurationMs: ms(10_000),
     maxDurationMs: ms(120_000, 1),
   }, [], { default: {} }),
-  compare: { type: 'object', default: {}, description: 'Compare rules and gate thresholds: see docs/compare-rules.md.' },
+  compare: { ...compareSection, default: {}, description: 'Compare rules and gate thresholds: see docs/compare-rules.md.' },
   verify: obj({ enabled: { type: 'boolean', default: true }, chunkSize: { type: 'integer', minimum: 1, default: 5000 } }, [], { default: {} }),
   switchover: obj({
     maxLagMsToBegin: ms(1_000, 1),

@@ -1,0 +1,108 @@
+/**
+ * The live "old universe" of the sample system, as an operator would have it
+ * before an upgrade: auction v1 on its own MariaDB, behind an ingress
+ * interceptor, plus a replication user for Imago. Used by the demo (client/demo.ts),
+ * the end-to-end tests and the benchmarks.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as YAML from 'yaml';
+import { MariaDbInstance } from '../../lib/mariadb';
+import { startIngress, type Ingress } from '../../interceptors/ingress';
+import { createCompareEngine } from '../../compare';
+import { setupDatabase } from './database';
+import { seed } from './seeder';
+import { startAuction, type RunningAuction } from './launcher';
+
+export interface StageOptions {
+  dir?: string;
+  users: number;
+  items: number;
+  bids: number;
+  /** Turn on MariaDB's general log on Uold, to prove the upgrade never writes there. */
+  generalLog?: boolean;
+  log?: (msg: string) => void;
+}
+
+export interface UoldStage {
+  dir: string;
+  db: MariaDbInstance;
+  app: RunningAuction;
+  ingress: Ingress;
+  /** Where clients connect. */
+  url: string;
+  controlUrl: string;
+  token: string;
+  appDbUrl: string;
+  replUrl: string;
+  database: string;
+  seeded: { rows: number; ms: number };
+  /** Environment the worker needs to resolve the plan's secret references. */
+  env: Record<string, string>;
+  /** Writes a plan file for this stage (the template with this stage's ports), returns its path. */
+  writePlan(overrides?: (plan: any) => void): string;
+  stop(): Promise<void>;
+}
+
+const EXAMPLE_DIR = __dirname;
+
+export async function startUoldStage(opts: StageOptions): Promise<UoldStage> {
+  const log = opts.log ?? (() => undefined);
+  const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'imago-stage-'));
+  fs.mkdirSync(dir, { recursive: true });
+  const database = 'auction';
+  const appPassword = crypto.randomBytes(8).toString('hex');
+  const replPassword = crypto.randomBytes(8).toString('hex');
+  const token = crypto.randomBytes(16).toString('hex');
+  const db = new MariaDbInstance({ baseDir: path.join(dir, 'uold-db'), removeOnDestroy: !opts.dir });
+  const cleanup: Array<() => Promise<void>> = [];
+  try {
+    await db.start();
+    cleanup.push(() => db.destroy());
+    await setupDatabase(db, 'v1', { database, appUser: 'auction', appPassword });
+    // Imago's user on Uold: it can read rows and the binlog, and nothing else.
+    await db.createUser('imago_repl', replPassword, ['REPLICATION SLAVE, REPLICATION CLIENT ON *.*', `SELECT ON \`${database}\`.*`]);
+    if (opts.generalLog) await db.query("SET GLOBAL log_output = 'TABLE', general_log = 1");
+    const appDbUrl = db.urlFor('auction', appPassword, database);
+    log(`Uold database on 127.0.0.1:${db.port}; seeding ${opts.users} users, ${opts.items} items, ${opts.bids} bids`);
+    const seeded = await seed(db.urlFor('root', '', database).replace('root:@', 'root@'), { users: opts.users, items: opts.items, bids: opts.bids });
+    const app = await startAuction({ version: 'v1', dbUrl: appDbUrl, logFile: path.join(dir, 'uold-v1.log') });
+    cleanup.push(() => app.stop());
+    const ingress = await startIngress({
+      upstream: { name: 'uold', url: app.url }, token,
+      comparerFactory: (cfg) => createCompareEngine(cfg as Parameters<typeof createCompareEngine>[0]),
+    });
+    cleanup.push(() => ingress.close());
+    log(`Uold: auction v1 at ${app.url}, behind the ingress interceptor at ${ingress.url}`);
+    const replUrl = db.urlFor('imago_repl', replPassword, database);
+    const stage: UoldStage = {
+      dir, db, app, ingress, url: ingress.url, controlUrl: ingress.controlUrl, token, appDbUrl, replUrl, database,
+      seeded: { rows: seeded.rows, ms: seeded.ms },
+      env: { IMAGO_UOLD_REPL_URL: replUrl, IMAGO_INGRESS_TOKEN: token },
+      writePlan(overrides) {
+        const plan = YAML.parse(fs.readFileSync(path.join(EXAMPLE_DIR, 'plan.yaml'), 'utf8'));
+        plan.uold.ingress[0].controlUrl = ingress.controlUrl;
+        for (const k of ['schemaFile', 'conversion'] as const) plan.unew[k] = path.join(EXAMPLE_DIR, plan.unew[k]);
+        plan.unew.local = { baseDir: path.join(dir, 'universes') };
+        // The plan file is written elsewhere than the example: make its commands absolute.
+        const abs = (argv: string[]) => argv.map((a) => (a === 'node' ? process.execPath : a === 'tsx/cjs' ? require.resolve('tsx/cjs') : a.endsWith('.ts') ? path.join(EXAMPLE_DIR, a) : a));
+        plan.unew.app.command = abs(plan.unew.app.command);
+        for (const t of plan.tests) t.command = abs(t.command);
+        overrides?.(plan);
+        const file = path.join(dir, `plan-${Date.now()}.yaml`);
+        fs.writeFileSync(file, YAML.stringify(plan));
+        return file;
+      },
+      async stop() {
+        for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
+        if (!opts.dir) fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+    return stage;
+  } catch (err) {
+    for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,68 @@
+/** Shared set-up of the end-to-end tests: a live Uold stage, a worker, a workload, and the checks of the invariants. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as mysql from 'mysql2/promise';
+import type { Client } from '@temporalio/client';
+import { startUoldStage, type UoldStage } from '../../examples/auction/stage';
+import { startWorkload, type WorkloadResult } from '../../examples/auction/workload/generator';
+import { loadPlanFile } from '../../plan/load';
+import { TASK_QUEUE, WORKFLOW_TYPE, type UpgradeStatus } from '../../workflows/status';
+import { statusQuery } from '../../workflows/messages';
+import { IngressControlClient } from '../../interceptors/ingress';
+
+export const SIZE = { users: 300, items: 1_000, bids: 4_000 };
+
+export async function stage(opts: { generalLog?: boolean } = {}): Promise<UoldStage> {
+  const s = await startUoldStage({ ...SIZE, generalLog: opts.generalLog });
+  Object.assign(process.env, s.env); // the in-process worker resolves the plan's env: references
+  return s;
+}
+
+export function workload(s: UoldStage, durationMs: number, rate = 60) {
+  return startWorkload({ baseUrl: s.url, mix: 'bidding', rate, durationMs, users: [1, SIZE.users], items: [1, SIZE.items], seed: 7 });
+}
+
+export async function startUpgrade(client: Client, s: UoldStage, id: string, overrides?: (plan: any) => void) {
+  const plan = loadPlanFile(s.writePlan(overrides));
+  return client.workflow.start(WORKFLOW_TYPE, { taskQueue: TASK_QUEUE, workflowId: id, args: [{ upgradeId: id, plan }] });
+}
+
+export async function waitPhase(client: Client, id: string, phases: string[], timeoutMs = 90_000): Promise<UpgradeStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = await client.workflow.getHandle(id).query(statusQuery);
+    if (phases.includes(st.phase)) return st;
+    if (Date.now() > deadline) throw new Error(`upgrade ${id} did not reach ${phases.join('|')} within ${timeoutMs} ms; it is in ${st.phase} (last error: ${st.lastError})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Writes in Uold's general log by anyone but the application: must be none. */
+export async function writesByOthersThanApp(s: UoldStage): Promise<string[]> {
+  const rows = await s.db.query(
+    "SELECT user_host, CONVERT(argument USING utf8mb4) AS q FROM mysql.general_log WHERE command_type = 'Query' AND user_host NOT LIKE 'auction[%' AND user_host NOT LIKE 'root[%'",
+  ) as Array<{ user_host: string; q: string }>;
+  return rows.filter((r) => /^\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|ALTER|DROP|TRUNCATE|GRANT|SET\s+GLOBAL)/i.test(r.q)).map((r) => `${r.user_host}: ${r.q}`);
+}
+
+/** Served-request records: after the first one served by Unew, none by Uold. */
+export async function mixedStateViolations(s: UoldStage): Promise<{ uold: number; unew: number; violations: number }> {
+  const recs = await new IngressControlClient(s.controlUrl, s.token).servedAll(0);
+  const firstNew = Math.min(...recs.filter((r) => r.upstream === 'unew').map((r) => r.start));
+  return {
+    uold: recs.filter((r) => r.upstream === 'uold').length,
+    unew: recs.filter((r) => r.upstream === 'unew').length,
+    violations: recs.filter((r) => r.upstream === 'uold' && r.start >= firstNew).length,
+  };
+}
+
+export async function unewDbUrl(s: UoldStage, upgradeId: string): Promise<string> {
+  return fs.readFileSync(path.join(s.dir, 'universes', upgradeId, 'admin.url'), 'utf8').trim();
+}
+
+export async function countRows(url: string, table: string): Promise<number> {
+  const c = await mysql.createConnection(url);
+  try { const [[r]] = await c.query(`SELECT COUNT(*) AS n FROM ${table}`) as any; return Number(r.n); } finally { await c.end(); }
+}
+
+export type { WorkloadResult };
