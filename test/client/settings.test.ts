@@ -1,0 +1,87 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { resolveSettings, workflowUrl } from '../../client/connection';
+import { Watcher } from '../../client/watcher';
+import type { Io } from '../../client/output';
+import { isImagoError } from '../../lib/errors';
+import type { UpgradeStatus } from '../../workflows/status';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imago-settings-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('client: connection settings and the watch view (no server)', () => {
+  const cfgHome = path.join(dir, 'cfg');
+  fs.mkdirSync(path.join(cfgHome, 'imago'), { recursive: true });
+  fs.writeFileSync(path.join(cfgHome, 'imago', 'config.json'), JSON.stringify({ address: 'file-host:7000', namespace: 'file-ns', uiUrl: 'http://file-ui:1/' }));
+  const base = { XDG_CONFIG_HOME: cfgHome };
+
+  it('takes each setting from flag > env > config file > default, and says where from', () => {
+    const fromFile = resolveSettings({}, base);
+    assert.deepEqual([fromFile.address, fromFile.namespace, fromFile.uiUrl, fromFile.tls], ['file-host:7000', 'file-ns', 'http://file-ui:1', null]);
+    const fromEnv = resolveSettings({}, { ...base, TEMPORAL_ADDRESS: 'env-host:7001', IMAGO_UI_URL: 'https://env-ui' });
+    assert.deepEqual([fromEnv.address, fromEnv.namespace, fromEnv.uiUrl], ['env-host:7001', 'file-ns', 'https://env-ui']);
+    assert.deepEqual(fromEnv.sources, { address: 'env', namespace: 'file', uiUrl: 'env' });
+    const fromFlag = resolveSettings({ address: 'flag-host:7002', namespace: 'flag-ns' }, { ...base, TEMPORAL_ADDRESS: 'env-host:7001' });
+    assert.deepEqual([fromFlag.address, fromFlag.namespace], ['flag-host:7002', 'flag-ns']);
+    const defaults = resolveSettings({}, { XDG_CONFIG_HOME: path.join(dir, 'none') });
+    assert.deepEqual([defaults.address, defaults.namespace, defaults.uiUrl], ['127.0.0.1:7233', 'default', 'http://127.0.0.1:8233']);
+    assert.equal(workflowUrl(defaults, 'imago-a b'), 'http://127.0.0.1:8233/namespaces/default/workflows/imago-a%20b');
+  });
+
+  it('turns TLS on for certificates or an API key, as the Temporal CLI does, and checks the files', () => {
+    const cert = path.join(dir, 'c.pem'); const key = path.join(dir, 'k.pem');
+    fs.writeFileSync(cert, 'x'); fs.writeFileSync(key, 'y');
+    const s = resolveSettings({}, { ...base, TEMPORAL_TLS_CERT: cert, TEMPORAL_TLS_KEY: key });
+    assert.deepEqual(s.tls, { certPath: cert, keyPath: key, caPath: undefined, serverName: undefined });
+    assert.notEqual(resolveSettings({}, { ...base, TEMPORAL_API_KEY: 'k' }).tls, null);
+    assert.equal(resolveSettings({}, { ...base, TEMPORAL_API_KEY: 'k', TEMPORAL_TLS: 'false' }).tls, null);
+    assert.throws(() => resolveSettings({ tlsCert: cert, address: 'nope' }, base), (e) => isImagoError(e, 'CLIENT_CONFIG_INVALID')
+      && /address 'nope'/.test(e.message) && /tlsCert and tlsKey: give both/.test(e.message));
+  });
+
+  it('rejects a bad config file: unknown keys, wrong types, missing --config file', () => {
+    const bad = path.join(dir, 'bad.json');
+    fs.writeFileSync(bad, JSON.stringify({ adress: 'x', tls: 'yes' }));
+    assert.throws(() => resolveSettings({ config: bad }, {}), (e) => isImagoError(e, 'CLIENT_CONFIG_INVALID') && /unknown key 'adress'/.test(e.message) && /'tls' must be a boolean/.test(e.message));
+    assert.throws(() => resolveSettings({ config: path.join(dir, 'missing.json') }, {}), (e) => isImagoError(e, 'CLIENT_CONFIG_INVALID') && /file not found/.test(e.message));
+  });
+
+  const status = (over: Partial<UpgradeStatus>): UpgradeStatus => ({
+    upgradeId: 'imago-x', system: 'auction', from: '1', to: '2', provider: 'local', phase: 'data-transfer', phaseStartedAt: Date.now(), timings: [],
+    unew: null, transfer: { at: 0, phase: 'copy', tables: [], copiedRows: 2500, totalRows: 10_000, percent: 25, rowsPerSec: 1200, etaSec: 6, appliedPosition: '', lagMs: 350, lagEvents: 3, throttleReason: null, paused: false },
+    controls: { paused: false, chunkSize: 1, maxThreadsRunning: 1, maxLagMs: 1, stop: false }, tests: [], compare: null, verification: null, gate: null,
+    approval: { policy: 'manual', approved: false }, cutovers: [], pointOfNoReturnPassed: false, lastError: null, preflight: null, abortReason: null,
+    outcome: 'running', series: { transfer: [], ingress: [] }, ...over,
+  });
+  const io = (isTTY: boolean, env: NodeJS.ProcessEnv = {}) => {
+    const o = { text: '', io: { out: (t: string) => { o.text += t; }, err: () => undefined, isTTY, env, now: () => new Date('2026-01-02T03:04:05.678Z') } as Io };
+    return o;
+  };
+
+  it('plain output: one timestamped line per meaningful change only', () => {
+    const o = io(false);
+    const w = new Watcher(o.io);
+    w.onStatus(status({}));
+    w.onStatus(status({ transfer: { ...status({}).transfer!, percent: 27, copiedRows: 2700 } })); // same 10% step: no line
+    w.onStatus(status({ transfer: { ...status({}).transfer!, percent: 31, copiedRows: 3100 } }));
+    assert.deepEqual(o.text.trim().split('\n'), [
+      '2026-01-02T03:04:05.678Z imago-x phase=data-transfer | copy 25% 2500/10k rows 1200 rows/s eta 6s | lag 350ms | compare – | tests –',
+      '2026-01-02T03:04:05.678Z imago-x phase=data-transfer | copy 31% 3100/10k rows 1200 rows/s eta 6s | lag 350ms | compare – | tests –',
+    ]);
+  });
+
+  it('TTY output: redraws in place with a progress bar; colour unless NO_COLOR', () => {
+    const tty = io(true);
+    const w = new Watcher(tty.io);
+    w.onStatus(status({}));
+    w.onStatus(status({ phase: 'testing' }));
+    assert.match(tty.text, /copy \[######------------------\] 25%/);
+    assert.match(tty.text, /\x1b\[6F/, 'second frame moves up over the first six lines');
+    assert.match(tty.text, /\x1b\[36mtesting\x1b\[39m/);
+    const noColour = io(true, { NO_COLOR: '1' });
+    new Watcher(noColour.io).onStatus(status({}));
+    assert.doesNotMatch(noColour.text, /\x1b\[\d+m/);
+  });
+});
