@@ -4,7 +4,6 @@ import type { Row } from '../../transfer/conversion';
 import { GtidPosition } from '../../transfer/position';
 
 // ESM-only package; its default export is the ZongJi class.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const ZongJi = require('@vlasky/zongji').default;
 
 export interface StreamerOptions {

@@ -3,6 +3,7 @@ import * as mysql from 'mysql2/promise';
 import { isImagoError } from '../../lib/errors';
 import { identityConversion, type ConversionModule, type Row } from '../../transfer/conversion';
 import { flushTo, readUoldPosition } from '../../transfer/flush';
+import { GtidPosition } from '../../transfer/position';
 import { Transfer, type TransferProgress } from '../../transfer/transfer';
 import { verify, verifyChangedSince } from '../../transfer/verify';
 import { ITEMS_V1, readerServerId, seedItems, startPair, writeLoad, type Pair } from './setup';
@@ -79,8 +80,6 @@ describe('transfer: copy + follow under concurrent writes (identity)', () => {
 });
 
 function GtidCovers(a: string, b: string): boolean {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { GtidPosition } = require('../../transfer/position');
   return GtidPosition.parse(a).covers(b);
 }
 
