@@ -29,15 +29,10 @@ export async function createWorker(opts: RunWorkerOptions): Promise<{ worker: Wo
   }
   const namespace = opts.namespace ?? 'default';
   const nativeConnection = await NativeConnection.connect({ address: opts.address });
-  let client: Client | undefined;
-  let connection: Connection | undefined;
-  const lazyClient = () => {
-    // The transfer activity's progress signals need a client; made on first use.
-    if (!client) throw new Error('client not ready');
-    return client;
-  };
-  connection = await Connection.connect({ address: opts.address });
-  client = new Client({ connection, namespace });
+  // The transfer activity signals progress to its workflow and reads its controls through this client.
+  const connection = await Connection.connect({ address: opts.address });
+  const client = new Client({ connection, namespace });
+  const lazyClient = () => client;
   const workerOptions: WorkerOptions = {
     connection: nativeConnection,
     namespace,

@@ -12,6 +12,7 @@ import * as YAML from 'yaml';
 import { MariaDbInstance } from '../../lib/mariadb';
 import { startIngress, type Ingress } from '../../interceptors/ingress';
 import { createCompareEngine } from '../../compare';
+import { LocalProvider } from '../../providers/local/local-provider';
 import { setupDatabase } from './database';
 import { seed } from './seeder';
 import { startAuction, type RunningAuction } from './launcher';
@@ -96,6 +97,11 @@ export async function startUoldStage(opts: StageOptions): Promise<UoldStage> {
         return file;
       },
       async stop() {
+        // Universes made by upgrades of this stage (the local provider keeps them under dir/universes).
+        const universes = path.join(dir, 'universes');
+        for (const id of fs.existsSync(universes) ? fs.readdirSync(universes) : []) {
+          await new LocalProvider().destroy(id, { local: { baseDir: universes } }).catch(() => undefined);
+        }
         for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
         if (!opts.dir) fs.rmSync(dir, { recursive: true, force: true });
       },
