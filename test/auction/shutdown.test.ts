@@ -29,15 +29,20 @@ describe('auction: graceful shutdown under load', function () {
   for (const version of ['v1', 'v2'] as const) {
     it(`${version}: SIGTERM lets an in-flight bid finish and loses no acknowledged write`, async () => {
       const target = version === 'v1' ? dbs.v1 : dbs.v2!;
-      const svc = await start(version, target.app);
-      const w = startWorkload({ baseUrl: svc.url, mix: 'bidding', rate: 80, durationMs: 4_000, users: [1, 200], items: [10, 400], seed: 5 });
+      // A long query timeout: the held row lock below must outlast a busy machine, not the service's patience.
+      const svc = await start(version, target.app, { AUCTION_QUERY_TIMEOUT_MS: '120000' });
+      // Long enough to outlast the shutdown; stopped explicitly once the service is gone.
+      const w = startWorkload({ baseUrl: svc.url, mix: 'bidding', rate: 50, durationMs: 60_000, users: [1, 200], items: [10, 400], seed: 5 });
       // Hold item 5's row so a bid on it is provably in flight when SIGTERM arrives.
       const lock = await dbs.db.connect(target.name);
       await lock.query('BEGIN');
       await lock.query('SELECT id FROM items WHERE id = 5 FOR UPDATE');
       await new Promise((r) => setTimeout(r, 1_000));
       const slow = postJson(`${svc.url}/items/5/bids`, { userId: 1, amount: 99_999 });
-      await until(async () => Number(((await dbs.db.query("SELECT COUNT(*) AS n FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")) as any[])[0].n) > 0);
+      // The bid is in flight once a transaction waits for item 5's lock.
+      await until(async () => ((await dbs.db.query(
+        "SELECT trx_query FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")) as any[])
+        .some((t) => /items WHERE id = 5 FOR UPDATE/.test(t.trx_query ?? '')), 30_000);
       const exited = svc.proc.waitExit();
       svc.proc.child.kill('SIGTERM');
       await new Promise((r) => setTimeout(r, 500));
@@ -47,6 +52,8 @@ describe('auction: graceful shutdown under load', function () {
       const bid = await slow;
       assert.equal(bid.status, 201, JSON.stringify(bid.body));
       assert.equal(await exited, 0, 'clean exit after draining');
+      await new Promise((r) => setTimeout(r, 300));
+      w.stop();
       const r = await w.done;
       const acked: LedgerEntry[] = [...r.ledger, { kind: 'bid', id: bid.body.id, at: Date.now(), itemId: 5, userId: 1, amount: 99_999, qty: 1 }];
       const report = await checkLedger(target.admin, version, acked);

@@ -138,8 +138,12 @@ export function serve(routes: Route[], opts: { port: number; maxBodyBytes: numbe
     get inflight() { return inflight; },
     stop: (timeoutMs: number) => new Promise<void>((resolve) => {
       stopping = true;
-      const timer = setTimeout(() => { server.closeAllConnections(); resolve(); }, timeoutMs);
-      server.close(() => { clearTimeout(timer); resolve(); });
+      // Why the sweep: a keep-alive socket whose request was already in flight
+      // when stopping began becomes idle only after its reply; close it then,
+      // not after keepAliveTimeout.
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      const timer = setTimeout(() => { server.closeAllConnections(); }, timeoutMs);
+      server.close(() => { clearTimeout(timer); clearInterval(sweep); resolve(); });
       server.closeIdleConnections();
     }),
   };
