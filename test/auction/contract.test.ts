@@ -1,11 +1,20 @@
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { prepare, start, getJson, rowCounts, SMALL, type AuctionDbs } from './helpers';
 import { runContract } from '../../examples/auction/tests/contract';
 import { seed } from '../../examples/auction/seeder';
 import { setupDatabase } from '../../examples/auction/database';
 import conversion, { toCents, splitName } from '../../examples/auction/conversion';
 import type { RunningAuction } from '../../examples/auction/launcher';
+
+/** Runs one of the auction's commands the way an operator or the upgrade plan would. */
+function command(file: string, args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(__dirname, '../../examples/auction', file), ...args],
+    { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
 
 function post(base: string, path: string, raw: string): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
@@ -121,6 +130,27 @@ describe('auction: conversion, v1/v2 equivalence and the API contract', function
       }
       assert.deepEqual(await rowCounts(dbs.db, name), before, `${name}: a refused request wrote something`);
     }
+  });
+
+  it('the contract command exits 0 on a correct service and 1 on a faulty one', async () => {
+    const good = command('tests/contract.ts', [v2.url]);
+    assert.equal(good.code, 0, good.out);
+    assert.match(good.out, /9 passed, 0 failed, 1 skipped/);
+    const bad = await start('v2', dbs.v2!.app, { AUCTION_V2_FAULT: 'ordering' });
+    const r = command('tests/contract.ts', [bad.url]);
+    await bad.stop();
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /FAIL +view item shows the max bid and the bid history, highest first: bid history is highest first/);
+  });
+
+  it('refuses to start on an invalid configuration, listing every problem', () => {
+    const r = command('v1/main.ts', ['--port', '0'], { DATABASE_URL: 'postgres://x', AUCTION_POOL_SIZE: '0', AUCTION_DB_TIMEZONE: 'Mars/Base' });
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.out, /AUCTION_CONFIG_INVALID/);
+    for (const k of ['databaseUrl', 'poolSize', 'timezone']) assert.match(r.out, new RegExp(k));
+    const f = command('v2/main.ts', [], { DATABASE_URL: dbs.v2!.app, AUCTION_V2_FAULT: 'bogus' });
+    assert.equal(f.code, 2, f.out);
+    assert.match(f.out, /AUCTION_V2_FAULT='bogus' is not one of cents-rounding, missing-field, ordering/);
   });
 
   it('v1 and v2 pass the same API-contract suite, writes included', async () => {
