@@ -117,7 +117,7 @@ export function createControlHandler(deps: ControlDeps): http.RequestListener {
         const err = upstreamError(body);
         if (err) throw imagoError('INGRESS_BAD_REQUEST', `POST /upstreams: ${err}`);
         const b = body as { name: string; url: string };
-        const r = sw.register(makeUpstream(b.name, b.url.replace(/\/$/, ''), options.limits.maxSocketsPerUpstream));
+        const r = sw.register(makeUpstream(b.name, b.url.replace(/\/$/, ''), options.limits.maxSocketsPerUpstream, options.limits.upstreamIdleTimeoutMs));
         return [200, { ...r, upstreams: Object.fromEntries([...sw.upstreams.values()].map((u) => [u.name, u.url])) }];
       }
       case 'POST /mirror': {

@@ -10,7 +10,7 @@ import * as http from 'node:http';
 import type { Socket } from 'node:net';
 import { imagoError } from '../../lib/errors';
 import { createControlHandler, ingressStatus } from './control';
-import { answer, forward, makeUpstream, type Upstream } from './forwarder';
+import { answer, forward, makeUpstream, scanRequest, type RequestHead, type Upstream } from './forwarder';
 import { Mirrorer } from './mirrorer';
 import { validateIngressOptions, type IngressOptions, type IngressOptionsInput } from './options';
 import { nowMs, Recorder } from './recorder';
@@ -48,15 +48,18 @@ export async function startIngress(input: IngressOptionsInput): Promise<Ingress>
   const options = validateIngressOptions(input);
   const { limits } = options;
   const recorder = new Recorder(limits.servedLogSize);
-  const first: Upstream = makeUpstream(options.upstream.name, options.upstream.url, limits.maxSocketsPerUpstream);
+  const first: Upstream = makeUpstream(options.upstream.name, options.upstream.url, limits.maxSocketsPerUpstream, limits.upstreamIdleTimeoutMs);
   const switcher = new Switcher(first, recorder, limits.holdQueueSize);
   const mirrorer = new Mirrorer(recorder, limits.shadowQueueSize, limits.maxCaptureBytes, options.comparerFactory);
   const onBodyTooLarge = (): void => recorder.count('tooLarge');
+  const onRetry = (): void => recorder.count('upstreamRetries');
+  const plain = { maxBodyBytes: limits.maxBodyBytes, retryBodyBytes: limits.retryBodyBytes, captureBytes: undefined, onBodyTooLarge, onRetry };
+  const capturing = { ...plain, captureBytes: limits.maxCaptureBytes };
 
-  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse, arrived: number, up: Upstream): void => {
+  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse, head: RequestHead, arrived: number, up: Upstream): void => {
     switcher.begin();
-    const ticket = mirrorer.select(req, arrived);
-    forward(req, res, up, { maxBodyBytes: limits.maxBodyBytes, captureBytes: ticket ? limits.maxCaptureBytes : undefined, onBodyTooLarge }, (r) => {
+    const ticket = mirrorer.on ? mirrorer.select(req, arrived) : undefined;
+    forward(req, res, head, up, ticket ? capturing : plain, (r) => {
       // The request counts as in flight until its exchange is over: drained
       // means no reply from the current target is still being produced.
       switcher.end();
@@ -74,17 +77,17 @@ export async function startIngress(input: IngressOptionsInput): Promise<Ingress>
       answer(res, status, msg, headers);
       recorder.observe(arrived, nowMs(), status >= 500);
     };
-    if (req.headers.upgrade) { refuse(501, 'protocol upgrades (WebSocket, h2c) are not supported by the interceptor', { connection: 'close' }); req.resume(); return; }
-    const cl = req.headers['content-length'];
-    if (cl !== undefined && Number(cl) > limits.maxBodyBytes) {
+    const head = scanRequest(req);
+    if (head.upgrade) { refuse(501, 'protocol upgrades (WebSocket, h2c) are not supported by the interceptor', { connection: 'close' }); req.resume(); return; }
+    if (head.contentLength > limits.maxBodyBytes) {
       recorder.count('tooLarge');
       // The body is not read: close the connection after answering.
       refuse(413, `request body larger than ${limits.maxBodyBytes} bytes`, { connection: 'close' });
       return;
     }
-    if (!switcher.held) { dispatch(req, res, arrived, switcher.target); return; }
+    if (!switcher.held) { dispatch(req, res, head, arrived, switcher.target); return; }
     const onGone = (): void => { if (switcher.cancel(id!)) recorder.count('heldDisconnected'); };
-    const id = switcher.enqueue({ dispatch: (up) => { res.off('close', onGone); dispatch(req, res, arrived, up); } });
+    const id = switcher.enqueue({ dispatch: (up) => { res.off('close', onGone); dispatch(req, res, head, arrived, up); } });
     if (id === undefined) {
       recorder.count('holdOverflow');
       refuse(503, `hold queue full (${limits.holdQueueSize})`, { 'retry-after': '1' });

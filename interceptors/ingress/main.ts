@@ -18,7 +18,7 @@ const LIMIT_FLAGS: Record<string, keyof IngressLimits> = {
   'max-header-bytes': 'maxHeaderBytes', 'max-body-bytes': 'maxBodyBytes', 'header-timeout-ms': 'headerTimeoutMs',
   'body-timeout-ms': 'bodyTimeoutMs', 'hold-queue-size': 'holdQueueSize', 'hold-timeout-ms': 'defaultHoldTimeoutMs',
   'shadow-queue-size': 'shadowQueueSize', 'max-capture-bytes': 'maxCaptureBytes', 'max-sockets': 'maxSocketsPerUpstream',
-  'served-log-size': 'servedLogSize',
+  'served-log-size': 'servedLogSize', 'upstream-idle-timeout-ms': 'upstreamIdleTimeoutMs', 'retry-body-bytes': 'retryBodyBytes',
 };
 
 function hostPort(v: string, flag: string): { host: string; port: number } {

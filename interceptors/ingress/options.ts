@@ -30,6 +30,14 @@ export interface IngressLimits {
   maxSocketsPerUpstream: number;
   /** Served-request records kept for GET /served (a ring). */
   servedLogSize: number;
+  /**
+   * An idle pooled upstream connection is closed after this long, before the
+   * upstream closes it (Node's default keepAliveTimeout is 5 s). A shorter
+   * `Keep-Alive: timeout=N` hint from the upstream wins (N·1000 − 1000 ms).
+   */
+  upstreamIdleTimeoutMs: number;
+  /** Request bodies up to this size are kept until the reply begins, so a request that failed on a reused connection can be sent again. */
+  retryBodyBytes: number;
 }
 
 /** Builds the comparer for POST /mirror's `compare` config (e.g. createCompareEngine). */
@@ -65,6 +73,8 @@ export const DEFAULT_LIMITS: IngressLimits = {
   maxCaptureBytes: 1024 * 1024,
   maxSocketsPerUpstream: 256,
   servedLogSize: 200_000,
+  upstreamIdleTimeoutMs: 4_000,
+  retryBodyBytes: 64 * 1024,
 };
 
 const hostPort = (defHost: string) => ({
@@ -115,6 +125,8 @@ const SCHEMA = {
         maxCaptureBytes: intMin(0),
         maxSocketsPerUpstream: intMin(1),
         servedLogSize: intMin(16),
+        upstreamIdleTimeoutMs: { type: 'integer', minimum: 100, maximum: 3_600_000 },
+        retryBodyBytes: intMin(0),
       },
     },
   },

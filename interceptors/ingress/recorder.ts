@@ -19,13 +19,13 @@ export interface ServedRecord { seq: number; upstream: string; start: number; en
 export type CounterName =
   | 'requests' | 'served' | 'held' | 'holdOverflow' | 'heldDisconnected' | 'upstreamErrors'
   | 'clientAborts' | 'badRequests' | 'tooLarge' | 'timeouts' | 'mirrored' | 'shadowDropped'
-  | 'shadowErrors' | 'comparerErrors' | 'autoReleases';
+  | 'shadowErrors' | 'comparerErrors' | 'autoReleases' | 'upstreamRetries';
 
 export class Recorder {
   readonly counters: Record<CounterName, number> = {
     requests: 0, served: 0, held: 0, holdOverflow: 0, heldDisconnected: 0, upstreamErrors: 0,
     clientAborts: 0, badRequests: 0, tooLarge: 0, timeouts: 0, mirrored: 0, shadowDropped: 0,
-    shadowErrors: 0, comparerErrors: 0, autoReleases: 0,
+    shadowErrors: 0, comparerErrors: 0, autoReleases: 0, upstreamRetries: 0,
   };
   readonly histogram = new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0);
   private latencySumMs = 0;
