@@ -73,6 +73,7 @@ async function lag(uold: MariaDbInstance, unew: MariaDbInstance, serverId: numbe
   const acked = new Map<number, number>();
   const lags: number[] = [];
   let stop = false;
+  let stopAt = 0;
   const poller = (async () => {
     const p = await mysql.createConnection({ uri: unew.rootUrl, database: 'dst' });
     let seen = 0;
@@ -86,7 +87,6 @@ async function lag(uold: MariaDbInstance, unew: MariaDbInstance, serverId: numbe
     }
     await p.end();
   })();
-  let stopAt = 0;
   // 4 writers x 250 single-row commits/s = 1,000 row changes/s, paced by the clock.
   const writers = Array.from({ length: 4 }, async () => {
     const w = await mysql.createConnection({ uri: uold.rootUrl, database: 'src' });
