@@ -1,16 +1,23 @@
 /**
  * Benchmark of the ingress interceptor I (loopback only, bounded: ~2-3 min).
  *
- *   npx tsx benchmarks/ingress.ts [--duration 4] [--repeats 3] [--connections 50]
+ *   npx tsx benchmarks/ingress.ts [--duration 4] [--repeats 3] [--connections 50] [--rate 1000] [--before DIR]
  *
  * 1. The same fixed-cost echo upstream (a node:http process answering a 1 KB
  *    JSON body) reached directly, through I (the CLI process) and through
  *    nginx (proxy_pass with upstream keep-alive), all driven by wrk with the
  *    same settings, rounds interleaved; medians over repeats.
+ *    Then the same paths at a fixed, moderate rate (--rate req/s, paced
+ *    open-loop like wrk2: latency counted from the scheduled send time, so a
+ *    stall is not hidden), sub-millisecond percentiles.
+ *    --before DIR adds the interceptor of another checkout (DIR/interceptors/
+ *    ingress/main.ts, e.g. a `git archive` of an older commit) as a row, so
+ *    before/after are measured side by side in one run.
  * 2. Under a steady 500 req/s (autocannon, fixed rate): hold → switch →
  *    release time seen by the driver, and the largest client-visible latency.
  */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,7 +25,12 @@ import { ManagedProcess, run, stopAll } from '../lib/proc';
 import { freePort, waitForPort } from '../lib/ports';
 import { IngressControlClient } from '../interceptors/ingress/control-client';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '4' }, repeats: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' } } });
+const { values } = parseArgs({ options: {
+  duration: { type: 'string', default: '4' }, repeats: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' },
+  rate: { type: 'string', default: '1000' }, before: { type: 'string' },
+} });
+const RATE = Number(values.rate);
+const BEFORE = values.before ? path.resolve(values.before) : undefined;
 const DURATION = Number(values.duration);
 const REPEATS = Number(values.repeats);
 const CONNECTIONS = Number(values.connections);
@@ -48,14 +60,54 @@ async function wrk(url: string): Promise<{ rps: number; p50: number; p99: number
   return { rps, p50, p99 };
 }
 
+/**
+ * Paced open-loop load (wrk2-style): `rate` req/s over `conns` keep-alive
+ * connections for `seconds`; each latency runs from the request's scheduled
+ * time, so queueing behind a stall is counted (no coordinated omission).
+ */
+async function paced(url: string, rate: number, conns: number, seconds: number): Promise<{ p50: number; p90: number; p99: number; max: number; errors: number; sent: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: conns });
+  const lat: number[] = [];
+  let errors = 0;
+  let sent = 0;
+  const t0 = performance.now();
+  const total = Math.round(rate * seconds);
+  await new Promise<void>((resolve) => {
+    let done = 0;
+    const fire = (scheduled: number): void => {
+      sent += 1;
+      const req = http.get(url, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => { if (res.statusCode === 200) lat.push(performance.now() - scheduled); else errors += 1; if (++done === total) resolve(); });
+      });
+      req.on('error', () => { errors += 1; if (++done === total) resolve(); });
+    };
+    const tick = (): void => {
+      const now = performance.now();
+      const due = Math.min(total, Math.floor(((now - t0) / 1000) * rate) + 1);
+      while (sent < due) fire(t0 + (sent / rate) * 1000);
+      if (sent < total) setTimeout(tick, 1);
+    };
+    tick();
+  });
+  agent.destroy();
+  const s = lat.sort((a, b) => a - b);
+  const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
+  return { p50: q(0.5), p90: q(0.9), p99: q(0.99), max: s[s.length - 1] ?? NaN, errors, sent };
+}
+
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imago-bench-ingress-'));
   try {
-    const [pOld, pNew, pI, pC, pNginx] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const [pOld, pNew, pI, pC, pNginx, pB, pBC] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
     new ManagedProcess('uold', process.execPath, ['-e', ECHO, String(pOld), 'uold'], path.join(dir, 'uold.log'));
     new ManagedProcess('unew', process.execPath, ['-e', ECHO, String(pNew), 'unew'], path.join(dir, 'unew.log'));
     new ManagedProcess('ingress', process.execPath, ['--import', 'tsx', 'interceptors/ingress/main.ts', '--listen', `127.0.0.1:${pI}`,
       '--upstream', `uold=http://127.0.0.1:${pOld}`, '--control', `127.0.0.1:${pC}`], path.join(dir, 'ingress.log'), { env: { ...process.env, IMAGO_INGRESS_TOKEN: TOKEN } });
+    if (BEFORE) {
+      new ManagedProcess('ingress-before', process.execPath, ['--import', 'tsx', path.join(BEFORE, 'interceptors/ingress/main.ts'), '--listen', `127.0.0.1:${pB}`,
+        '--upstream', `uold=http://127.0.0.1:${pOld}`, '--control', `127.0.0.1:${pBC}`], path.join(dir, 'ingress-before.log'), { env: { ...process.env, IMAGO_INGRESS_TOKEN: TOKEN } });
+    }
     fs.writeFileSync(path.join(dir, 'nginx.conf'), `
 worker_processes 1;
 daemon off;
@@ -72,15 +124,20 @@ http {
   }
 }`);
     new ManagedProcess('nginx', '/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], path.join(dir, 'nginx.log'));
-    for (const p of [pOld, pNew, pI, pC, pNginx]) await waitForPort(p, '127.0.0.1', 30_000);
+    for (const p of [pOld, pNew, pI, pC, pNginx, ...(BEFORE ? [pB, pBC] : [])]) await waitForPort(p, '127.0.0.1', 30_000);
 
     // --- 1. throughput and added latency, rounds interleaved
-    const paths = { direct: `http://127.0.0.1:${pOld}/`, ingress: `http://127.0.0.1:${pI}/`, nginx: `http://127.0.0.1:${pNginx}/` };
-    const results: Record<string, Array<{ rps: number; p50: number; p99: number }>> = { direct: [], ingress: [], nginx: [] };
+    const paths: Record<string, string> = { direct: `http://127.0.0.1:${pOld}/`, ingress: `http://127.0.0.1:${pI}/`, ...(BEFORE ? { 'ingress (before)': `http://127.0.0.1:${pB}/` } : {}), nginx: `http://127.0.0.1:${pNginx}/` };
+    const results: Record<string, Array<{ rps: number; p50: number; p99: number }>> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
     for (const url of Object.values(paths)) await run('wrk', ['-t1', '-c10', '-d1s', url]); // warm-up
     for (let r = 0; r < REPEATS; r += 1) {
       for (const [k, url] of Object.entries(paths)) results[k].push(await wrk(url));
     }
+    const pacedRuns: Record<string, Array<Awaited<ReturnType<typeof paced>>>> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
+    for (let r = 0; r < REPEATS; r += 1) {
+      for (const [k, url] of Object.entries(paths)) pacedRuns[k].push(await paced(url, RATE, 10, DURATION));
+    }
+    const pacedMed = Object.fromEntries(Object.entries(pacedRuns).map(([k, v]) => [k, { p50: median(v.map((x) => x.p50)), p90: median(v.map((x) => x.p90)), p99: median(v.map((x) => x.p99)), max: Math.max(...v.map((x) => x.max)), errors: v.reduce((a, x) => a + x.errors, 0) }]));
     const med = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { rps: median(v.map((x) => x.rps)), p50: median(v.map((x) => x.p50)), p99: median(v.map((x) => x.p99)) }]));
 
     // --- 2. hold → switch → release under a steady 500 req/s
@@ -114,6 +171,10 @@ http {
       '| path to the echo upstream | req/s | ratio to direct | p50 ms | p99 ms | p50 added ms | p99 added ms |',
       '|---|---|---|---|---|---|---|',
       ...Object.entries(med).map(([k, v]) => `| ${k} | ${f(v.rps, 0)} | ${f(v.rps / med.direct.rps)} | ${f(v.p50, 3)} | ${f(v.p99, 3)} | ${k === 'direct' ? '-' : f(v.p50 - med.direct.p50, 3)} | ${k === 'direct' ? '-' : f(v.p99 - med.direct.p99, 3)} |`),
+      '',
+      `| fixed ${RATE} req/s, 10 connections, ${DURATION} s, paced (median of ${REPEATS}) | p50 ms | p90 ms | p99 ms | max ms | p50 added ms | errors |`,
+      '|---|---|---|---|---|---|---|',
+      ...Object.entries(pacedMed).map(([k, v]) => `| ${k} | ${f(v.p50, 3)} | ${f(v.p90, 3)} | ${f(v.p99, 3)} | ${f(v.max, 1)} | ${k === 'direct' ? '-' : f(v.p50 - pacedMed.direct.p50, 3)} | ${v.errors} |`),
       '',
       `| under 500 req/s through I (autocannon, 20 connections, ${2 + REPEATS * 2} s) | value |`,
       '|---|---|',
