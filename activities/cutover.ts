@@ -28,10 +28,12 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
         attempt, switched: false, holdMs: 0, drainMs: 0, flushMs: 0, verifyMs: 0, switchMs: 0, releaseMs: 0, totalMs: 0,
         uoldPosition: '', changedRowsVerified: 0,
       };
-      for (const c of clients) await c.addUpstream(UNEW_UPSTREAM, handle.appUrls[0]);
       // A retry after the point of no return: some interceptor already points
       // at Unew, so the only safe direction is forward.
       const statuses = await Promise.all(clients.map((c) => c.status()));
+      for (const [i, c] of clients.entries()) {
+        if (statuses[i].upstreams[UNEW_UPSTREAM] !== handle.appUrls[0]) await c.addUpstream(UNEW_UPSTREAM, handle.appUrls[0]);
+      }
       if (statuses.some((s) => s.target === UNEW_UPSTREAM)) {
         await providerOf(plan).switchTraffic(handle, 'unew');
         await switchAll(clients, UNEW_UPSTREAM);
@@ -64,6 +66,10 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
               if (bad > 0) throw new Error(`${bad} rows changed in the last window differ in Unew (e.g. ${JSON.stringify([...v.missing, ...v.extra, ...v.different][0])})`);
             }
             report.verifyMs = Date.now() - v0;
+            // Fault-injection hook for the durability tests: a slow flush, so a
+            // test can kill the worker while every interceptor holds.
+            const delay = Number(process.env.IMAGO_TEST_CUTOVER_DELAY_MS ?? 0);
+            if (delay > 0) await new Promise((r) => setTimeout(r, delay));
             const smoke = await fetch(handle.appUrls[0] + plan.switchover.smokePath, { signal: AbortSignal.timeout(1_000) });
             if (!smoke.ok) throw new Error(`smoke test ${plan.switchover.smokePath} on Unew answered ${smoke.status}`);
             await providerOf(plan).switchTraffic(handle, 'unew');

@@ -46,7 +46,7 @@ export function createTestingActivities() {
       for (const c of ingressClients(plan)) {
         const st = await c.status();
         const uoldUrl = st.upstreams[st.target];
-        await c.addUpstream('unew', handle.appUrls[0]);
+        if (st.upstreams.unew !== handle.appUrls[0]) await c.addUpstream('unew', handle.appUrls[0]);
         await c.mirror({
           on: true, shadow: 'unew', percent: plan.mirror.percent, methods: plan.mirror.methods,
           compare: { ...plan.compare, uoldUrl, unewUrl: handle.appUrls[0] },

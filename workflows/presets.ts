@@ -1,4 +1,4 @@
-import type { ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
 
 /**
  * Named timeout and retry presets for the upgrade's activities. Errors whose
@@ -11,7 +11,8 @@ export const presets = {
   /** Creating or destroying a universe: processes, databases, cloud resources. */
   provision: { startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', retry: { initialInterval: '2 seconds', maximumInterval: '30 seconds', maximumAttempts: 5 } },
   /** Copy and follow: runs for as long as the upgrade, resumes from Unew's state after a retry. */
-  transfer: { startToCloseTimeout: '30 days', heartbeatTimeout: '20 seconds', retry: { initialInterval: '1 second', maximumInterval: '10 seconds' } },
+  // Cancellation waits for the activity to stop, so nothing writes to Unew after compensation destroys it.
+  transfer: { startToCloseTimeout: '30 days', heartbeatTimeout: '20 seconds', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, retry: { initialInterval: '1 second', maximumInterval: '10 seconds' } },
   /** Plan tests and verification: long, heartbeating, retried once (a failing test is a verdict, not a fault). */
   testing: { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry: { initialInterval: '1 second', maximumAttempts: 2 } },
 } satisfies Record<string, ActivityOptions>;

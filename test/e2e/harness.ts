@@ -22,9 +22,9 @@ export function workload(s: UoldStage, durationMs: number, rate = 60) {
   return startWorkload({ baseUrl: s.url, mix: 'bidding', rate, durationMs, users: [1, SIZE.users], items: [1, SIZE.items], seed: 7 });
 }
 
-export async function startUpgrade(client: Client, s: UoldStage, id: string, overrides?: (plan: any) => void) {
+export async function startUpgrade(client: Client, s: UoldStage, id: string, overrides?: (plan: any) => void, taskQueue = TASK_QUEUE) {
   const plan = loadPlanFile(s.writePlan(overrides));
-  return client.workflow.start(WORKFLOW_TYPE, { taskQueue: TASK_QUEUE, workflowId: id, args: [{ upgradeId: id, plan }] });
+  return client.workflow.start(WORKFLOW_TYPE, { taskQueue, workflowId: id, args: [{ upgradeId: id, plan }] });
 }
 
 export async function waitPhase(client: Client, id: string, phases: string[], timeoutMs = 90_000): Promise<UpgradeStatus> {
@@ -66,3 +66,24 @@ export async function countRows(url: string, table: string): Promise<number> {
 }
 
 export type { WorkloadResult };
+
+/** Processes of a universe still alive (by the IMAGO_UNIVERSE marker in their environment). */
+export function universeProcesses(upgradeId: string): number[] {
+  const pids: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try { if (fs.readFileSync(`/proc/${d}/environ`, 'utf8').split('\0').includes(`IMAGO_UNIVERSE=${upgradeId}`)) pids.push(Number(d)); } catch { /* gone */ }
+  }
+  return pids;
+}
+
+export function universeDir(s: UoldStage, upgradeId: string): string {
+  return path.join(s.dir, 'universes', upgradeId);
+}
+
+/** Uold still serves through the interceptor, from Uold, with nothing held or mirrored. */
+export async function expectUoldServing(s: UoldStage): Promise<{ status: number; target: string; state: string }> {
+  const r = await fetch(`${s.url}/regions`);
+  const st = await new IngressControlClient(s.controlUrl, s.token).status();
+  return { status: r.status, target: st.target, state: st.state };
+}

@@ -1,0 +1,112 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import { WorkflowFailedError } from '@temporalio/client';
+import { temporalFixture, onTeardown } from '../fixtures/servers';
+import { createWorker } from '../../worker/run';
+import { abortUpdate, approveUpdate, pauseUpdate, statusQuery } from '../../workflows/messages';
+import type { UoldStage } from '../../examples/auction/stage';
+import { expectUoldServing, stage, startUpgrade, universeDir, universeProcesses, waitPhase, workload } from './harness';
+
+describe('end to end: abort in each phase, and the switchover gate', function () {
+  this.timeout(300_000);
+  let s: UoldStage;
+
+  before(async () => {
+    const t = await temporalFixture();
+    const { worker, close } = await createWorker({ address: t.address, taskQueue: 'imago-abort' });
+    const running = worker.run();
+    onTeardown(async () => { worker.shutdown(); await running; await close(); });
+    s = await stage();
+    onTeardown(() => s.stop());
+  });
+
+  async function expectAborted(id: string, result: Promise<unknown>) {
+    const err = await result.then(() => null, (e) => e);
+    assert.ok(err instanceof WorkflowFailedError, `the workflow failed (got ${err})`);
+    assert.match(String((err as WorkflowFailedError).cause?.message), /aborted/);
+    const { client } = await temporalFixture();
+    const st = await client.workflow.getHandle(id).query(statusQuery);
+    assert.equal(st.outcome, 'aborted');
+    assert.equal(st.pointOfNoReturnPassed, false);
+    assert.deepEqual(universeProcesses(id), [], 'no process of Unew is left');
+    assert.equal(fs.existsSync(universeDir(s, id)), false, "Unew's folder is gone");
+    assert.deepEqual(await expectUoldServing(s), { status: 200, target: 'uold', state: 'forward' });
+    return st;
+  }
+
+  const queue = (p: any) => { p.approval.policy = 'manual'; };
+
+  it('abort during bootstrapping: Unew gone, Uold serving', async () => {
+    const { client } = await temporalFixture();
+    const id = `abort-boot-${Date.now()}`;
+    const h = await startUpgrade(client, s, id, queue, 'imago-abort');
+    await h.executeUpdate(abortUpdate, { args: [{ reason: 'operator changed their mind' }] });
+    const st = await expectAborted(id, h.result());
+    assert.equal(st.timings.find((t) => t.phase === 'data-transfer'), undefined, 'aborted before data transfer');
+  });
+
+  it('abort during data transfer (paused): Unew gone, Uold serving', async () => {
+    const { client } = await temporalFixture();
+    const id = `abort-transfer-${Date.now()}`;
+    const h = await startUpgrade(client, s, id, queue, 'imago-abort');
+    await waitPhase(client, id, ['data-transfer']);
+    await h.executeUpdate(pauseUpdate, { args: [] });
+    await h.executeUpdate(abortUpdate, { args: [{ reason: 'load too high' }] });
+    const st = await expectAborted(id, h.result());
+    assert.equal(st.timings.find((t) => t.phase === 'testing'), undefined, 'aborted before testing');
+  });
+
+  it('abort while awaiting approval, after testing: Unew gone, mirroring off, Uold serving', async () => {
+    const { client } = await temporalFixture();
+    const id = `abort-approval-${Date.now()}`;
+    const load = workload(s, 150_000, 40);
+    const h = await startUpgrade(client, s, id, queue, 'imago-abort');
+    try {
+      const st0 = await waitPhase(client, id, ['awaiting-approval'], 150_000);
+      assert.equal(st0.gate?.pass, true, st0.lastError ?? '');
+      await h.executeUpdate(abortUpdate, { args: [{ reason: 'not today' }] });
+      await expectAborted(id, h.result());
+    } finally {
+      load.stop();
+      await load.done;
+    }
+    // approve is refused once the upgrade is over
+    await assert.rejects(h.executeUpdate(approveUpdate, { args: [{}] }));
+  });
+
+  it('a failing plan test blocks the switchover and says why in the status', async () => {
+    const { client } = await temporalFixture();
+    const id = `gate-test-${Date.now()}`;
+    const h = await startUpgrade(client, s, id, (p) => {
+      p.tests.push({ name: 'always-fails', command: ['sh', '-c', 'echo "expected 42, got 41" >&2; exit 3'], timeoutMs: 10_000 });
+    }, 'imago-abort');
+    const err = await h.result().then(() => null, (e) => e);
+    assert.ok(err instanceof WorkflowFailedError);
+    const st = await h.query(statusQuery);
+    assert.equal(st.outcome, 'failed');
+    assert.equal(st.gate?.pass, false);
+    assert.ok(st.gate!.reasons.some((r) => r.includes("test 'always-fails' failed (exit 3)") && r.includes('expected 42, got 41')), st.gate!.reasons.join('\n'));
+    assert.equal(st.cutovers.length, 0, 'no cut-over was attempted');
+    assert.deepEqual(universeProcesses(id), []);
+    assert.deepEqual(await expectUoldServing(s), { status: 200, target: 'uold', state: 'forward' });
+  });
+
+  it('a failing compare verdict blocks the switchover and names the endpoint and field', async () => {
+    const { client } = await temporalFixture();
+    const id = `gate-compare-${Date.now()}`;
+    const load = workload(s, 120_000, 40);
+    try {
+      const h = await startUpgrade(client, s, id, (p) => { p.unew.app.env = { AUCTION_V2_FAULT: 'missing-field' }; }, 'imago-abort');
+      await h.result().then(() => null, () => null);
+      const st = await h.query(statusQuery);
+      assert.equal(st.outcome, 'failed');
+      assert.equal(st.gate?.pass, false);
+      assert.ok(st.gate!.reasons.some((r) => /compare: .*\/items\/:id.*buyNow/.test(r)), st.gate!.reasons.join('\n'));
+      assert.equal(st.cutovers.length, 0);
+    } finally {
+      load.stop();
+      await load.done;
+    }
+    assert.deepEqual(await expectUoldServing(s), { status: 200, target: 'uold', state: 'forward' });
+  });
+});

@@ -1,0 +1,102 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { temporalFixture, onTeardown } from '../fixtures/servers';
+import { ManagedProcess } from '../../lib/proc';
+import { TemporalDevServer } from '../../lib/temporal-server';
+import { createWorker } from '../../worker/run';
+import { checkLedger } from '../../examples/auction/ledger-checker';
+import { statusQuery } from '../../workflows/messages';
+import type { UoldStage } from '../../examples/auction/stage';
+import { mixedStateViolations, stage, startUpgrade, unewDbUrl, waitPhase, workload } from './harness';
+
+const ROOT = path.join(__dirname, '..', '..');
+
+describe('end to end: durability', function () {
+  this.timeout(400_000);
+  let s: UoldStage;
+
+  // Each test upgrades its own Uold stage: a completed upgrade leaves the interceptor on Unew.
+  beforeEach(async () => {
+    s = await stage();
+    onTeardown(() => s.stop());
+  });
+
+  function workerProcess(address: string, taskQueue: string): ManagedProcess {
+    const log = path.join(s.dir, `worker-${Date.now()}.log`);
+    return new ManagedProcess('worker', process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'worker/main.ts'), '--address', address, '--task-queue', taskQueue], log, {
+      cwd: ROOT,
+      // A slow flush inside the hold, so the test can kill the worker while every interceptor holds.
+      env: { ...process.env, ...s.env, IMAGO_TEST_CUTOVER_DELAY_MS: '2500' },
+    });
+  }
+
+  it('worker SIGKILLed during data transfer and during termination: completes, no mixed state, no failed request', async () => {
+    const { client, address } = await temporalFixture();
+    const queue = 'imago-durable';
+    let worker = workerProcess(address, queue);
+    onTeardown(() => worker.stop());
+    const load = workload(s, 300_000, 40);
+    const id = `durable-worker-${Date.now()}`;
+    const h = await startUpgrade(client, s, id, undefined, queue);
+    try {
+      await waitPhase(client, id, ['data-transfer'], 120_000);
+      await worker.kill9();
+      worker = workerProcess(address, queue);
+      await waitPhase(client, id, ['termination'], 240_000);
+      await new Promise((r) => setTimeout(r, 300)); // inside the cut-over's hold
+      await worker.kill9();
+      worker = workerProcess(address, queue);
+      const st = await h.result();
+      assert.equal(st.outcome, 'completed', st.lastError ?? '');
+      assert.ok(st.cutovers.length >= 1);
+    } finally {
+      load.stop();
+    }
+    const w = await load.done;
+    await worker.stop();
+    assert.equal(w.errors, 0, JSON.stringify(w.byStatus));
+    // The hold the dead worker left behind was released by the interceptor at its timeout.
+    const worst = Math.max(...w.timeline.map((b) => b.max));
+    assert.ok(worst < 5_000 + 3_000, `no client waited beyond the hold timeout (+ margin): worst ${worst} ms`);
+    const served = await mixedStateViolations(s);
+    assert.equal(served.violations, 0);
+    const ledger = await checkLedger(await unewDbUrl(s, id), 'v2', w.ledger);
+    assert.deepEqual([ledger.missing.length, ledger.duplicated.length, ledger.altered.length], [0, 0, 0]);
+  });
+
+  it('Temporal server restarted during data transfer: the upgrade carries on and completes', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imago-restart-'));
+    onTeardown(async () => fs.rmSync(dir, { recursive: true, force: true }));
+    let server = await new TemporalDevServer({ dbFile: path.join(dir, 'temporal.db') }).start();
+    const port = server.port;
+    onTeardown(() => server.stop());
+    const { worker, close } = await createWorker({ address: server.address, taskQueue: 'imago-restart' });
+    const running = worker.run();
+    onTeardown(async () => { if (worker.getState() === 'RUNNING') { worker.shutdown(); await running.catch(() => undefined); } await close(); });
+    const connection = await Connection.connect({ address: server.address });
+    onTeardown(() => connection.close());
+    const client = new Client({ connection });
+    const load = workload(s, 300_000, 40);
+    try {
+      const id = `durable-server-${Date.now()}`;
+      const h = await startUpgrade(client, s, id, undefined, 'imago-restart');
+      await waitPhase(client, id, ['data-transfer'], 120_000);
+      await server.stop();
+      await new Promise((r) => setTimeout(r, 1_000));
+      server = await new TemporalDevServer({ dbFile: path.join(dir, 'temporal.db'), port }).start();
+      const st = await h.result();
+      assert.equal(st.outcome, 'completed', st.lastError ?? '');
+      assert.ok(st.timings.some((t: { phase: string }) => t.phase === 'switchover'));
+      const after = await h.query(statusQuery);
+      assert.equal(after.pointOfNoReturnPassed, true);
+    } finally {
+      load.stop();
+      await load.done;
+    }
+    worker.shutdown();
+    await running;
+  });
+});
