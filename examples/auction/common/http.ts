@@ -46,7 +46,9 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
 
 export function sendError(res: http.ServerResponse, err: unknown, log: (line: string) => void): void {
   if (err instanceof HttpError) { sendJson(res, err.status, { error: { code: err.code, message: err.message, ...err.extra } }); return; }
-  log(`internal error: ${(err as Error)?.stack ?? err}`);
+  // One line per failure: a database outage must not flood the log with stacks.
+  const e = err as NodeJS.ErrnoException;
+  log(`internal error: ${e?.code ? `${e.code} ` : ''}${e?.message ?? err}${e?.stack ? ` at ${e.stack.split('\n')[1]?.trim()}` : ''}`);
   sendJson(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
 }
 
