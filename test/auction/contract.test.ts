@@ -61,6 +61,21 @@ describe('auction: conversion, v1/v2 equivalence and the API contract', function
     assert.deepEqual(conversion.tables.find((t) => t.source === 'items')!.preserveColumns, { items: ['max_bid_cents', 'bid_count'] });
   });
 
+  it('sets up databases idempotently, with an app user that can only read, insert and update', async () => {
+    const before = await rowCounts(dbs.db, dbs.v1.name);
+    const m = /app_v1_\d+/.exec(dbs.v1.app)![0];
+    await setupDatabase(dbs.db, 'v1', { database: dbs.v1.name, appUser: m, appPassword: 'pw' });
+    assert.deepEqual(await rowCounts(dbs.db, dbs.v1.name), before, 'a repeated set-up keeps the data');
+    await assert.rejects(setupDatabase(dbs.db, 'v2', { database: dbs.v1.name, appUser: m, appPassword: 'pw' }), (e: any) => e.code === 'AUCTION_SCHEMA_UNKNOWN');
+    const mysql = await import('mysql2/promise');
+    const app = await mysql.createConnection(dbs.v1.app);
+    try {
+      await assert.rejects(app.query('DELETE FROM bids WHERE id = 1'), /command denied/);
+      await assert.rejects(app.query('CREATE TABLE x (id INT PRIMARY KEY)'), /command denied/);
+      await assert.rejects(app.query('SELECT * FROM mysql.user'), /denied/);
+    } finally { await app.end(); }
+  });
+
   it('seeds deterministically, and seeding v2 directly equals converting seeded v1', async () => {
     const name = 'auction_v2_direct';
     await setupDatabase(dbs.db, 'v2', { database: name, appUser: 'app_direct', appPassword: 'pw' });
