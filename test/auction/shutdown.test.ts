@@ -38,11 +38,16 @@ describe('auction: graceful shutdown under load', function () {
       await lock.query('BEGIN');
       await lock.query('SELECT id FROM items WHERE id = 5 FOR UPDATE');
       await new Promise((r) => setTimeout(r, 1_000));
+      let slowOutcome = 'pending';
       const slow = postJson(`${svc.url}/items/5/bids`, { userId: 1, amount: 99_999 });
-      // The bid is in flight once a transaction waits for item 5's lock.
-      await until(async () => ((await dbs.db.query(
-        "SELECT trx_query FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")) as any[])
-        .some((t) => /items WHERE id = 5 FOR UPDATE/.test(t.trx_query ?? '')), 30_000);
+      slow.then((r) => { slowOutcome = `status ${r.status}`; }, (e) => { slowOutcome = `error ${e.message}`; });
+      // The bid is in flight once the app's connection is running the locking read of item 5.
+      const waiting = async () => ((await dbs.db.query(
+        "SELECT info FROM information_schema.processlist WHERE user <> 'root' AND info LIKE '%FROM items WHERE id = 5 FOR UPDATE%'")) as any[]).length > 0;
+      await until(waiting, 30_000).catch(async (e) => {
+        const pl = await dbs.db.query("SELECT user, state, info FROM information_schema.processlist WHERE info IS NOT NULL");
+        throw new Error(`${e.message}: the bid on item 5 never waited for the lock (its request: ${slowOutcome}); processlist ${JSON.stringify(pl)}`);
+      });
       const exited = svc.proc.waitExit();
       svc.proc.child.kill('SIGTERM');
       await new Promise((r) => setTimeout(r, 500));
