@@ -1,0 +1,57 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ESLint } from 'eslint';
+import { renderErrorsDoc } from '../../scripts/errors-doc';
+import { ERRORS, ImagoError, imagoError } from '../../lib/errors';
+
+const ROOT = path.join(__dirname, '..', '..');
+
+describe('foundation: error registry and the workflow lint rule', () => {
+  it('docs/errors.md lists exactly the registry (regenerate with npx tsx scripts/errors-doc.ts)', () => {
+    assert.equal(fs.readFileSync(path.join(ROOT, 'docs/errors.md'), 'utf8'), renderErrorsDoc());
+  });
+
+  it('an error says what, where and what to do, and carries its code and retry class', () => {
+    const e = imagoError('IMAGO_PLAN_INVALID', 'plan.yaml:\n  /unew: missing required key \'app\'');
+    assert.ok(e instanceof ImagoError);
+    assert.equal(e.code, 'IMAGO_PLAN_INVALID');
+    assert.equal(e.retryable, false);
+    assert.match(e.message, /^IMAGO_PLAN_INVALID: The upgrade plan is invalid: plan\.yaml:.*\/unew: missing required key 'app'.*Fix each error/s);
+    for (const [code, spec] of Object.entries(ERRORS)) {
+      assert.ok(spec.message && spec.hint, `${code} has a message and a hint`);
+    }
+  });
+
+  describe('determinism lint in workflows/', function () {
+    this.timeout(60_000);
+    const eslint = new ESLint({ cwd: ROOT });
+    const lint = async (code: string) => {
+      const file = path.join(ROOT, 'workflows', `__lint_probe_${process.pid}.ts`);
+      fs.writeFileSync(file, code);
+      try { return (await eslint.lintFiles([file]))[0].messages; } finally { fs.rmSync(file, { force: true }); }
+    };
+
+    it('rejects a workflow file that imports fs', async () => {
+      const msgs = await lint("import * as fs from 'fs';\nexport function wf(): string { return fs.readFileSync('x', 'utf8'); }\n");
+      assert.ok(msgs.some((m) => m.ruleId === 'no-restricted-imports' && /deterministic/.test(m.message)), JSON.stringify(msgs));
+    });
+
+    it('rejects node: built-ins, I/O libraries and floating promises', async () => {
+      const msgs = await lint([
+        "import { randomUUID } from 'node:crypto';",
+        "import * as mysql from 'mysql2/promise';",
+        "import { sleep } from '@temporalio/workflow';",
+        'export async function wf(): Promise<string> { sleep(10); void mysql; return randomUUID(); }',
+      ].join('\n'));
+      const rules = msgs.map((m) => m.ruleId);
+      assert.equal(rules.filter((r) => r === 'no-restricted-imports').length, 2, JSON.stringify(msgs));
+      assert.ok(rules.includes('@typescript-eslint/no-floating-promises'), JSON.stringify(msgs));
+    });
+
+    it('accepts the real workflow files', async () => {
+      const results = await eslint.lintFiles([path.join(ROOT, 'workflows')]);
+      assert.deepEqual(results.flatMap((r) => r.messages.map((m) => `${r.filePath}:${m.line} ${m.message}`)), []);
+    });
+  });
+});
