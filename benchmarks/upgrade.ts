@@ -1,0 +1,83 @@
+/**
+ * The upgrade benchmark (issue 7): a whole upgrade of the auction site under
+ * the bidding mix, measured in one run.
+ *   npx tsx benchmarks/upgrade.ts [--rate 200] [--items 100000] [--users 10000] [--bids 200000]
+ * Prints: the pause (largest client latency added around termination +
+ * switchover, and the cut-over's own timings), total time split by phase, and
+ * the share spent in orchestration — time in which no activity of the upgrade
+ * was running (scheduling, workflow tasks, waits for signals) — against the
+ * work itself. Bounded: the workload stops at the end, everything is stopped.
+ */
+import * as os from 'node:os';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { TemporalDevServer } from '../lib/temporal-server';
+import { createWorker } from '../worker/run';
+import { startUoldStage } from '../examples/auction/stage';
+import { startWorkload } from '../examples/auction/workload/generator';
+import { loadPlanFile } from '../plan/load';
+import { TASK_QUEUE, WORKFLOW_TYPE, type UpgradeStatus } from '../workflows/status';
+
+async function main() {
+  const { values } = parseArgs({ options: {
+    rate: { type: 'string', default: '200' }, items: { type: 'string', default: '100000' },
+    users: { type: 'string', default: '10000' }, bids: { type: 'string', default: '200000' },
+  } });
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const size = { users: Number(values.users), items: Number(values.items), bids: Number(values.bids) };
+  const server = await new TemporalDevServer().start();
+  const stage = await startUoldStage({ ...size, log: (m) => console.log(`# ${m}`) });
+  Object.assign(process.env, stage.env);
+  const { worker, close } = await createWorker({ address: server.address });
+  const running = worker.run();
+  const connection = await Connection.connect({ address: server.address });
+  const client = new Client({ connection });
+  const load = startWorkload({ baseUrl: stage.url, mix: 'bidding', rate: Number(values.rate), durationMs: 30 * 60_000, users: [1, size.users], items: [1, size.items], seed: 3 });
+  const started = Date.now();
+  try {
+    const id = `bench-${Date.now()}`;
+    const plan = loadPlanFile(stage.writePlan());
+    const h = await client.workflow.start(WORKFLOW_TYPE, { taskQueue: TASK_QUEUE, workflowId: id, args: [{ upgradeId: id, plan }] });
+    const status: UpgradeStatus = await h.result();
+    load.stop();
+    const w = await load.done;
+    const runStart = Date.now() - w.elapsedMs;
+    // Orchestration share: union of activity execution intervals vs the workflow's wall time.
+    const intervals: Array<[number, number]> = [];
+    const startedAt = new Map<string, number>();
+    for (const e of (await h.fetchHistory()).events ?? []) {
+      const t = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+      if (e.activityTaskStartedEventAttributes) startedAt.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), t);
+      const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskCanceledEventAttributes;
+      if (done) { const s0 = startedAt.get(String(done.scheduledEventId)); if (s0) intervals.push([s0, t]); }
+    }
+    intervals.sort((a, b) => a[0] - b[0]);
+    let busy = 0; let end = 0;
+    for (const [a, b] of intervals) { if (b > end) { busy += b - Math.max(a, end); end = b; } }
+    const wall = status.timings.at(-1)!.startedAt - status.timings[0].startedAt;
+    const postWindow = status.timings.find((t) => t.phase === 'post-switchover');
+    const waitedByDesign = (postWindow?.endedAt ?? 0) - (postWindow?.startedAt ?? 0) + plan.mirror.minDurationMs;
+    const cut = status.cutovers.at(-1)!;
+    const termStart = status.timings.find((t) => t.phase === 'termination')!.startedAt;
+    const around = w.timeline.filter((b) => Math.abs(runStart + b.t - termStart) < 3_000);
+    const baseline = w.timeline.filter((b) => runStart + b.t < termStart - 5_000 && runStart + b.t > termStart - 30_000);
+    const p99Before = baseline.length ? baseline.map((b) => b.p99).sort((a, b) => a - b)[Math.floor(baseline.length / 2)] : 0;
+    const worst = Math.max(0, ...around.map((b) => b.max));
+    console.log(`\nhardware: ${os.cpus()[0].model}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; ${size.items} items, ${size.users} users, ${size.bids} bids; ${values.rate} req/s bidding mix`);
+    console.log('| figure | value | target |\n|---|---|---|');
+    console.log(`| outcome | ${status.outcome}; ${w.requests} requests, ${w.errors} failed | completed, 0 failed |`);
+    console.log(`| cut-over hold → release | ${cut.totalMs.toFixed(1)} ms (hold ${cut.holdMs.toFixed(1)}, drain ${cut.drainMs.toFixed(1)}, flush ${cut.flushMs.toFixed(1)}, verify ${cut.verifyMs}, switch ${cut.switchMs.toFixed(1)}, release ${cut.releaseMs.toFixed(1)}) | |`);
+    console.log(`| pause: largest client latency around the switch, minus the median p99 before | ${worst} - ${p99Before} = ${Math.max(0, worst - p99Before)} ms | ≤ 100 ms |`);
+    for (const t of status.timings.filter((x) => x.endedAt)) console.log(`| phase ${t.phase} | ${((t.endedAt! - t.startedAt) / 1000).toFixed(1)} s | |`);
+    console.log(`| orchestration share (no activity running, excluding the plan's deliberate waits of ${(waitedByDesign / 1000).toFixed(1)} s) | ${(100 * Math.max(0, wall - busy - waitedByDesign) / wall).toFixed(1)} % of ${(wall / 1000).toFixed(1)} s | ≤ 5 % |`);
+  } finally {
+    load.stop();
+    await load.done.catch(() => undefined);
+    worker.shutdown(); await running; await close(); await connection.close();
+    await stage.stop(); await server.stop();
+    console.log(`# total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }
+}
+
+main().catch((err) => { console.error(err); process.exit(1); });
