@@ -46,11 +46,20 @@ async function main() {
     // Orchestration share: union of activity execution intervals vs the workflow's wall time.
     const intervals: Array<[number, number]> = [];
     const startedAt = new Map<string, number>();
+    const names = new Map<string, string>();
+    // The transfer activity runs until the switchover; it counts as work only while the
+    // workflow waits for it (the data-transfer phase), not while it merely follows Uold.
+    const transferEnd = status.timings.find((t) => t.phase === 'data-transfer')?.endedAt ?? Infinity;
     for (const e of (await h.fetchHistory()).events ?? []) {
       const t = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+      if (e.activityTaskScheduledEventAttributes) names.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '');
       if (e.activityTaskStartedEventAttributes) startedAt.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), t);
       const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskCanceledEventAttributes;
-      if (done) { const s0 = startedAt.get(String(done.scheduledEventId)); if (s0) intervals.push([s0, t]); }
+      if (done) {
+        const id = String(done.scheduledEventId);
+        const s0 = startedAt.get(id);
+        if (s0) intervals.push([s0, names.get(id) === 'runTransfer' ? Math.min(t, transferEnd) : t]);
+      }
     }
     intervals.sort((a, b) => a[0] - b[0]);
     let busy = 0; let end = 0;
