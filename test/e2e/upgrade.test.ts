@@ -14,7 +14,8 @@ describe('end to end: auction v1 → v2 under the bidding mix, local provider', 
 
   before(async () => {
     const t = await temporalFixture();
-    const { worker, close } = await createWorker({ address: t.address });
+    // Its own task queue: other suites run workers (e.g. the client's test double) on the default one.
+    const { worker, close } = await createWorker({ address: t.address, taskQueue: 'imago-e2e' });
     const running = worker.run();
     stopWorker = async () => { worker.shutdown(); await running; await close(); };
     onTeardown(async () => { if (worker.getState() === 'RUNNING') await stopWorker(); });
@@ -26,7 +27,7 @@ describe('end to end: auction v1 → v2 under the bidding mix, local provider', 
     onTeardown(() => s.stop());
     const load = workload(s, 180_000);
     const id = `e2e-complete-${Date.now()}`;
-    const handle = await startUpgrade(client, s, id);
+    const handle = await startUpgrade(client, s, id, undefined, 'imago-e2e');
     let status: UpgradeStatus;
     try {
       status = await handle.result();
