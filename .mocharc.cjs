@@ -12,4 +12,6 @@ module.exports = {
   ignore: ['node_modules/**'],
   timeout: 120000,
   slow: 5000,
+  // Exit when the run (and the root hooks' clean-up) is done, even if a stray handle is open.
+  exit: true,
 };

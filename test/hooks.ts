@@ -1,12 +1,32 @@
+import * as fs from 'node:fs';
 import { stopAllFixtures } from './fixtures/servers';
 import { stopAll } from '../lib/proc';
 
+// Every process started during this test run inherits this marker (the local
+// provider passes it on to Unew's processes too), so the final sweep below can
+// find what a crashed or killed component left behind.
+const RUN = `${process.pid}`;
+process.env.IMAGO_TEST_RUN = RUN;
+
+function markedProcesses(): number[] {
+  const pids: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try { if (fs.readFileSync(`/proc/${d}/environ`, 'utf8').split('\0').includes(`IMAGO_TEST_RUN=${RUN}`)) pids.push(Number(d)); } catch { /* gone */ }
+  }
+  return pids;
+}
+
 // Root hooks: after the whole run, stop every server a fixture started and
-// any child process still registered, so no process of ours outlives the run.
+// any child process still registered, then sweep what is left, so no process
+// of ours outlives the run.
 export const mochaHooks = {
   async afterAll(this: Mocha.Context) {
-    this.timeout(120_000);
+    this.timeout(180_000);
     await stopAllFixtures();
     await stopAll();
+    const left = markedProcesses();
+    if (left.length) console.error(`test run: stopping ${left.length} process(es) left behind: ${left.join(' ')}`);
+    for (const pid of left) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
   },
 };

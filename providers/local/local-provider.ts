@@ -117,6 +117,7 @@ export class LocalProvider implements Provider {
         PORT: String(s.appPort), HOST: '127.0.0.1',
         DATABASE_URL: `mysql://${s.appUser}:${s.appPassword}@127.0.0.1:${s.dbPort}/${s.database}`,
         IMAGO_UNIVERSE: req.upgradeId,
+        ...(process.env.IMAGO_TEST_RUN ? { IMAGO_TEST_RUN: process.env.IMAGO_TEST_RUN } : {}),
       },
     });
     fs.closeSync(out);
