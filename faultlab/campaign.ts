@@ -48,7 +48,7 @@ export async function runCampaign(opts: { faults: FaultRecipe[]; strategies?: St
   const log = opts.log ?? ((m: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`));
   const started = Date.now();
   fs.mkdirSync(opts.out, { recursive: true });
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'imago-faultlab-'));
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-'));
   const server = await new TemporalDevServer().start();
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection, namespace: server.namespace });
@@ -61,7 +61,7 @@ export async function runCampaign(opts: { faults: FaultRecipe[]; strategies?: St
     let n = 0;
     for (const fault of opts.faults) {
       for (const strategy of opts.strategies ?? ['rolling', 'imago'] as Strategy[]) {
-        const dir = path.join(work, `${n++}-${strategy}-${fault.id}`);
+        const dir = path.join(work, `${n++}${strategy[0]}`);
         const base: RunOptions = { dir, size: SIZE, rate: 40, warmupMs: 3_000, log, ...opts.run, durationMs: strategy === 'rolling' ? opts.rollingMs ?? 20_000 : opts.run?.durationMs ?? 90_000 };
         log(`${strategy} × ${fault.id}`);
         const row: CampaignRow = { fault, strategy };

@@ -92,7 +92,7 @@ export function classify(e: RunEvidence): Classification {
 
 function caughtBy(i: NonNullable<RunEvidence['imago']>): string {
   const err = i.lastError ?? '';
-  if (/IMAGO_HEALTH_FAILED|health check/i.test(err)) return 'health check';
+  if (/IMAGO_HEALTH_FAILED|health check|waitUnewHealthy/i.test(err)) return 'health check';
   if (/TRANSFER_SCHEMA_MISMATCH.*schemaFile/i.test(err)) return 'schema install';
   if (i.lastPhase === 'data-transfer' || /^TRANSFER_|IMAGO_TRANSFER_FAILED/.test(err)) return 'data transfer';
   const by: string[] = [];
@@ -101,5 +101,6 @@ function caughtBy(i: NonNullable<RunEvidence['imago']>): string {
   if (i.verificationDifferences) by.push('verification');
   if (by.length) return by.join(' + ');
   if (i.lastPhase === 'termination') return 'termination';
+  if (i.lastPhase === 'bootstrapping') return `bootstrap: ${err.replace(/^.*Activity task failed:? ?/, '').slice(0, 80)}`;
   return `${i.lastPhase}: ${err.slice(0, 80)}`;
 }

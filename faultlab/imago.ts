@@ -31,7 +31,8 @@ export async function runImago(f: FaultRecipe, o: RunOptions & { client: Client;
     let schemaFile = path.join(o.dir, 'schema-v2.sql');
     fs.writeFileSync(schemaFile, f.omitStep === 'schema' ? 'SELECT 1;\n' : `${schemaSql('v2')}\n${recipeSql(f, 'auction', 'app').map((s) => `${s};`).join('\n')}\n`);
     if (!f.omitStep && !f.sql && !f.perUserSql) schemaFile = path.join(__dirname, '..', 'examples', 'auction', 'schema', 'v2.sql');
-    const id = `faultlab-${f.id}-${Date.now()}`;
+    // Short: the id is part of Unew's MariaDB socket path (108-byte limit of Unix sockets).
+    const id = `fl-${Date.now().toString(36)}`;
     const plan = loadPlanFile(stage.writePlan((p) => {
       p.unew.app.command = [process.execPath, '--require', require.resolve('tsx/cjs'), path.join(__dirname, 'v2-wrapper.ts')];
       p.unew.app.env = { ...(p.unew.app.env ?? {}), ...env };
@@ -51,15 +52,29 @@ export async function runImago(f: FaultRecipe, o: RunOptions & { client: Client;
     // A failed workflow throws from result(): its status is still there to query.
     const settled = (handle.result() as Promise<UpgradeStatus>).catch(() => handle.query(statusQuery));
     const res = await Promise.race([settled, bound]);
+    let retrying: string | null = null;
     if (res === 'timeout') {
       notes.push(`upgrade not finished within ${o.durationMs} ms: aborted by the campaign`);
+      // What kept it from finishing: an activity retrying (e.g. Unew's health check).
+      const d = await handle.describe().catch(() => undefined);
+      const pa = (d?.raw as any)?.pendingActivities?.[0];
+      if (pa) retrying = `${pa.activityType?.name ?? 'activity'} retrying (attempt ${pa.attempt}): ${String(pa.lastFailure?.message ?? '').slice(0, 300)}`;
       await handle.executeUpdate(abortUpdate, { args: [{ reason: 'faultlab time bound' }] }).catch(() => undefined);
       status = await Promise.race([settled, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('abort timeout')), 30_000))])
-        .catch(async () => { const st = await handle.query(statusQuery); await handle.terminate('faultlab time bound').catch(() => undefined); return st; });
+        .catch(async () => {
+          const st = await handle.query(statusQuery);
+          await handle.terminate('faultlab time bound').catch(() => undefined);
+          notes.push('abort did not finish in 30 s: workflow terminated (its activities kept retrying)');
+          return { ...st, outcome: 'aborted' as const };
+        });
     } else {
       status = res;
     }
     const switched = status.cutovers.some((c) => c.switched);
+    // The status keeps only 'Activity task failed': the cause is in the history.
+    if (retrying) status = { ...status, lastError: retrying };
+    const cause = /Activity task failed/.test(status.lastError ?? '') ? await activityFailureCause(handle).catch(() => null) : null;
+    if (cause) status = { ...status, lastError: `${status.lastError}: ${cause}` };
     // Keep the load on a little after the switch: faults that only writes reveal show up now.
     if (switched) await new Promise((r) => setTimeout(r, o.postSwitchMs ?? 4_000));
     load.stop();
@@ -76,6 +91,15 @@ export async function runImago(f: FaultRecipe, o: RunOptions & { client: Client;
   } finally {
     await stage.stop();
   }
+}
+
+async function activityFailureCause(handle: { fetchHistory(): Promise<any> }): Promise<string | null> {
+  const h = await handle.fetchHistory();
+  const failed = (h.events ?? []).filter((e: any) => e.activityTaskFailedEventAttributes).at(-1);
+  let f = failed?.activityTaskFailedEventAttributes?.failure;
+  const msgs: string[] = [];
+  while (f) { if (f.message) msgs.push(String(f.message)); f = f.cause; }
+  return msgs.length ? msgs.join(' ← ').slice(0, 400) : null;
 }
 
 function imagoEvidence(st: UpgradeStatus, switched: boolean): ImagoEvidence {
