@@ -26,7 +26,10 @@ export const mochaHooks = {
     await stopAllFixtures();
     await stopAll();
     const left = markedProcesses();
-    if (left.length) console.error(`test run: stopping ${left.length} process(es) left behind: ${left.join(' ')}`);
+    const cmd = (pid: number) => { try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 160); } catch { return '?'; } };
+    // tsx's own esbuild service is a child of this process: not a leak.
+    const leaks = left.filter((pid) => !/esbuild --service/.test(cmd(pid)));
+    if (leaks.length) console.error(`test run: stopping ${leaks.length} process(es) left behind:\n${leaks.map((p) => `  ${p} ${cmd(p)}`).join('\n')}`);
     for (const pid of left) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
   },
 };

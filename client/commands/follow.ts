@@ -41,15 +41,17 @@ Exit codes: 0 completed, 2 aborted, 3 failed, 4 rolled back, 5 timed out.`,
 export const startCommand: CommandSpec = {
   name: 'upgrade start', summary: 'Validate a plan and start its upgrade; print the workflow id and web UI link.',
   positionals: ['plan'], connects: true,
-  options: { wait: { type: 'boolean' }, 'interval-ms': { type: 'string' }, 'execution-timeout-ms': { type: 'string' } },
+  options: { wait: { type: 'boolean' }, 'interval-ms': { type: 'string' }, 'execution-timeout-ms': { type: 'string' }, 'task-queue': { type: 'string' } },
   details: `  --wait                    follow the upgrade to its end (as 'imago watch') and exit with its outcome code
+  --task-queue Q            the workers' task queue (env IMAGO_TASK_QUEUE; default "imago")
   --execution-timeout-ms N  Temporal execution timeout for the whole upgrade (ends as timed out, exit 5)
   --json                    print {workflowId, runId, url} (and the result with --wait)`,
   async run(ctx) {
     const plan = loadPlanFile(ctx.args.plan);
     const executionTimeoutMs = positiveInt(ctx, 'execution-timeout-ms');
     return withClient(ctx, async (c) => {
-      const started = await c.start(plan, { executionTimeoutMs });
+      const taskQueue = (ctx.values['task-queue'] as string | undefined) ?? (ctx.io.env.IMAGO_TASK_QUEUE || undefined);
+      const started = await c.start(plan, { executionTimeoutMs, taskQueue });
       if (ctx.json) ctx.io.out(`${JSON.stringify({ started })}\n`);
       else ctx.io.out(`started ${started.workflowId} (${plan.system} ${plan.from.version} → ${plan.to.version})\n  ${started.url}\n`);
       if (!ctx.values.wait) return EXIT_CODES.completed;
