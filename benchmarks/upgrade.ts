@@ -8,7 +8,9 @@
  * was running (scheduling, workflow tasks, waits for signals) — against the
  * work itself. Bounded: the workload stops at the end, everything is stopped.
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
@@ -80,6 +82,12 @@ async function main() {
     console.log(`| pause: largest client latency around the switch, minus the median p99 before | ${worst} - ${p99Before} = ${Math.max(0, worst - p99Before)} ms | ≤ 100 ms |`);
     for (const t of status.timings.filter((x) => x.endedAt)) console.log(`| phase ${t.phase} | ${((t.endedAt! - t.startedAt) / 1000).toFixed(1)} s | |`);
     console.log(`| orchestration share (no activity running, excluding the plan's deliberate waits of ${(waitedByDesign / 1000).toFixed(1)} s) | ${(100 * Math.max(0, wall - busy - waitedByDesign) / wall).toFixed(1)} % of ${(wall / 1000).toFixed(1)} s | ≤ 5 % |`);
+    // Failed requests, explained: the applications' own error lines (Uold's v1 and Unew's v2).
+    const logs = [path.join(stage.dir, 'uold-v1.log'), ...fs.readdirSync(path.join(stage.dir, 'universes')).map((u) => path.join(stage.dir, 'universes', u, 'app.log'))];
+    for (const f of logs) {
+      const lines = fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter((l) => /internal error/.test(l)) : [];
+      if (lines.length) console.log(`# ${lines.length} application error(s) in ${path.basename(path.dirname(f))}/${path.basename(f)}:\n#   ${lines.slice(0, 5).join('\n#   ')}`);
+    }
   } finally {
     load.stop();
     await load.done.catch(() => undefined);
