@@ -43,6 +43,21 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
 
       const sourceUrl = uoldDbUrl(plan);
       const targetUrl = unewAdminUrl(handle);
+      const verifyOptions = {
+        source: { url: sourceUrl, database: plan.uold.db.database },
+        target: { url: targetUrl, database: handle.db.database },
+        conversion: loadConversion(plan), serverId: readerServerId(handle.upgradeId, 'cutover'),
+        flushTimeoutMs: plan.switchover.flushTimeoutMs,
+      };
+      // Verify most of the window since the full verification *before* holding
+      // anyone, so the check inside the hold covers only the last moments.
+      let since = args.verifiedPosition;
+      if (plan.verify.enabled && since) {
+        const pre = await verifyChangedSince(verifyOptions, since);
+        const bad = [...pre.missing, ...pre.extra, ...pre.different];
+        if (bad.length) return { ...report, error: `${bad.length} rows changed since the full verification differ in Unew (e.g. ${JSON.stringify(bad[0])})` };
+        since = pre.position;
+      }
       let providerSwitched = false;
       try {
         const t = await fleetSwitchover(clients, {
@@ -54,13 +69,8 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
             report.uoldPosition = await readUoldPosition(sourceUrl);
             await flushTo(targetUrl, handle.db.database, report.uoldPosition, plan.switchover.flushTimeoutMs);
             const v0 = Date.now();
-            if (plan.verify.enabled && args.verifiedPosition) {
-              const v = await verifyChangedSince({
-                source: { url: sourceUrl, database: plan.uold.db.database },
-                target: { url: targetUrl, database: handle.db.database },
-                conversion: loadConversion(plan), serverId: readerServerId(handle.upgradeId, 'cutover'),
-                flushTimeoutMs: plan.switchover.flushTimeoutMs,
-              }, args.verifiedPosition);
+            if (plan.verify.enabled && since) {
+              const v = await verifyChangedSince(verifyOptions, since);
               report.changedRowsVerified = v.rowsChecked;
               const bad = v.missing.length + v.extra.length + v.different.length;
               if (bad > 0) throw new Error(`${bad} rows changed in the last window differ in Unew (e.g. ${JSON.stringify([...v.missing, ...v.extra, ...v.different][0])})`);

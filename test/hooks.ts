@@ -5,7 +5,8 @@ import { stopAll } from '../lib/proc';
 // Every process started during this test run inherits this marker (the local
 // provider passes it on to Unew's processes too), so the final sweep below can
 // find what a crashed or killed component left behind.
-const RUN = `${process.pid}`;
+// .ci/run sets it for the whole run, so its own leak check finds the same processes.
+const RUN = process.env.IMAGO_TEST_RUN || `${process.pid}`;
 process.env.IMAGO_TEST_RUN = RUN;
 
 function markedProcesses(): number[] {
