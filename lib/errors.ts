@@ -70,6 +70,7 @@ export const ERRORS = {
   IMAGO_WRONG_PHASE: { message: 'This operation is not allowed in the current phase', retryable: false, hint: "Check 'imago status <id>' for the phase and what it accepts." },
   IMAGO_TRANSFER_FAILED: { message: 'The data transfer failed', retryable: false, hint: 'Read the cause; Unew was destroyed and Uold untouched.' },
   IMAGO_CUTOVER_FAILED: { message: 'Termination did not complete within its bounds in any attempt', retryable: false, hint: 'Every interceptor was released to Uold; lower the write rate or raise switchover timeouts.' },
+  IMAGO_APP_EXITED: { message: "Unew's application exited while starting", retryable: false, hint: "Read the end of its log quoted in the message: configuration, dependency or schema of the new version." },
   IMAGO_HEALTH_FAILED: { message: 'Unew did not become healthy', retryable: true, hint: "Read Unew's log quoted in the message." },
 
   // --- providers

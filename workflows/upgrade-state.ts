@@ -39,3 +39,14 @@ export function evaluateGate(tests: TestResult[], compare: CompareSummary | null
     verification: verification ? { differences: verification.differences, checked: verification.checked } : null,
   };
 }
+
+/** The message a person needs from a failure: the innermost cause (an activity's ApplicationFailure), not "Activity task failed". */
+export function describeFailure(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown; type?: string } | undefined;
+  let text = String(e?.message ?? err);
+  for (let depth = 0; e && depth < 10; depth++) {
+    if (e.message && !/^Activity task (failed|timed out)$/.test(e.message)) text = e.message;
+    e = e.cause as typeof e;
+  }
+  return text;
+}

@@ -25,7 +25,7 @@ import {
 import { cutoverPreset, presets } from './presets';
 import { ImagoFromVersion, ImagoOutcome, ImagoPhase, ImagoSystem, ImagoToVersion } from './search-attributes';
 import type { GateResult, Phase, UpgradeInput, UpgradeStatus } from './status';
-import { evaluateGate, initialStatus, pushSeries } from './upgrade-state';
+import { describeFailure, evaluateGate, initialStatus, pushSeries } from './upgrade-state';
 
 const short = proxyActivities<UpgradeActivities>(presets.short);
 const provision = proxyActivities<UpgradeActivities>(presets.provision);
@@ -131,7 +131,7 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeStatu
     setPhase('data-transfer');
     const h = handle;
     transferDone = transferScope.run(() => longRunning.runTransfer({ workflowId: workflowInfo().workflowId, handle: h, plan }))
-      .catch((err) => { if (!isCancellation(err)) transferError = String((err as Error)?.message ?? err); });
+      .catch((err) => { if (!isCancellation(err)) transferError = describeFailure(err); });
     const caughtUp = () => status.transfer?.phase === 'following' && (status.transfer.lagMs ?? Infinity) <= plan.transfer.maxLagMs;
     await until(() => caughtUp() || transferError !== null);
     if (transferError) throw ApplicationFailure.nonRetryable(`data transfer failed: ${transferError}`, 'IMAGO_TRANSFER_FAILED');
@@ -193,7 +193,7 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeStatu
     upsertSearchAttributes([{ key: ImagoOutcome, value: 'completed' }]);
     return status;
   } catch (err) {
-    status.lastError = err instanceof AbortRequested ? `aborted: ${err.message}` : String((err as Error)?.message ?? err);
+    status.lastError = err instanceof AbortRequested ? `aborted: ${err.message}` : describeFailure(err);
     if (status.pointOfNoReturnPassed) {
       // Unew serves; nothing to compensate. Report the failure of the tail work.
       status.outcome = 'failed';

@@ -140,7 +140,9 @@ export class LocalProvider implements Provider {
       await new Promise((r) => setTimeout(r, 200));
     }
     const log = this.tail(path.join(String(handle.state.dir), 'app.log'));
-    throw imagoError('IMAGO_HEALTH_FAILED', `Unew's application did not answer its health check (${last || 'no answer'}); its log:\n${log}`);
+    // A process that has exited will not get healthy by waiting: retrying cannot help.
+    if (s?.appPid && !alive(s.appPid)) throw imagoError('IMAGO_APP_EXITED', `Unew's application (pid ${s.appPid}) exited before answering ${healthPath}; the end of its log:\n${log}`);
+    throw imagoError('IMAGO_HEALTH_FAILED', `Unew's application did not answer its health check (${last || 'no answer'}); the end of its log:\n${log}`);
   }
 
   async switchTraffic(): Promise<void> {
@@ -156,6 +158,7 @@ export class LocalProvider implements Provider {
   }
 
   private tail(file: string): string {
-    try { return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-20).join('\n'); } catch { return '(no log)'; }
+    // Bounded: the message travels in workflow history, which caps a failure's size.
+    try { return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-15).map((l) => l.slice(0, 200)).join('\n'); } catch { return '(no log)'; }
   }
 }

@@ -74,6 +74,22 @@ describe('end to end: abort in each phase, and the switchover gate', function ()
     await assert.rejects(h.executeUpdate(approveUpdate, { args: [{}] }));
   });
 
+  it('a new version that exits at start fails bootstrapping at once (not retried), with the end of its log', async () => {
+    const { client } = await temporalFixture();
+    const id = `boot-exit-${Date.now()}`;
+    const h = await startUpgrade(client, s, id, (p) => {
+      p.unew.app.command = ['sh', '-c', 'echo "cannot load libauction.so: no such file" >&2; exit 1'];
+    }, 'imago-abort');
+    const err = await h.result().then(() => null, (e) => e);
+    assert.ok(err instanceof WorkflowFailedError);
+    const st = await h.query(statusQuery);
+    assert.equal(st.outcome, 'failed');
+    assert.match(st.lastError ?? '', /IMAGO_APP_EXITED.*libauction\.so/s);
+    assert.equal(st.timings.find((t) => t.phase === 'data-transfer'), undefined);
+    assert.deepEqual(universeProcesses(id), []);
+    assert.equal(fs.existsSync(universeDir(s, id)), false);
+  });
+
   it('a failing plan test blocks the switchover and says why in the status', async () => {
     const { client } = await temporalFixture();
     const id = `gate-test-${Date.now()}`;
