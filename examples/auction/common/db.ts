@@ -10,6 +10,8 @@ export interface Db {
   end(): Promise<void>;
 }
 
+const DEADLOCK_ATTEMPTS = 10;
+
 export function createDb(cfg: ServiceConfig): Db {
   const pool = mysql.createPool({
     uri: cfg.databaseUrl, connectionLimit: cfg.poolSize, timezone: cfg.timezone, charset: cfg.charset,
@@ -20,17 +22,27 @@ export function createDb(cfg: ServiceConfig): Db {
     pool,
     async query(sql, params = []) { const [rows] = await pool.query({ sql, timeout }, params); return rows as any[]; },
     async tx(fn) {
-      const conn = await pool.getConnection();
-      try {
-        await conn.beginTransaction();
-        const result = await fn(async (sql, params = []) => { const [rows] = await conn.query({ sql, timeout }, params); return rows as any[]; });
-        await conn.commit();
-        return result;
-      } catch (err) {
-        await conn.rollback().catch(() => undefined);
-        throw err;
-      } finally {
-        conn.release();
+      for (let attempt = 1; ; attempt++) {
+        const conn = await pool.getConnection();
+        try {
+          await conn.beginTransaction();
+          const result = await fn(async (sql, params = []) => { const [rows] = await conn.query({ sql, timeout }, params); return rows as any[]; });
+          await conn.commit();
+          return result;
+        } catch (err) {
+          await conn.rollback().catch(() => undefined);
+          // InnoDB chose this transaction as a deadlock victim (e.g. two registrations taking
+          // gap locks on the same nickname range): it was rolled back whole, so running it again
+          // is safe and is what InnoDB expects of the application.
+          if ((err as { errno?: number }).errno === 1213 && attempt < DEADLOCK_ATTEMPTS) {
+            // A short random back-off, so the same transactions do not collide again in lock step.
+            await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+            continue;
+          }
+          throw err;
+        } finally {
+          conn.release();
+        }
       }
     },
     end: () => pool.end(),
