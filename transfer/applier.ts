@@ -1,6 +1,6 @@
 import type * as mysql from 'mysql2/promise';
 import type { Row } from './conversion';
-import { changeOps, convertChecked, keyOf, keyText, refreshKeys, type MappedTable, type Op } from './mapper';
+import { changeOps, convertRaw, keyOf, keyText, refreshKeys, type MappedTable, type Op } from './mapper';
 import { STATE_TABLE, TABLES_TABLE } from './meta';
 import type { GtidPosition } from './position';
 
@@ -12,6 +12,19 @@ export interface SourceTxn {
 }
 
 const MAX_ROWS_PER_STATEMENT = 1_000;
+/** A copied chunk is written in statements of about this many bytes of SQL, sent back to back. */
+const CHUNK_STATEMENT_BYTES = 256 * 1024;
+
+/** A chunk converted and turned into statements before its turn to be written. */
+export interface PreparedChunk {
+  /** Ready upserts (the usual case), or null when `ops` must go through the generic path. */
+  statements: string[] | null;
+  ops: Op[];
+  refresh: Map<string, { sql: string; keys: Map<string, unknown[]> }>;
+}
+
+/** Rows of one target table from a chunk, all with the same columns and distinct keys. */
+interface ChunkTarget { table: string; cols: string[]; rows: Row[] }
 
 /**
  * The applier is the only component that writes to Unew. Every write is one
@@ -23,19 +36,97 @@ const MAX_ROWS_PER_STATEMENT = 1_000;
 export class Applier {
   constructor(private readonly conn: mysql.Connection, private readonly tables: Map<string, MappedTable>) {}
 
-  /** A copied chunk of one table, read at snapshot `position`, with its copy state. */
-  async applyChunk(m: MappedTable, rows: Row[], lastKey: unknown[] | null, done: boolean, position: GtidPosition): Promise<void> {
-    const ops: Op[] = [];
-    for (const r of rows) for (const [table, out] of convertChecked(m, r)) for (const row of out) ops.push({ kind: 'upsert', table, row });
+  /**
+   * Converts a chunk and builds its statements, touching nothing: the copy
+   * calls this as soon as a chunk is read, so it overlaps Unew writing the
+   * previous chunk.
+   */
+  prepareChunk(m: MappedTable, rows: Row[]): PreparedChunk {
+    const plan = this.planChunk(m, rows);
     const refresh = new Map<string, { sql: string; keys: Map<string, unknown[]> }>();
     refreshKeys(m, rows, refresh);
+    return { statements: plan.fast ? this.chunkStatements(plan.fast) : null, ops: plan.ops, refresh };
+  }
+
+  /** A copied chunk of one table, read at snapshot `position`, with its copy state. */
+  async applyChunk(m: MappedTable, rows: Row[], lastKey: unknown[] | null, done: boolean, position: GtidPosition, prepared: PreparedChunk = this.prepareChunk(m, rows)): Promise<void> {
     await this.inTransaction(async () => {
-      await this.runOps(ops);
-      await this.runRefresh(refresh);
+      if (prepared.statements) await this.sendAll(prepared.statements);
+      else await this.runOps(prepared.ops);
+      await this.runRefresh(prepared.refresh);
       await this.conn.query(`UPDATE ${TABLES_TABLE} SET last_key = ?, rows_copied = rows_copied + ?, done = ? WHERE source_table = ?`,
         [lastKey === null ? null : JSON.stringify(lastKey), rows.length, done ? 1 : 0, m.conv.source]);
       await this.conn.query(`UPDATE ${STATE_TABLE} SET applied_gtid = ?, updated_at = NOW(3) WHERE id = 1`, [position.toString()]);
     });
+  }
+
+  /**
+   * Converts a chunk (every row checked as convertChecked does). When every
+   * target table's rows share one column set and have distinct keys — the
+   * usual case, as the chunk's old keys are distinct — the rows are written
+   * as they are (fast); otherwise as upsert ops through runOps, which keeps
+   * the later image of a repeated key and splits differing column sets.
+   */
+  private planChunk(m: MappedTable, rows: Row[]): { fast: ChunkTarget[] | null; ops: Op[] } {
+    const targets = new Map<string, ChunkTarget & { keys: Set<unknown> }>();
+    const converted: Array<Record<string, Row[]>> = new Array(rows.length);
+    let fast = true;
+    for (let i = 0; i < rows.length; i++) {
+      const out = convertRaw(m, rows[i]);
+      converted[i] = out;
+      if (!fast) continue;
+      for (const table in out) {
+        if (!Object.prototype.hasOwnProperty.call(out, table)) continue;
+        const list = out[table];
+        if (list.length === 0) continue;
+        let t = targets.get(table);
+        if (!t) { t = { table, cols: Object.keys(list[0]), rows: [], keys: new Set() }; targets.set(table, t); }
+        const key = m.targetKeys.get(table)!;
+        for (const r of list) {
+          if (!sameColumns(r, t.cols)) { fast = false; break; }
+          const k = key.length === 1 && (typeof r[key[0]] === 'number' || typeof r[key[0]] === 'string') ? r[key[0]] : '\u0000' + keyText(keyOf(r, key));
+          if (t.keys.has(k)) { fast = false; break; }
+          t.keys.add(k);
+          t.rows.push(r);
+        }
+        if (!fast) break;
+      }
+    }
+    if (fast) return { fast: [...targets.values()].map(({ table, cols, rows: rs }) => ({ table, cols, rows: rs })), ops: [] };
+    const ops: Op[] = [];
+    for (const out of converted) for (const [table, list] of Object.entries(out)) for (const row of list) ops.push({ kind: 'upsert', table, row });
+    return { fast: null, ops };
+  }
+
+  /** Multi-row upserts written here as text, about CHUNK_STATEMENT_BYTES each. */
+  private chunkStatements(targets: ChunkTarget[]): string[] {
+    const out: string[] = [];
+    for (const { table, cols, rows } of targets) {
+      const head = `INSERT INTO \`${table}\` (${cols.map((c) => `\`${c}\``).join(', ')}) VALUES `;
+      const tail = this.upsertTail(table, cols);
+      let sql = head;
+      let n = 0;
+      for (const r of rows) {
+        let tuple = '(';
+        for (let c = 0; c < cols.length; c++) {
+          // Numbers and NULL inline; everything else exactly as conn.query would escape it.
+          const v = r[cols[c]];
+          tuple += (c ? ', ' : '') + (v === null || v === undefined ? 'NULL' : typeof v === 'number' ? String(v) : this.conn.escape(v));
+        }
+        sql += (n ? ', ' : '') + tuple + ')';
+        n++;
+        if (sql.length >= CHUNK_STATEMENT_BYTES) { out.push(sql + tail); sql = head; n = 0; }
+      }
+      if (n) out.push(sql + tail);
+    }
+    return out;
+  }
+
+  /** Sends statements back to back (no round trip between them), awaits all, rethrows the first failure (the caller rolls back). */
+  private async sendAll(statements: string[]): Promise<void> {
+    const results = await Promise.allSettled(statements.map((sql) => this.conn.query(sql)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Change events of Uold transactions, in commit order, up to `position` (which covers them). */
@@ -130,15 +221,19 @@ export class Applier {
     // Rows with different column sets go in separate statements.
     const groups = new Map<string, Row[]>();
     for (const r of rows) { const sig = Object.keys(r).join('\u0000'); (groups.get(sig) ?? groups.set(sig, []).get(sig)!).push(r); }
-    const key = new Set(this.targetKey(table));
-    const keep = this.preserved(table);
     for (const group of groups.values()) {
       const cols = Object.keys(group[0]);
-      const updates = cols.filter((c) => !key.has(c) && !keep.has(c));
-      const sql = `INSERT INTO \`${table}\` (${cols.map((c) => `\`${c}\``).join(', ')}) VALUES ?` +
-        ` ON DUPLICATE KEY UPDATE ${(updates.length ? updates : [cols[0]]).map((c) => `\`${c}\` = VALUES(\`${c}\`)`).join(', ')}`;
+      const sql = `INSERT INTO \`${table}\` (${cols.map((c) => `\`${c}\``).join(', ')}) VALUES ?` + this.upsertTail(table, cols);
       await this.conn.query(sql, [group.map((r) => cols.map((c) => r[c]))]);
     }
+  }
+
+  /** ` ON DUPLICATE KEY UPDATE …` for these columns: every non-key column the conversion owns. */
+  private upsertTail(table: string, cols: string[]): string {
+    const key = new Set(this.targetKey(table));
+    const keep = this.preserved(table);
+    const updates = cols.filter((c) => !key.has(c) && !keep.has(c));
+    return ` ON DUPLICATE KEY UPDATE ${(updates.length ? updates : [cols[0]]).map((c) => `\`${c}\` = VALUES(\`${c}\`)`).join(', ')}`;
   }
 
   private async deleteKeys(table: string, keys: unknown[][]): Promise<void> {
@@ -150,4 +245,13 @@ export class Applier {
   private async runRefresh(refresh: Map<string, { sql: string; keys: Map<string, unknown[]> }>): Promise<void> {
     for (const { sql, keys } of refresh.values()) for (const k of keys.values()) await this.conn.query(sql, k);
   }
+}
+
+/** The row has exactly these columns (as a set). */
+function sameColumns(r: Row, cols: string[]): boolean {
+  let n = 0;
+  for (const c in r) { if (Object.prototype.hasOwnProperty.call(r, c)) n++; }
+  if (n !== cols.length) return false;
+  for (let i = 0; i < cols.length; i++) if (!Object.prototype.hasOwnProperty.call(r, cols[i])) return false;
+  return true;
 }

@@ -33,26 +33,43 @@ export function keyText(key: unknown[]): string {
 
 /** convert(oldRow), checked. Returns the rows per declared target table. */
 export function convertChecked(m: MappedTable, oldRow: Row): Map<string, Row[]> {
-  const where = () => `table '${m.conv.source}', key ${keyText(keyOf(oldRow, m.sourceKey))}`;
+  return new Map(Object.entries(convertRaw(m, oldRow)));
+}
+
+function where(m: MappedTable, oldRow: Row): string {
+  return `table '${m.conv.source}', key ${keyText(keyOf(oldRow, m.sourceKey))}`;
+}
+
+/**
+ * convert(oldRow) with the same checks as convertChecked, returning the
+ * conversion's own object (no copy): the copy calls this once per row, so
+ * the checks allocate nothing unless they fail.
+ */
+export function convertRaw(m: MappedTable, oldRow: Row): Record<string, Row[]> {
   let out: Record<string, Row[]>;
   try {
     out = m.conv.convert(oldRow);
   } catch (err) {
-    throw imagoError('TRANSFER_CONVERSION_FAILED', `${where()}: convert threw: ${(err as Error)?.message ?? err}`, err);
+    throw imagoError('TRANSFER_CONVERSION_FAILED', `${where(m, oldRow)}: convert threw: ${(err as Error)?.message ?? err}`, err);
   }
-  if (!out || typeof out !== 'object') throw imagoError('TRANSFER_CONVERSION_FAILED', `${where()}: convert returned ${String(out)}, not an object of rows per target table`);
-  const result = new Map<string, Row[]>();
-  for (const [table, rows] of Object.entries(out)) {
+  if (!out || typeof out !== 'object') throw imagoError('TRANSFER_CONVERSION_FAILED', `${where(m, oldRow)}: convert returned ${String(out)}, not an object of rows per target table`);
+  for (const table in out) {
+    if (!Object.prototype.hasOwnProperty.call(out, table)) continue;
+    const rows = out[table];
     const key = m.targetKeys.get(table);
-    if (!key) throw imagoError('TRANSFER_CONVERSION_FAILED', `${where()}: convert returned rows for '${table}', which is not among its declared targets (${[...m.targetKeys.keys()].join(', ')})`);
-    if (!Array.isArray(rows)) throw imagoError('TRANSFER_CONVERSION_FAILED', `${where()}: convert returned a non-array for '${table}'`);
-    for (const r of rows) {
-      const missing = key.filter((c) => r?.[c] === undefined || r?.[c] === null);
-      if (missing.length) throw imagoError('TRANSFER_CONVERSION_FAILED', `${where()}: a row for '${table}' lacks its key column(s) ${missing.join(', ')}`);
+    if (!key) throw imagoError('TRANSFER_CONVERSION_FAILED', `${where(m, oldRow)}: convert returned rows for '${table}', which is not among its declared targets (${[...m.targetKeys.keys()].join(', ')})`);
+    if (!Array.isArray(rows)) throw imagoError('TRANSFER_CONVERSION_FAILED', `${where(m, oldRow)}: convert returned a non-array for '${table}'`);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i];
+      for (let k = 0; k < key.length; k++) {
+        if (r?.[key[k]] === undefined || r?.[key[k]] === null) {
+          const missing = key.filter((c) => r?.[c] === undefined || r?.[c] === null);
+          throw imagoError('TRANSFER_CONVERSION_FAILED', `${where(m, oldRow)}: a row for '${table}' lacks its key column(s) ${missing.join(', ')}`);
+        }
+      }
     }
-    result.set(table, rows);
   }
-  return result;
+  return out;
 }
 
 /**

@@ -99,7 +99,7 @@ export class Transfer {
     const source = mysql.createPool({ uri: o.source.url, database: o.source.database, connectionLimit: o.parallelTables + 2, supportBigNumbers: true, bigNumberStrings: false });
     let target: mysql.Connection | undefined;
     try {
-      target = await mysql.createConnection({ uri: o.target.url, database: o.target.database, supportBigNumbers: true, bigNumberStrings: false })
+      target = await mysql.createConnection({ uri: o.target.url, database: o.target.database, supportBigNumbers: true, bigNumberStrings: false, queryFormat: formatQuery })
         .catch((err) => { throw imagoError('TRANSFER_TARGET_UNREACHABLE', `${o.target.database}: ${err.message}`, err); });
       await source.query('SELECT 1').catch((err) => { throw imagoError('TRANSFER_SOURCE_UNREACHABLE', `${o.source.database}: ${err.message}`, err); });
       const pre = await preflight(o, source, target);
@@ -158,7 +158,10 @@ export class Transfer {
       const active = [...tables.keys()].filter((n) => !exhausted.has(n) && (deps.get(n) ?? []).every((d) => exhausted.has(d)));
       const pick = active.slice(0, o.parallelTables);
       const size = this.chunkSize;
-      return Promise.all(pick.map((n) => readChunk(source, o.source.database, n, tables.get(n)!.sourceKey, lastKeys.get(n)!, size, bounds.get(n) ?? null)));
+      // Each chunk is converted and its statements built as soon as it arrives (pure work,
+      // nothing written), while Unew is still busy with the previous round.
+      return Promise.all(pick.map((n) => readChunk(source, o.source.database, n, tables.get(n)!.sourceKey, lastKeys.get(n)!, size, bounds.get(n) ?? null)
+        .then((c) => { c.prepared = applier.prepareChunk(tables.get(n)!, c.rows); return c; })));
     };
     let next: Promise<Chunk[]> | null = null;
     while (!signal.aborted) {
@@ -184,7 +187,7 @@ export class Transfer {
         // and every later change to these keys arrives through the stream.
         await this.applyUpTo(applier, c.position, signal);
         if (signal.aborted) break;
-        await applier.applyChunk(tables.get(c.table)!, c.rows, c.lastKey, c.done, this.applied);
+        await applier.applyChunk(tables.get(c.table)!, c.rows, c.lastKey, c.done, this.applied, c.prepared);
         const p = this.tableProgress.get(c.table)!;
         p.rowsCopied += c.rows.length;
         if (c.done) p.done = true;
@@ -243,6 +246,16 @@ export class Transfer {
       if (!target) return;
     }
   }
+}
+
+const format = mysql.format as (sql: string, values: unknown, stringifyObjects: boolean, timezone: string) => string;
+/**
+ * mysql2's own formatting (its defaults: stringifyObjects false, local time
+ * zone), except that a statement without values is sent as it is: the copy's
+ * prebuilt upserts (hundreds of KiB) would otherwise be scanned for `?`.
+ */
+function formatQuery(sql: string, values: unknown): string {
+  return values === undefined || (Array.isArray(values) && values.length === 0) ? sql : format(sql, values, false, 'local');
 }
 
 /** Same as `new Transfer(options)`. */
