@@ -29,6 +29,23 @@ export function afterKey(cols: string[], key: unknown[]): { sql: string; params:
   return { sql: ors.join(' OR '), params };
 }
 
+/** Per source pool, the last snapshot binlog coordinate and its GTID position. */
+const lastSnapshot = new WeakMap<mysql.Pool, { file: string; pos: number; gtid: string }>();
+
+/**
+ * The GTID position of a binlog coordinate. BINLOG_GTID_POS reads the binlog
+ * file from its start, which grows with every write; a coordinate equal to
+ * the previous chunk's (nothing was committed in between) has the same
+ * position, so that one is answered without asking.
+ */
+async function snapshotGtid(pool: mysql.Pool, conn: mysql.PoolConnection, file: string, pos: number): Promise<GtidPosition> {
+  const last = lastSnapshot.get(pool);
+  if (last && last.file === file && last.pos === pos) return GtidPosition.parse(last.gtid);
+  const [[g]] = await conn.query('SELECT BINLOG_GTID_POS(?, ?) AS g', [file, pos]) as [any[], unknown];
+  lastSnapshot.set(pool, { file, pos, gtid: g.g });
+  return GtidPosition.parse(g.g);
+}
+
 /**
  * The copier reads one chunk of a table from Uold by primary key, inside a
  * consistent snapshot whose binlog position it also reads. InnoDB snapshot
@@ -44,14 +61,14 @@ export async function readChunk(pool: mysql.Pool, database: string, table: strin
       const [st] = await conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'") as [any[], unknown];
       const file = st.find((r) => r.Variable_name === 'Binlog_snapshot_file')?.Value;
       const pos = Number(st.find((r) => r.Variable_name === 'Binlog_snapshot_position')?.Value);
-      const [[g]] = await conn.query('SELECT BINLOG_GTID_POS(?, ?) AS g', [file, pos]) as [any[], unknown];
+      const position = await snapshotGtid(pool, conn, file, pos);
       const where = after ? afterKey(keyCols, after) : { sql: '1', params: [] };
       const order = keyCols.map((c) => `\`${c}\``).join(', ');
       // Rows above the bound were inserted after the copy began: the stream brings them.
       const bound = upTo ? ` AND (${order}) <= (${upTo.map(() => '?').join(', ')})` : '';
       const [rows] = await conn.query(`SELECT * FROM \`${database}\`.\`${table}\` WHERE (${where.sql})${bound} ORDER BY ${order} LIMIT ${Number(limit)}`, [...where.params, ...(upTo ?? [])]) as [Row[], unknown];
       const lastKey = rows.length ? keyOf(rows[rows.length - 1], keyCols) : after;
-      return { table, rows, lastKey, done: rows.length < limit || upTo === null, position: GtidPosition.parse(g.g) };
+      return { table, rows, lastKey, done: rows.length < limit || upTo === null, position };
     } finally {
       await conn.query('COMMIT');
     }
