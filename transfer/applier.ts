@@ -17,6 +17,8 @@ const CHUNK_STATEMENT_BYTES = 256 * 1024;
 
 /** A chunk converted and turned into statements before its turn to be written. */
 export interface PreparedChunk {
+  /** Rows read (the rows themselves are not kept: they would only burden the garbage collector). */
+  rows: number;
   /** Ready upserts (the usual case), or null when `ops` must go through the generic path. */
   statements: string[] | null;
   ops: Op[];
@@ -45,17 +47,17 @@ export class Applier {
     const plan = this.planChunk(m, rows);
     const refresh = new Map<string, { sql: string; keys: Map<string, unknown[]> }>();
     refreshKeys(m, rows, refresh);
-    return { statements: plan.fast ? this.chunkStatements(plan.fast) : null, ops: plan.ops, refresh };
+    return { rows: rows.length, statements: plan.fast ? this.chunkStatements(plan.fast) : null, ops: plan.ops, refresh };
   }
 
   /** A copied chunk of one table, read at snapshot `position`, with its copy state. */
-  async applyChunk(m: MappedTable, rows: Row[], lastKey: unknown[] | null, done: boolean, position: GtidPosition, prepared: PreparedChunk = this.prepareChunk(m, rows)): Promise<void> {
+  async applyChunk(m: MappedTable, prepared: PreparedChunk, lastKey: unknown[] | null, done: boolean, position: GtidPosition): Promise<void> {
     await this.inTransaction(async () => {
       if (prepared.statements) await this.sendAll(prepared.statements);
       else await this.runOps(prepared.ops);
       await this.runRefresh(prepared.refresh);
       await this.conn.query(`UPDATE ${TABLES_TABLE} SET last_key = ?, rows_copied = rows_copied + ?, done = ? WHERE source_table = ?`,
-        [lastKey === null ? null : JSON.stringify(lastKey), rows.length, done ? 1 : 0, m.conv.source]);
+        [lastKey === null ? null : JSON.stringify(lastKey), prepared.rows, done ? 1 : 0, m.conv.source]);
       await this.conn.query(`UPDATE ${STATE_TABLE} SET applied_gtid = ?, updated_at = NOW(3) WHERE id = 1`, [position.toString()]);
     });
   }
@@ -104,8 +106,10 @@ export class Applier {
     for (const { table, cols, rows } of targets) {
       const head = `INSERT INTO \`${table}\` (${cols.map((c) => `\`${c}\``).join(', ')}) VALUES `;
       const tail = this.upsertTail(table, cols);
-      let sql = head;
-      let n = 0;
+      // Tuples are collected and joined: the statement is one flat string at
+      // once, and the pieces die young instead of living on as a rope until sent.
+      let tuples: string[] = [];
+      let bytes = 0;
       for (const r of rows) {
         let tuple = '(';
         for (let c = 0; c < cols.length; c++) {
@@ -113,11 +117,11 @@ export class Applier {
           const v = r[cols[c]];
           tuple += (c ? ', ' : '') + (v === null || v === undefined ? 'NULL' : typeof v === 'number' ? String(v) : this.conn.escape(v));
         }
-        sql += (n ? ', ' : '') + tuple + ')';
-        n++;
-        if (sql.length >= CHUNK_STATEMENT_BYTES) { out.push(sql + tail); sql = head; n = 0; }
+        tuples.push(tuple + ')');
+        bytes += tuple.length + 3;
+        if (bytes >= CHUNK_STATEMENT_BYTES) { out.push(head + tuples.join(', ') + tail); tuples = []; bytes = 0; }
       }
-      if (n) out.push(sql + tail);
+      if (tuples.length) out.push(head + tuples.join(', ') + tail);
     }
     return out;
   }

@@ -1,5 +1,4 @@
 import type * as mysql from 'mysql2/promise';
-import type { PreparedChunk } from './applier';
 import type { Row } from './conversion';
 import { keyOf } from './mapper';
 import { GtidPosition } from './position';
@@ -13,8 +12,6 @@ export interface Chunk {
   done: boolean;
   /** Uold's GTID position that this chunk's snapshot reflects exactly. */
   position: GtidPosition;
-  /** Set by the transfer once the chunk is converted and its statements built (ahead of its turn). */
-  prepared?: PreparedChunk;
 }
 
 /** `WHERE (k1, k2) > (?, ?)` written so that the primary-key index serves it. */

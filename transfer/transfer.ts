@@ -1,7 +1,7 @@
 import * as mysql from 'mysql2/promise';
 import { imagoError } from '../lib/errors';
 import { Streamer, type StreamedTxn } from '../interceptors/egress/streamer';
-import { Applier } from './applier';
+import { Applier, type PreparedChunk } from './applier';
 import { maxKey, readChunk, type Chunk } from './copier';
 import { Inspector } from './inspector';
 import type { MappedTable } from './mapper';
@@ -33,6 +33,9 @@ export interface TransferProgress {
   throttleReason: string | null;
   chunkSize: number;
 }
+
+/** A chunk read and already converted into its statements, waiting for its turn to be written. */
+type ReadyChunk = Omit<Chunk, 'rows'> & { prepared: PreparedChunk };
 
 /**
  * The data transfer: preflight, start capturing Uold's binlog, copy every
@@ -154,19 +157,19 @@ export class Transfer {
     const bounds = new Map<string, unknown[] | null>();
     for (const n of tables.keys()) if (!exhausted.has(n)) bounds.set(n, await maxKey(source, o.source.database, n, tables.get(n)!.sourceKey));
     // Reads only; never applies, so it can run while the previous round is written.
-    const readRound = async (): Promise<Chunk[]> => {
+    const readRound = async (): Promise<ReadyChunk[]> => {
       const active = [...tables.keys()].filter((n) => !exhausted.has(n) && (deps.get(n) ?? []).every((d) => exhausted.has(d)));
       const pick = active.slice(0, o.parallelTables);
       const size = this.chunkSize;
       // Each chunk is converted and its statements built as soon as it arrives (pure work,
       // nothing written), while Unew is still busy with the previous round.
       return Promise.all(pick.map((n) => readChunk(source, o.source.database, n, tables.get(n)!.sourceKey, lastKeys.get(n)!, size, bounds.get(n) ?? null)
-        .then((c) => { c.prepared = applier.prepareChunk(tables.get(n)!, c.rows); return c; })));
+        .then(({ rows, ...c }) => ({ ...c, prepared: applier.prepareChunk(tables.get(n)!, rows) }))));
     };
-    let next: Promise<Chunk[]> | null = null;
+    let next: Promise<ReadyChunk[]> | null = null;
     while (!signal.aborted) {
       this.checkStream();
-      let round: Chunk[];
+      let round: ReadyChunk[];
       if (next) { round = await next; next = null; } else {
         if (this.throttler!.reason()) {
           // Throttled: no read is in flight, so the stream may be applied freely meanwhile.
@@ -187,9 +190,9 @@ export class Transfer {
         // and every later change to these keys arrives through the stream.
         await this.applyUpTo(applier, c.position, signal);
         if (signal.aborted) break;
-        await applier.applyChunk(tables.get(c.table)!, c.rows, c.lastKey, c.done, this.applied, c.prepared);
+        await applier.applyChunk(tables.get(c.table)!, c.prepared, c.lastKey, c.done, this.applied);
         const p = this.tableProgress.get(c.table)!;
-        p.rowsCopied += c.rows.length;
+        p.rowsCopied += c.prepared.rows;
         if (c.done) p.done = true;
         this.noteRate();
       }
