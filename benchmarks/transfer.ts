@@ -1,20 +1,27 @@
 /**
- * Data-transfer benchmark: `npx tsx benchmarks/transfer.ts [rows] [repeats]`
+ * Data-transfer benchmark: `npx tsx benchmarks/transfer.ts [rows] [repeats] [--before DIR]`
  *  1. copy N rows (identity) between two local MariaDB instances: ours vs
  *     `mariadb-dump | mariadb` between the same instances vs INSERT … SELECT
  *     inside one instance; rows/s, median over repeats;
+ *     With `--before DIR` (an older Imago tree, e.g. `git archive <commit> |
+ *     tar -x -C DIR` plus a node_modules link), that version's copy is
+ *     measured in the same repeats, for a before/after table from one run;
  *  2. catch-up lag at a steady 1,000 row changes/s: time from Uold's commit
  *     acknowledgement to the row being visible in Unew (polled every 2 ms).
  */
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import * as mysql from 'mysql2/promise';
 import { MariaDbInstance, mariadbBinary } from '../lib/mariadb';
 import { identityConversion } from '../transfer/conversion';
 import { Transfer } from '../transfer/transfer';
 
-const N = Number(process.argv[2] ?? 1_000_000);
-const REPEATS = Number(process.argv[3] ?? 3);
+const args = process.argv.slice(2);
+const beforeAt = args.indexOf('--before');
+const BEFORE = beforeAt >= 0 ? path.resolve(args.splice(beforeAt, 2)[1]) : null;
+const N = Number(args[0] ?? 1_000_000);
+const REPEATS = Number(args[1] ?? 3);
 const DDL = 'CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40) NOT NULL, qty INT NOT NULL, price DECIMAL(10,2) NOT NULL, added DATETIME NOT NULL)';
 const median = (a: number[]) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
 const pct = (a: number[], p: number) => { const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(s.length * p))]; };
@@ -34,9 +41,9 @@ function sh(cmd: string): Promise<void> {
   });
 }
 
-async function ours(uold: MariaDbInstance, unew: MariaDbInstance, serverId: number): Promise<number> {
+async function ours(uold: MariaDbInstance, unew: MariaDbInstance, serverId: number, Impl: typeof Transfer = Transfer): Promise<number> {
   await fresh(unew, 'dst');
-  const t = new Transfer({ source: { url: uold.urlFor('repl', 'pw'), database: 'src' }, target: { url: unew.rootUrl, database: 'dst' }, conversion: identityConversion([{ table: 'items', key: ['id'] }]), serverId, chunkSize: 5_000, sampleRows: 0 });
+  const t = new Impl({ source: { url: uold.urlFor('repl', 'pw'), database: 'src' }, target: { url: unew.rootUrl, database: 'dst' }, conversion: identityConversion([{ table: 'items', key: ['id'] }]), serverId, chunkSize: 5_000, sampleRows: 0 });
   const ac = new AbortController();
   const started = Date.now();
   const run = t.run(ac.signal);
@@ -117,8 +124,10 @@ async function lag(uold: MariaDbInstance, unew: MariaDbInstance, serverId: numbe
       await c.query('INSERT INTO items VALUES ?', [rows]);
     }
     await c.end();
-    const t = { ours: [] as number[], dump: [] as number[], insel: [] as number[] };
+    const t = { ours: [] as number[], before: [] as number[], dump: [] as number[], insel: [] as number[] };
+    const Before: typeof Transfer | null = BEFORE ? require(path.join(BEFORE, 'transfer/transfer')).Transfer : null;
     for (let r = 0; r < REPEATS; r++) {
+      if (Before) t.before.push(await ours(uold, unew, 9_150 + r, Before));
       t.ours.push(await ours(uold, unew, 9_100 + r));
       t.dump.push(await dumpPipe(uold, unew));
       t.insel.push(await insertSelect(uold));
@@ -129,6 +138,7 @@ async function lag(uold: MariaDbInstance, unew: MariaDbInstance, serverId: numbe
     console.log('| method | median s | rows/s | vs mysqldump|mysql |');
     console.log('|---|---|---|---|');
     const row = (name: string, a: number[]) => console.log(`| ${name} | ${(median(a) / 1000).toFixed(2)} | ${Math.round(N / (median(a) / 1000))} | ${(median(t.dump) / median(a)).toFixed(2)}x |`);
+    if (BEFORE) row(`imago transfer before (${BEFORE})`, t.before);
     row('imago transfer (identity, chunk 5000)', t.ours);
     row('mariadb-dump --single-transaction | mariadb', t.dump);
     row('INSERT … SELECT (one instance)', t.insel);
