@@ -14,6 +14,7 @@ export interface SourceTxn {
 const MAX_ROWS_PER_STATEMENT = 1_000;
 /** A copied chunk is written in statements of about this many bytes of SQL, sent back to back. */
 const CHUNK_STATEMENT_BYTES = 256 * 1024;
+const YIELD_ROWS = 1_000;
 
 /** A chunk converted and turned into statements before its turn to be written. */
 export interface PreparedChunk {
@@ -43,22 +44,30 @@ export class Applier {
    * calls this as soon as a chunk is read, so it overlaps Unew writing the
    * previous chunk.
    */
-  prepareChunk(m: MappedTable, rows: Row[]): PreparedChunk {
+  async prepareChunk(m: MappedTable, rows: Row[]): Promise<PreparedChunk> {
     const plan = this.planChunk(m, rows);
     const refresh = new Map<string, { sql: string; keys: Map<string, unknown[]> }>();
     refreshKeys(m, rows, refresh);
-    return { rows: rows.length, statements: plan.fast ? this.chunkStatements(plan.fast) : null, ops: plan.ops, refresh };
+    return { rows: rows.length, statements: plan.fast ? await this.chunkStatements(plan.fast) : null, ops: plan.ops, refresh };
   }
 
   /** A copied chunk of one table, read at snapshot `position`, with its copy state. */
   async applyChunk(m: MappedTable, prepared: PreparedChunk, lastKey: unknown[] | null, done: boolean, position: GtidPosition): Promise<void> {
+    const state: Array<[string, unknown[]]> = [
+      [`UPDATE ${TABLES_TABLE} SET last_key = ?, rows_copied = rows_copied + ?, done = ? WHERE source_table = ?`,
+        [lastKey === null ? null : JSON.stringify(lastKey), prepared.rows, done ? 1 : 0, m.conv.source]],
+      [`UPDATE ${STATE_TABLE} SET applied_gtid = ?, updated_at = NOW(3) WHERE id = 1`, [position.toString()]],
+    ];
     await this.inTransaction(async () => {
-      if (prepared.statements) await this.sendAll(prepared.statements);
-      else await this.runOps(prepared.ops);
-      await this.runRefresh(prepared.refresh);
-      await this.conn.query(`UPDATE ${TABLES_TABLE} SET last_key = ?, rows_copied = rows_copied + ?, done = ? WHERE source_table = ?`,
-        [lastKey === null ? null : JSON.stringify(lastKey), prepared.rows, done ? 1 : 0, m.conv.source]);
-      await this.conn.query(`UPDATE ${STATE_TABLE} SET applied_gtid = ?, updated_at = NOW(3) WHERE id = 1`, [position.toString()]);
+      if (prepared.statements) {
+        // Rows and state go back to back; inTransaction sends COMMIT only after all of them succeeded.
+        await this.sendAll([...prepared.statements.map((sql): [string] => [sql]), ...state]);
+        await this.runRefresh(prepared.refresh);
+      } else {
+        await this.runOps(prepared.ops);
+        await this.runRefresh(prepared.refresh);
+        for (const [sql, params] of state) await this.conn.query(sql, params);
+      }
     });
   }
 
@@ -100,8 +109,12 @@ export class Applier {
     return { fast: null, ops };
   }
 
-  /** Multi-row upserts written here as text, about CHUNK_STATEMENT_BYTES each. */
-  private chunkStatements(targets: ChunkTarget[]): string[] {
+  /**
+   * Multi-row upserts written here as text, about CHUNK_STATEMENT_BYTES each.
+   * Yields to the event loop every YIELD_ROWS rows, so that the replies of
+   * the chunk being written (and its COMMIT) are not kept waiting behind this.
+   */
+  private async chunkStatements(targets: ChunkTarget[]): Promise<string[]> {
     const out: string[] = [];
     for (const { table, cols, rows } of targets) {
       const head = `INSERT INTO \`${table}\` (${cols.map((c) => `\`${c}\``).join(', ')}) VALUES `;
@@ -110,7 +123,9 @@ export class Applier {
       // once, and the pieces die young instead of living on as a rope until sent.
       let tuples: string[] = [];
       let bytes = 0;
-      for (const r of rows) {
+      for (let i = 0; i < rows.length; i++) {
+        if (i && i % YIELD_ROWS === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        const r = rows[i];
         let tuple = '(';
         for (let c = 0; c < cols.length; c++) {
           // Numbers and NULL inline; everything else exactly as conn.query would escape it.
@@ -127,8 +142,8 @@ export class Applier {
   }
 
   /** Sends statements back to back (no round trip between them), awaits all, rethrows the first failure (the caller rolls back). */
-  private async sendAll(statements: string[]): Promise<void> {
-    const results = await Promise.allSettled(statements.map((sql) => this.conn.query(sql)));
+  private async sendAll(statements: Array<[string, unknown[]?]>): Promise<void> {
+    const results = await Promise.allSettled(statements.map(([sql, params]) => this.conn.query(sql, params)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }

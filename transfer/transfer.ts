@@ -164,7 +164,7 @@ export class Transfer {
       // Each chunk is converted and its statements built as soon as it arrives (pure work,
       // nothing written), while Unew is still busy with the previous round.
       return Promise.all(pick.map((n) => readChunk(source, o.source.database, n, tables.get(n)!.sourceKey, lastKeys.get(n)!, size, bounds.get(n) ?? null)
-        .then(({ rows, ...c }) => ({ ...c, prepared: applier.prepareChunk(tables.get(n)!, rows) }))));
+        .then(async ({ rows, ...c }) => ({ ...c, prepared: await applier.prepareChunk(tables.get(n)!, rows) }))));
     };
     let next: Promise<ReadyChunk[]> | null = null;
     while (!signal.aborted) {
