@@ -51,12 +51,18 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
       };
       // Verify most of the window since the full verification *before* holding
       // anyone, so the check inside the hold covers only the last moments.
+      // Nobody is held yet, so this check may wait for Unew longer than the hold's flush budget;
+      // a failure here only means "not now": the workflow goes back to testing and tries again.
       let since = args.verifiedPosition;
       if (plan.verify.enabled && since) {
-        const pre = await verifyChangedSince(verifyOptions, since);
-        const bad = [...pre.missing, ...pre.extra, ...pre.different];
-        if (bad.length) return { ...report, error: `${bad.length} rows changed since the full verification differ in Unew (e.g. ${JSON.stringify(bad[0])})` };
-        since = pre.position;
+        try {
+          const pre = await verifyChangedSince({ ...verifyOptions, flushTimeoutMs: Math.max(30_000, plan.switchover.flushTimeoutMs) }, since);
+          const bad = [...pre.missing, ...pre.extra, ...pre.different];
+          if (bad.length) return { ...report, error: `${bad.length} rows changed since the full verification differ in Unew (e.g. ${JSON.stringify(bad[0])})` };
+          since = pre.position;
+        } catch (err) {
+          return { ...report, error: `verifying the rows changed since the full verification: ${(err as Error).message}` };
+        }
       }
       let providerSwitched = false;
       try {

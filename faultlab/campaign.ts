@@ -82,7 +82,7 @@ export async function runCampaign(opts: { faults: FaultRecipe[]; strategies?: St
     await close().catch(() => undefined);
     await connection.close().catch(() => undefined);
     await server.stop();
-    await stopAll();
+    // Not stopAll(): this runs inside the test suite too, beside the shared fixtures' servers.
     fs.rmSync(work, { recursive: true, force: true });
   }
   const control = rows.find((r) => r.strategy === 'imago' && r.evidence?.imago?.cutover);

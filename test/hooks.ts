@@ -9,10 +9,21 @@ import { stopAll } from '../lib/proc';
 const RUN = process.env.IMAGO_TEST_RUN || `${process.pid}`;
 process.env.IMAGO_TEST_RUN = RUN;
 
+/** This process and its ancestors (npm, the shell of .ci/run) carry the marker too: never ours to stop. */
+function ancestors(): Set<number> {
+  const out = new Set<number>();
+  for (let pid = process.pid; pid > 1 && !out.has(pid);) {
+    out.add(pid);
+    try { pid = Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]); } catch { break; }
+  }
+  return out;
+}
+
 function markedProcesses(): number[] {
   const pids: number[] = [];
+  const skip = ancestors();
   for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    if (!/^\d+$/.test(d) || skip.has(Number(d))) continue;
     try { if (fs.readFileSync(`/proc/${d}/environ`, 'utf8').split('\0').includes(`IMAGO_TEST_RUN=${RUN}`)) pids.push(Number(d)); } catch { /* gone */ }
   }
   return pids;
