@@ -92,7 +92,8 @@ export function classify(e: RunEvidence): Classification {
 
 function caughtBy(i: NonNullable<RunEvidence['imago']>): string {
   const err = i.lastError ?? '';
-  if (/IMAGO_HEALTH_FAILED|health check|waitUnewHealthy/i.test(err)) return 'health check';
+  // IMAGO_APP_EXITED: the new version died before its health check could pass.
+  if (/IMAGO_HEALTH_FAILED|IMAGO_APP_EXITED|health check|waitUnewHealthy/i.test(err)) return 'health check';
   if (/TRANSFER_SCHEMA_MISMATCH.*schemaFile/i.test(err)) return 'schema install';
   if (i.lastPhase === 'data-transfer' || /^TRANSFER_|IMAGO_TRANSFER_FAILED/.test(err)) return 'data transfer';
   const by: string[] = [];
