@@ -140,7 +140,8 @@ describe('compare: engine on live services', function () {
     for (const f of ['$.servedAt', '$.requestId']) {
       const fr = ep.fields.find((x) => x.field === f)!;
       assert.equal(fr.classification, 'noise', f);
-      assert.equal(fr.differenceRate, 1);
+      // Two replies can carry the same millisecond now and then: nearly always different, not always.
+      assert.ok(fr.differenceRate > 0.9, `${f} difference rate ${fr.differenceRate}`);
       assert.ok(fr.noiseRate > 0.9, `${f} noise rate ${fr.noiseRate}`);
     }
     assert.ok(JSON.parse(JSON.stringify(engine.report())).endpoints.length >= 1, 'report is JSON-serialisable');
