@@ -17,7 +17,7 @@ export const resumeUpdate = defineUpdate<string, []>('resume');
 export const setThrottleUpdate = defineUpdate<TransferControls, [Partial<Pick<TransferControls, 'chunkSize' | 'maxThreadsRunning' | 'maxLagMs'>>]>('setThrottle');
 /** End the post-switchover window now: Uold's resources are released per policy. */
 export const finalizeUpdate = defineUpdate<string, []>('finalize');
-/** Return traffic to Uold during the post-switchover window (needs reverse replication; see docs/rollback.md). */
+/** Return traffic to Uold during the post-switchover window (needs reverse replication, not built yet: see docs/upgrade-driver.md). */
 export const rollbackUpdate = defineUpdate<string, [{ reason: string }]>('rollback');
 
 /** Sent by the transfer activity every few seconds. */
