@@ -21,7 +21,7 @@ import { createWorker } from '../worker/run';
 import { startUoldStage } from '../examples/auction/stage';
 import { startWorkload } from '../examples/auction/workload/generator';
 import { checkLedger } from '../examples/auction/ledger-checker';
-import { IngressControlClient } from '../interceptors/ingress';
+import { IngressControlClient, atomicityOf } from '../interceptors/ingress';
 import { LocalProvider } from '../providers/local/local-provider';
 import { loadPlanFile } from '../plan/load';
 import { statusQuery } from '../workflows/messages';
@@ -110,8 +110,7 @@ async function main(): Promise<number> {
     // 5. The outcome, with the evidence.
     const ledger = await checkLedger(fs.readFileSync(path.join(stage.dir, 'universes', upgradeId, 'admin.url'), 'utf8').trim(), 'v2', w.ledger);
     const served = await new IngressControlClient(stage.controlUrl, stage.token).servedAll(0);
-    const firstNew = Math.min(...served.filter((r) => r.upstream === 'unew').map((r) => r.start));
-    const mixed = served.filter((r) => r.upstream === 'uold' && r.start >= firstNew).length;
+    const mixed = atomicityOf(served).violations;
     const cut = status.cutovers.at(-1)!;
     const termStart = status.timings.find((x) => x.phase === 'termination')?.startedAt ?? 0;
     const runStart = Date.now() - w.elapsedMs;

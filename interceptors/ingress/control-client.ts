@@ -88,3 +88,16 @@ export class IngressControlClient {
     return this.call('GET', `/timeline?since=${sinceMs}`);
   }
 }
+
+/**
+ * The atomicity evidence read from served records: how many requests each
+ * version served, and how many Uold served after Unew's first (must be 0).
+ */
+export function atomicityOf(records: ServedRecord[], oldName = 'uold', newName = 'unew'): { uold: number; unew: number; violations: number } {
+  const firstNew = Math.min(...records.filter((r) => r.upstream === newName).map((r) => r.start));
+  return {
+    uold: records.filter((r) => r.upstream === oldName).length,
+    unew: records.filter((r) => r.upstream === newName).length,
+    violations: records.filter((r) => r.upstream === oldName && r.start >= firstNew).length,
+  };
+}

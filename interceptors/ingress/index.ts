@@ -1,5 +1,5 @@
 /** The ingress interceptor's public API (see docs/ingress.md). */
 export { startIngress, type Ingress } from './ingress';
 export { validateIngressOptions, DEFAULT_LIMITS, type IngressOptions, type IngressOptionsInput, type IngressLimits, type ComparerFactory } from './options';
-export { IngressControlClient, type IngressStatus, type ServedRecord, type DrainedReply, type MirrorRequest } from './control-client';
+export { IngressControlClient, atomicityOf, type IngressStatus, type ServedRecord, type DrainedReply, type MirrorRequest } from './control-client';
 export { fleetSwitchover, holdAll, waitDrainedAll, switchAll, releaseAll, restoreAll, targetsOf, type FleetTimings, type FleetSwitchoverOptions } from './fleet';

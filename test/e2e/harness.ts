@@ -8,7 +8,7 @@ import { startWorkload, type WorkloadResult } from '../../examples/auction/workl
 import { loadPlanFile } from '../../plan/load';
 import { TASK_QUEUE, WORKFLOW_TYPE, type UpgradeStatus } from '../../workflows/status';
 import { statusQuery } from '../../workflows/messages';
-import { IngressControlClient } from '../../interceptors/ingress';
+import { IngressControlClient, atomicityOf } from '../../interceptors/ingress';
 
 export const SIZE = { users: 300, items: 1_000, bids: 4_000 };
 
@@ -47,13 +47,7 @@ export async function writesByOthersThanApp(s: UoldStage): Promise<string[]> {
 
 /** Served-request records: after the first one served by Unew, none by Uold. */
 export async function mixedStateViolations(s: UoldStage): Promise<{ uold: number; unew: number; violations: number }> {
-  const recs = await new IngressControlClient(s.controlUrl, s.token).servedAll(0);
-  const firstNew = Math.min(...recs.filter((r) => r.upstream === 'unew').map((r) => r.start));
-  return {
-    uold: recs.filter((r) => r.upstream === 'uold').length,
-    unew: recs.filter((r) => r.upstream === 'unew').length,
-    violations: recs.filter((r) => r.upstream === 'uold' && r.start >= firstNew).length,
-  };
+  return atomicityOf(await new IngressControlClient(s.controlUrl, s.token).servedAll(0));
 }
 
 export async function unewDbUrl(s: UoldStage, upgradeId: string): Promise<string> {
