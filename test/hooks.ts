@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { stopAllFixtures } from './fixtures/servers';
 import { stopAll } from '../lib/proc';
+import { findProcesses } from '../lib/proc-scan';
 
 // Every process started during this test run inherits this marker (the local
 // provider passes it on to Unew's processes too), so the final sweep below can
@@ -20,13 +21,8 @@ function ancestors(): Set<number> {
 }
 
 function markedProcesses(): number[] {
-  const pids: number[] = [];
   const skip = ancestors();
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d) || skip.has(Number(d))) continue;
-    try { if (fs.readFileSync(`/proc/${d}/environ`, 'utf8').split('\0').includes(`IMAGO_TEST_RUN=${RUN}`)) pids.push(Number(d)); } catch { /* gone */ }
-  }
-  return pids;
+  return findProcesses((env, pid) => !skip.has(pid) && env.IMAGO_TEST_RUN === RUN);
 }
 
 // Root hooks: after the whole run, stop every server a fixture started and

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { readEnviron } from '../../lib/proc-scan';
 
 /**
  * Processes of a universe outlive the worker that started them (a worker may
@@ -10,13 +11,11 @@ import * as fs from 'node:fs';
 export function isOurs(pid: number | undefined, marker: string): boolean {
   if (!pid) return false;
   try {
-    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (cmd.includes(marker)) return true;
-    const env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
-    return env.split('\0').includes(`IMAGO_UNIVERSE=${marker}`);
+    if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)) return true;
   } catch {
     return false;
   }
+  return readEnviron(pid)?.IMAGO_UNIVERSE === marker;
 }
 
 export function alive(pid: number): boolean {

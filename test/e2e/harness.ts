@@ -9,6 +9,7 @@ import { loadPlanFile } from '../../plan/load';
 import { TASK_QUEUE, WORKFLOW_TYPE, type UpgradeStatus } from '../../workflows/status';
 import { statusQuery } from '../../workflows/messages';
 import { IngressControlClient, atomicityOf } from '../../interceptors/ingress';
+import { processesWithEnv } from '../../lib/proc-scan';
 
 export const SIZE = { users: 300, items: 1_000, bids: 4_000 };
 
@@ -63,12 +64,7 @@ export type { WorkloadResult };
 
 /** Processes of a universe still alive (by the IMAGO_UNIVERSE marker in their environment). */
 export function universeProcesses(upgradeId: string): number[] {
-  const pids: number[] = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try { if (fs.readFileSync(`/proc/${d}/environ`, 'utf8').split('\0').includes(`IMAGO_UNIVERSE=${upgradeId}`)) pids.push(Number(d)); } catch { /* gone */ }
-  }
-  return pids;
+  return processesWithEnv('IMAGO_UNIVERSE', upgradeId);
 }
 
 export function universeDir(s: UoldStage, upgradeId: string): string {
