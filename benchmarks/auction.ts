@@ -10,9 +10,9 @@
  *    interleaved v1, v2, v1, v2 ... Throughput (req/s) and p50/p99 latency.
  * Medians over repeats. The load generator shares the machine's cores.
  */
-import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import * as mysql from 'mysql2/promise';
+import { hardwareLine } from '../lib/hardware';
 import { MariaDbInstance } from '../lib/mariadb';
 import { stopAll } from '../lib/proc';
 import { setupDatabase } from '../examples/auction/database';
@@ -70,8 +70,7 @@ async function main(): Promise<void> {
     await v1.stop();
     await v2.stop();
 
-    const cpu = os.cpus();
-    console.log(`\nhardware: ${cpu[0].model}, ${cpu.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM; Node ${process.version}; medians of ${REPEATS} repeats\n`);
+    console.log(`\nhardware: ${hardwareLine()}; medians of ${REPEATS} repeats\n`);
     console.log('| measure | ours | reference |');
     console.log('|---|---|---|');
     console.log(`| seeding rate, rows/s (${SEED.users + SEED.items + SEED.bids + SEED.comments + 36} rows; reference: one INSERT per row, 5,000 rows) | ${Math.round(median(ours))} | ${Math.round(median(ref))} |`);

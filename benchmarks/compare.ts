@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 const autocannon = require('autocannon') as (opts: unknown) => Promise<any>;
 import { createCompareEngine } from '../compare';
 import type { CapturedReply, MirroredPair } from '../compare/types';
+import { hardwareLine } from '../lib/hardware';
 import { ManagedProcess, stopAll } from '../lib/proc';
 import { freePort, waitForPort } from '../lib/ports';
 import { IngressControlClient } from '../interceptors/ingress/control-client';
@@ -122,8 +123,7 @@ async function main(): Promise<void> {
     await stopAll();
   }
 
-  const cpu = os.cpus();
-  console.log(`hardware: ${cpu[0].model}, ${cpu.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; node ${process.version}; median of ${REPEATS}; ${PAIRS} pairs per engine run; ${REQUESTS} reads per ingress run (autocannon, 8 connections)`);
+  console.log(`hardware: ${hardwareLine()}; median of ${REPEATS}; ${PAIRS} pairs per engine run; ${REQUESTS} reads per ingress run (autocannon, 8 connections)`);
   const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c].length)));
   for (const r of rows) console.log(`| ${r.map((x, c) => x.padEnd(w[c])).join(' | ')} |`);
 }

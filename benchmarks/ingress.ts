@@ -21,6 +21,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { hardwareLine } from '../lib/hardware';
 import { ManagedProcess, run, stopAll } from '../lib/proc';
 import { freePort, waitForPort } from '../lib/ports';
 import { IngressControlClient } from '../interceptors/ingress/control-client';
@@ -163,10 +164,9 @@ http {
     const maxIngressMs = Math.max(...timeline.buckets.map((b) => b.maxMs));
     const st = await control.status();
 
-    const cpu = os.cpus();
     const f = (n: number, d = 2): string => n.toFixed(d);
     const lines = [
-      `hardware: ${cpu[0].model}, ${cpu.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; node ${process.version}; load: wrk -t1 -c${CONNECTIONS} -d${DURATION}s, median of ${REPEATS}`,
+      `hardware: ${hardwareLine()}; load: wrk -t1 -c${CONNECTIONS} -d${DURATION}s, median of ${REPEATS}`,
       '',
       '| path to the echo upstream | req/s | ratio to direct | p50 ms | p99 ms | p50 added ms | p99 added ms |',
       '|---|---|---|---|---|---|---|',

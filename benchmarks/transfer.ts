@@ -9,10 +9,10 @@
  *  2. catch-up lag at a steady 1,000 row changes/s: time from Uold's commit
  *     acknowledgement to the row being visible in Unew (polled every 2 ms).
  */
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import * as mysql from 'mysql2/promise';
+import { hardwareLine } from '../lib/hardware';
 import { MariaDbInstance, mariadbBinary } from '../lib/mariadb';
 import { identityConversion } from '../transfer/conversion';
 import { Transfer } from '../transfer/transfer';
@@ -133,8 +133,7 @@ async function lag(uold: MariaDbInstance, unew: MariaDbInstance, serverId: numbe
       t.insel.push(await insertSelect(uold));
     }
     const lags = await lag(uold, unew, 9_200, 20);
-    const cpu = os.cpus();
-    console.log(`\nhardware: ${cpu[0].model}, ${cpu.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; load avg ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; MariaDB 10.11, ${N} rows, median of ${REPEATS}`);
+    console.log(`\nhardware: ${hardwareLine()}; MariaDB 10.11, ${N} rows, median of ${REPEATS}`);
     console.log('| method | median s | rows/s | vs mysqldump|mysql |');
     console.log('|---|---|---|---|');
     const row = (name: string, a: number[]) => console.log(`| ${name} | ${(median(a) / 1000).toFixed(2)} | ${Math.round(N / (median(a) / 1000))} | ${(median(t.dump) / median(a)).toFixed(2)}x |`);

@@ -9,11 +9,11 @@
  * work itself. Bounded: the workload stops at the end, everything is stopped.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { hardwareLine } from '../lib/hardware';
 import { TemporalDevServer } from '../lib/temporal-server';
 import { createWorker } from '../worker/run';
 import { startUoldStage } from '../examples/auction/stage';
@@ -75,7 +75,7 @@ async function main() {
     const baseline = w.timeline.filter((b) => runStart + b.t < termStart - 5_000 && runStart + b.t > termStart - 30_000);
     const p99Before = baseline.length ? baseline.map((b) => b.p99).sort((a, b) => a - b)[Math.floor(baseline.length / 2)] : 0;
     const worst = Math.max(0, ...around.map((b) => b.max));
-    console.log(`\nhardware: ${os.cpus()[0].model}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; ${size.items} items, ${size.users} users, ${size.bids} bids; ${values.rate} req/s bidding mix`);
+    console.log(`\nhardware: ${hardwareLine()}; ${size.items} items, ${size.users} users, ${size.bids} bids; ${values.rate} req/s bidding mix`);
     console.log('| figure | value | target |\n|---|---|---|');
     console.log(`| outcome | ${status.outcome}; ${w.requests} requests, ${w.errors} failed | completed, 0 failed |`);
     console.log(`| cut-over hold → release | ${cut.totalMs.toFixed(1)} ms (hold ${cut.holdMs.toFixed(1)}, drain ${cut.drainMs.toFixed(1)}, flush ${cut.flushMs.toFixed(1)}, verify ${cut.verifyMs}, switch ${cut.switchMs.toFixed(1)}, release ${cut.releaseMs.toFixed(1)}) | |`);
