@@ -12,6 +12,7 @@ import type { Provider } from '../providers/provider';
 import { LocalProvider } from '../providers/local/local-provider';
 import { createCutoverActivities } from './cutover';
 import { createTestingActivities } from './testing';
+import { createGrantsActivities } from './grants';
 import { createTransferActivities } from './transfer-runner';
 import type { UpgradeActivities } from './types';
 import { createUniverseActivities } from './universe';
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDeps): UpgradeActivities {
     ...universe,
     ...createTransferActivities(deps.client),
     ...createTestingActivities(),
+    ...createGrantsActivities(),
     ...createCutoverActivities(providerOf),
   };
   return Object.fromEntries(Object.entries(acts).map(([name, fn]) => [name, wrap(fn as (...a: unknown[]) => Promise<unknown>)])) as unknown as UpgradeActivities;

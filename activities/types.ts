@@ -30,6 +30,8 @@ export interface UpgradeActivities {
   /** Copies, then follows Uold until the workflow's controls say stop. Signals progress to the workflow. */
   runTransfer(args: { workflowId: string; handle: UnewHandle; plan: UpgradePlan }): Promise<TransferProgressSnapshot | null>;
   runPlanTests(handle: UnewHandle, plan: UpgradePlan): Promise<TestResult[]>;
+  /** Unew's application account: what it holds against unew.grants (a test result in the gate). */
+  checkGrants(handle: UnewHandle, plan: UpgradePlan): Promise<TestResult>;
   startMirror(handle: UnewHandle, plan: UpgradePlan): Promise<void>;
   compareVerdict(plan: UpgradePlan): Promise<CompareSummary>;
   stopMirror(plan: UpgradePlan): Promise<void>;

@@ -8,6 +8,12 @@ import { awsPlanSchema } from '../providers/aws/plan-schema';
 
 const { $id: _compareId, ...compareSection } = compareRulesSchema as typeof compareRulesSchema & { $id?: string };
 
+/** Table-level privileges MariaDB knows; the grants check compares these. */
+export const TABLE_PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'DROP', 'REFERENCES', 'INDEX', 'ALTER', 'CREATE VIEW', 'SHOW VIEW', 'TRIGGER', 'DELETE HISTORY'];
+
+/** What the application's account holds when the plan does not say (unew.grants.privileges). */
+export const DEFAULT_APP_PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE'];
+
 const secretRef = { type: 'string', pattern: '^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$', description: "A reference to a secret: 'env:NAME' or 'file:/path'. Never the secret itself." };
 const ms = (def: number, min = 0) => ({ type: 'integer', minimum: min, default: def });
 const obj = (properties: Record<string, unknown>, required: string[] = [], extra: Record<string, unknown> = {}) =>
@@ -37,6 +43,11 @@ export const planSchema = obj({
     }, ['command']),
     local: obj({ baseDir: { type: 'string' } }, [], { default: {} }),
     aws: awsPlanSchema,
+    grants: obj({
+      enabled: { type: 'boolean', default: true },
+      privileges: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: TABLE_PRIVILEGES }, default: DEFAULT_APP_PRIVILEGES, description: "What the application's account gets on Unew's database (local provider) and must hold on every table, and no more." },
+      tables: { type: 'object', additionalProperties: { type: 'array', uniqueItems: true, items: { enum: TABLE_PRIVILEGES } }, default: {}, description: 'Per-table exceptions to privileges (table name → its privileges).' },
+    }, [], { default: {}, description: "The grants check of the testing phase: see docs/grants-check.md." }),
   }, ['database', 'schemaFile', 'conversion', 'app']),
   transfer: obj({
     chunkSize: { type: 'integer', minimum: 1, maximum: 100_000, default: 2000 },

@@ -30,6 +30,8 @@ export interface UpgradePlan {
     app: { command: string[]; healthPath: string; env: Record<string, string>; startTimeoutMs: number };
     local?: { baseDir?: string };
     aws?: Record<string, unknown>;
+    /** Optional only for plans validated before the grants check existed (in-flight workflows). */
+    grants?: { enabled: boolean; privileges: string[]; tables: Record<string, string[]> };
   };
   transfer: { chunkSize: number; parallelTables: number; maxThreadsRunning: number; maxLagMs: number };
   tests: PlanTest[];

@@ -16,6 +16,8 @@ export interface UnewDatabase {
   /** Where Unew's database listens (host:port), for status and reports. */
   endpoint: string;
   database: string;
+  /** The account Unew's application connects as (checked by the grants check), when the provider knows it. */
+  appUser?: string;
 }
 
 export interface UnewHandle {

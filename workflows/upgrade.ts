@@ -13,7 +13,7 @@
  * touches a process, a socket or a database is an activity.
  */
 import {
-  ApplicationFailure, CancellationScope, condition, isCancellation, log, proxyActivities, setHandler, sleep,
+  ApplicationFailure, CancellationScope, condition, isCancellation, log, patched, proxyActivities, setHandler, sleep,
   upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { UpgradeActivities } from '../activities/types';
@@ -227,7 +227,9 @@ async function runTestingPhase(
   status: UpgradeStatus, handle: UnewHandle, plan: UpgradeInput['plan'],
   until: (fn: () => boolean, timeoutMs?: number) => Promise<boolean>,
 ): Promise<GateResult> {
-  status.tests = await testing.runPlanTests(handle, plan);
+  // patched(): workflows started before the grants check existed replay without it.
+  const grants = patched('imago-grants-check') && plan.unew.grants?.enabled !== false ? [await short.checkGrants(handle, plan)] : [];
+  status.tests = [...grants, ...await testing.runPlanTests(handle, plan)];
   await short.startMirror(handle, plan);
   // Mirror for at least minDurationMs, and until every endpoint has its samples or maxDurationMs.
   const start = Date.now();

@@ -94,10 +94,12 @@ export function createAwsProvider(deps: AwsProviderDeps = {}): AwsProvider {
         vpcId, instanceIds: [], listenerArn: plan.listenerArn, ruleArns: [...plan.ruleArns],
         uoldTargetGroupArn: plan.uoldTargetGroupArn, healthPath: plan.healthCheck.path, matcher: plan.healthCheck.matcher,
       };
+      // Only the user name is kept (for the grants check); the URL's password is dropped here.
+      const appUser = decodeURIComponent(new URL(await resolve(plan.database.appUrlRef)).username) || undefined;
       return {
         upgradeId: req.upgradeId, provider: 'aws', appUrls: [],
         // The user prepared this database; Imago only writes into it through the data transfer.
-        db: { adminUrlRef: plan.database.adminUrlRef, endpoint: plan.database.endpoint, database: plan.database.database },
+        db: { adminUrlRef: plan.database.adminUrlRef, endpoint: plan.database.endpoint, database: plan.database.database, ...(appUser ? { appUser } : {}) },
         state: { ...state },
       };
     },

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { MariaDbInstance } from '../../lib/mariadb';
 import { freePort } from '../../lib/ports';
 import { imagoError } from '../../lib/errors';
+import { DEFAULT_APP_PRIVILEGES } from '../../plan/schema';
 import type { Provider, ProvisionRequest, UnewHandle } from '../provider';
 import { alive, isOurs, terminate } from './pids';
 
@@ -26,6 +27,7 @@ interface LocalUnew {
   database: string;
   planDir?: string;
   app: { command: string[]; env?: Record<string, string>; healthPath?: string };
+  grants?: { privileges?: string[] };
   local?: { baseDir?: string };
 }
 
@@ -65,7 +67,7 @@ export class LocalProvider implements Provider {
       upgradeId: s.upgradeId,
       provider: this.name,
       appUrls: s.appPort ? [`http://127.0.0.1:${s.appPort}`] : [],
-      db: { adminUrlRef: `file:${path.join(s.dir, 'admin.url')}`, endpoint: `127.0.0.1:${s.dbPort}`, database: s.database },
+      db: { adminUrlRef: `file:${path.join(s.dir, 'admin.url')}`, endpoint: `127.0.0.1:${s.dbPort}`, database: s.database, appUser: s.appUser },
       state: { dir: s.dir, dbPort: s.dbPort, appPort: s.appPort ?? null },
     };
   }
@@ -92,8 +94,10 @@ export class LocalProvider implements Provider {
     }
     await db.createDatabase(s.database);
     // Unew's application gets its own user on its own instance: it has no
-    // credentials for, and no route to, Uold's data store.
-    await db.createUser(s.appUser, s.appPassword, [`SELECT, INSERT, UPDATE, DELETE ON \`${s.database}\`.*`]);
+    // credentials for, and no route to, Uold's data store. Its privileges are
+    // the plan's (unew.grants), which the grants check verifies after the schema step.
+    const privileges = unew.grants?.privileges?.length ? unew.grants.privileges : DEFAULT_APP_PRIVILEGES;
+    await db.createUser(s.appUser, s.appPassword, [`${privileges.join(', ')} ON \`${s.database}\`.*`]);
     fs.writeFileSync(path.join(dir, 'admin.url'), db.rootUrl + s.database, { mode: 0o600 });
     return this.handle(s);
   }
