@@ -1,12 +1,13 @@
 /**
  * The fault-injection campaign: every (fault, strategy) of the catalog under
  * the bidding mix, classified from its evidence, plus — in the same run — the
- * overhead the ingress interceptor I adds (direct vs through I) and the
+ * overhead the ingress interceptor I and the egress interceptor E add (I, E, both, against direct; alternating rounds) and the
  * switchover pause (from the control run's Imago upgrade). Writes
- * campaign.md and campaign.json side by side.
+ * campaign.md, campaign.json and campaign.html (charts) side by side.
  *
  *   npx tsx faultlab/campaign.ts [--subset fast] [--faults a,b] [--out dir]
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,31 +18,99 @@ import { stopAll } from '../lib/proc';
 import { createWorker } from '../worker/run';
 import { startUoldStage } from '../examples/auction/stage';
 import { runWorkload } from '../examples/auction/workload/generator';
+import { setupDatabase } from '../examples/auction/database';
+import auctionConversion from '../examples/auction/conversion';
+import { Transfer } from '../transfer/transfer';
+import { MariaDbInstance } from '../lib/mariadb';
+import { hardwareLine } from '../lib/hardware';
 import { CATALOG, FAST_SUBSET, FAULT_TYPES, NO_FAULT, faultById, type FaultRecipe } from './catalog';
 import { classify, type Classification } from './classify';
 import { runRolling, type RunOptions } from './rolling';
 import { runImago } from './imago';
+import { toHtml } from './report-html';
 import type { RunEvidence, Strategy } from './evidence';
 
 export interface CampaignRow { fault: FaultRecipe; strategy: Strategy; evidence?: RunEvidence; classification?: Classification; error?: string }
-export interface Overhead { direct: Measure; throughI: Measure; throughputOverheadPct: number; p50OverheadMs: number }
+/** One load measurement; in Overhead each is the median over the rounds. */
 interface Measure { throughput: number; p50: number; p99: number; errors: number }
+export interface Overhead {
+  rounds: number;
+  hardware: string;
+  /** clients → v1 */
+  direct: Measure;
+  /** clients → I → v1 */
+  throughI: Measure;
+  /** clients → v1 while E (binlog streamer + converting applier) follows Uold into a Unew store */
+  withE: Measure;
+  /** both, as during an upgrade's data transfer and testing */
+  throughIWithE: Measure;
+  throughputOverheadPct: { I: number; E: number; IE: number };
+  p50OverheadMs: { I: number; E: number; IE: number };
+  /** Row changes E applied to Unew while measured: proof it was following, not idle. */
+  eEventsApplied: number;
+}
 export interface CampaignResult { startedAt: string; durationMs: number; rows: CampaignRow[]; overhead: Overhead | null; switchover: { totalMs: number; holdMs: number; maxClientLatencyMs: number } | null }
 
 export const SIZE = { users: 300, items: 1_000, bids: 4_000 };
 
-export async function measureOverhead(dir: string): Promise<Overhead> {
+const median = (xs: number[]): number => { const v = [...xs].sort((x, y) => x - y); return v[Math.floor(v.length / 2)]; };
+const medianOf = (ms: Measure[]): Measure => ({ throughput: median(ms.map((m) => m.throughput)), p50: median(ms.map((m) => m.p50)), p99: median(ms.map((m) => m.p99)), errors: median(ms.map((m) => m.errors)) });
+
+/**
+ * What I and E cost the live system, side by side in one run: the bidding
+ * mix (8 closed-loop clients, 5 s) direct to v1 and through I, with E off and
+ * on, in alternating rounds (E is stopped between rounds and resumes from
+ * its saved position, so off and on interleave in time). E on means a real
+ * Transfer from Uold into a v2 store on its own MariaDB, caught up and
+ * following, converting every change as during an upgrade.
+ */
+export async function measureOverhead(dir: string, rounds = 3): Promise<Overhead> {
   const stage = await startUoldStage({ ...SIZE, dir });
+  const unew = new MariaDbInstance({ baseDir: path.join(dir, 'unew-db') });
   try {
+    await unew.start();
+    await setupDatabase(unew, 'v2', { database: stage.database, appUser: 'app', appPassword: crypto.randomBytes(8).toString('hex') });
     const one = async (url: string): Promise<Measure> => {
       const r = await runWorkload({ baseUrl: url, mix: 'bidding', clients: 8, durationMs: 5_000, users: [1, SIZE.users], items: [1, SIZE.items], seed: 3 });
       return { throughput: r.throughput, p50: r.latencies.p50, p99: r.latencies.p99, errors: r.errors };
     };
+    const s: Record<'direct' | 'throughI' | 'withE' | 'throughIWithE', Measure[]> = { direct: [], throughI: [], withE: [], throughIWithE: [] };
+    let eEventsApplied = 0;
     await one(stage.app.url); // warm-up
-    const direct = await one(stage.app.url);
-    const throughI = await one(stage.url);
-    return { direct, throughI, throughputOverheadPct: Math.round((1 - throughI.throughput / direct.throughput) * 1000) / 10, p50OverheadMs: Math.round((throughI.p50 - direct.p50) * 100) / 100 };
-  } finally { await stage.stop(); }
+    for (let r = 0; r < rounds; r++) {
+      s.direct.push(await one(stage.app.url));
+      s.throughI.push(await one(stage.url));
+      const e = new Transfer({ source: { url: stage.replUrl, database: stage.database }, target: { url: unew.rootUrl, database: stage.database }, conversion: auctionConversion, serverId: 4_000 + r });
+      const ac = new AbortController();
+      const running = e.run(ac.signal);
+      try {
+        // Measured from caught up on: the backlog of the E-off rounds is not E's steady cost.
+        const deadline = Date.now() + 60_000;
+        while (!(e.progress().phase === 'following' && e.progress().lagEvents === 0)) {
+          if (Date.now() > deadline) throw new Error(`E did not catch up within 60 s: ${JSON.stringify(e.progress())}`);
+          await Promise.race([running, new Promise((res) => setTimeout(res, 50))]);
+        }
+        const before = e.progress().eventsApplied;
+        s.withE.push(await one(stage.app.url));
+        s.throughIWithE.push(await one(stage.url));
+        eEventsApplied += e.progress().eventsApplied - before;
+      } finally {
+        ac.abort();
+        await running;
+      }
+    }
+    const m = { direct: medianOf(s.direct), throughI: medianOf(s.throughI), withE: medianOf(s.withE), throughIWithE: medianOf(s.throughIWithE) };
+    const pct = (x: Measure) => Math.round((1 - x.throughput / m.direct.throughput) * 1000) / 10;
+    const add = (x: Measure) => Math.round((x.p50 - m.direct.p50) * 100) / 100;
+    return {
+      rounds, hardware: hardwareLine(), ...m, eEventsApplied,
+      throughputOverheadPct: { I: pct(m.throughI), E: pct(m.withE), IE: pct(m.throughIWithE) },
+      p50OverheadMs: { I: add(m.throughI), E: add(m.withE), IE: add(m.throughIWithE) },
+    };
+  } finally {
+    await unew.destroy().catch(() => undefined);
+    await stage.stop();
+  }
 }
 
 export async function runCampaign(opts: { faults: FaultRecipe[]; strategies?: Strategy[]; out: string; run?: Partial<RunOptions>; rollingMs?: number; overhead?: boolean; log?: (m: string) => void }): Promise<CampaignResult> {
@@ -93,6 +162,7 @@ export async function runCampaign(opts: { faults: FaultRecipe[]; strategies?: St
   const result: CampaignResult = { startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, rows, overhead, switchover };
   fs.writeFileSync(path.join(opts.out, 'campaign.json'), JSON.stringify(result, (k, v) => (k === 'timeline' ? undefined : v), 1));
   fs.writeFileSync(path.join(opts.out, 'campaign.md'), toMarkdown(result));
+  fs.writeFileSync(path.join(opts.out, 'campaign.html'), toHtml(result));
   return result;
 }
 
@@ -120,11 +190,11 @@ export function toMarkdown(r: CampaignResult): string {
   ];
   if (r.overhead) {
     const o = r.overhead;
-    lines.push('', '## Overhead of the ingress interceptor I (closed loop, 8 clients, bidding mix, 5 s each)', '',
-      '| path | req/s | p50 ms | p99 ms | errors |', '|---|---|---|---|---|',
-      `| direct to v1 | ${o.direct.throughput} | ${o.direct.p50} | ${o.direct.p99} | ${o.direct.errors} |`,
-      `| through I | ${o.throughI.throughput} | ${o.throughI.p50} | ${o.throughI.p99} | ${o.throughI.errors} |`,
-      '', `Throughput overhead ${o.throughputOverheadPct} %, median latency +${o.p50OverheadMs} ms.`);
+    const row = (name: string, x: Measure, k?: 'I' | 'E' | 'IE') => `| ${name} | ${x.throughput} | ${x.p50} | ${x.p99} | ${x.errors} | ${k ? `${o.throughputOverheadPct[k]} % / +${o.p50OverheadMs[k]} ms` : '—'} |`;
+    lines.push('', `## Overhead of I and E on the live system (bidding mix, 8 closed-loop clients, 5 s; medians of ${o.rounds} alternating rounds)`, '',
+      '| path | req/s | p50 ms | p99 ms | errors | throughput lost / p50 added |', '|---|---|---|---|---|---|',
+      row('direct to v1', o.direct), row('through I', o.throughI, 'I'), row('direct, E following', o.withE, 'E'), row('through I, E following', o.throughIWithE, 'IE'),
+      '', `E applied ${o.eEventsApplied} row changes to the Unew store while measured. Hardware: ${o.hardware}. Everything shares the same cores, so E's cost includes its CPU.`);
   }
   if (r.switchover) lines.push('', `## Switchover pause (control run)`, '', `Cut-over total ${r.switchover.totalMs.toFixed(1)} ms (hold ${r.switchover.holdMs.toFixed(1)} ms); largest client latency during the upgrade window ${r.switchover.maxClientLatencyMs} ms.`);
   return `${lines.join('\n')}\n`;

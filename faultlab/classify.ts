@@ -12,10 +12,12 @@
  *    (baseline: the warm-up before the upgrade started; 100 ms buckets, weighted by count);
  *  - none otherwise.
  * For Imago also: caught before switchover (no cut-over switched) and by what,
- * read from the workflow status.
+ * read from the workflow status (health check, schema install, data transfer,
+ * grants check, tests, compare verdict, verification).
  */
 import type { TimelineBucket } from '../examples/auction/workload/generator';
 import type { RunEvidence } from './evidence';
+import { GRANTS_TEST_NAME } from '../activities/grants';
 
 export const IMPACTS = ['full outage', 'latent error', 'security vulnerability', 'degraded throughput', 'increased latency', 'none'] as const;
 export type Impact = typeof IMPACTS[number];
@@ -97,7 +99,8 @@ function caughtBy(i: NonNullable<RunEvidence['imago']>): string {
   if (/TRANSFER_SCHEMA_MISMATCH.*schemaFile/i.test(err)) return 'schema install';
   if (i.lastPhase === 'data-transfer' || /^TRANSFER_|IMAGO_TRANSFER_FAILED/.test(err)) return 'data transfer';
   const by: string[] = [];
-  if (i.testsFailed.length) by.push('tests');
+  if (i.testsFailed.includes(GRANTS_TEST_NAME)) by.push('grants check');
+  if (i.testsFailed.some((t) => t !== GRANTS_TEST_NAME)) by.push('tests');
   if (i.compare && !i.compare.pass) by.push('compare verdict');
   if (i.verificationDifferences) by.push('verification');
   if (by.length) return by.join(' + ');

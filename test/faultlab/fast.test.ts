@@ -14,6 +14,7 @@ import { classify } from '../../faultlab/classify';
 describe('faultlab: fast subset, rolling vs Imago', function () {
   this.timeout(420_000);
   let result: CampaignResult;
+  let out = '';
   const row = (fault: string, strategy: 'rolling' | 'imago'): CampaignRow & Required<Pick<CampaignRow, 'evidence' | 'classification'>> => {
     const r = result.rows.find((x) => x.fault.id === fault && x.strategy === strategy)!;
     assert.ok(r.evidence && r.classification, `${strategy} × ${fault} ran: ${r.error}`);
@@ -21,7 +22,7 @@ describe('faultlab: fast subset, rolling vs Imago', function () {
   };
 
   before(async () => {
-    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'faultlab-fast-'));
+    out = fs.mkdtempSync(path.join(os.tmpdir(), 'faultlab-fast-'));
     result = await runCampaign({ faults: FAST_SUBSET.map(faultById), out, overhead: false, rollingMs: 14_000, run: { durationMs: 45_000 }, log: () => undefined });
     console.log(fs.readFileSync(path.join(out, 'campaign.md'), 'utf8').split('## Evidence')[0]);
   });
@@ -60,9 +61,18 @@ describe('faultlab: fast subset, rolling vs Imago', function () {
     }
   });
 
-  it('missing INSERT privilege: rolling serves failed writes', () => {
+  it('missing INSERT privilege: rolling serves failed writes; Imago\'s grants check stops it before switchover', () => {
     const r = row('privilege-missing-insert', 'rolling');
     assert.ok((r.evidence.workload.byStatus['500'] ?? 0) > 0, JSON.stringify(r.evidence.workload.byStatus));
     assert.ok(r.classification.impacts.includes('degraded throughput'));
+    const i = row('privilege-missing-insert', 'imago');
+    assert.equal(i.classification.caughtBeforeSwitchover, true);
+    assert.match(i.classification.caughtBy ?? '', /grants check/);
+    assert.equal(i.classification.impact, 'none');
+  });
+
+  it('writes the HTML report with one matrix cell per run', () => {
+    const html = fs.readFileSync(path.join(out, 'campaign.html'), 'utf8');
+    assert.match(html, new RegExp(`<svg[^>]*id="chart-matrix"[^>]*data-cells="${result.rows.length}"`));
   });
 });
