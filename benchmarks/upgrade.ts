@@ -75,11 +75,17 @@ async function main() {
     const baseline = w.timeline.filter((b) => runStart + b.t < termStart - 5_000 && runStart + b.t > termStart - 30_000);
     const p99Before = baseline.length ? baseline.map((b) => b.p99).sort((a, b) => a - b)[Math.floor(baseline.length / 2)] : 0;
     const worst = Math.max(0, ...around.map((b) => b.max));
+    // Where the worst moment falls: before the hold (pre-hold verification on Uold), in it, or after the release (Unew serving).
+    const switchStart = status.timings.find((t) => t.phase === 'switchover')?.startedAt ?? termStart;
+    const worstAt = around.find((b) => b.max === worst);
+    const slow = around.filter((b) => b.max > Math.max(100, 3 * p99Before)).map((b) => `${runStart + b.t - termStart} ms: max ${b.max} (n ${b.count})`);
     console.log(`\nhardware: ${hardwareLine()}; ${size.items} items, ${size.users} users, ${size.bids} bids; ${values.rate} req/s bidding mix`);
     console.log('| figure | value | target |\n|---|---|---|');
     console.log(`| outcome | ${status.outcome}; ${w.requests} requests, ${w.errors} failed | completed, 0 failed |`);
     console.log(`| cut-over hold → release | ${cut.totalMs.toFixed(1)} ms (hold ${cut.holdMs.toFixed(1)}, drain ${cut.drainMs.toFixed(1)}, flush ${cut.flushMs.toFixed(1)}, verify ${cut.verifyMs}, switch ${cut.switchMs.toFixed(1)}, release ${cut.releaseMs.toFixed(1)}) | |`);
     console.log(`| pause: largest client latency around the switch, minus the median p99 before | ${worst} - ${p99Before} = ${Math.max(0, worst - p99Before)} ms | ≤ 100 ms |`);
+    if (worstAt) console.log(`| worst 100 ms bucket, relative to termination start (switchover phase began at +${switchStart - termStart} ms; the hold ends just before it) | +${runStart + worstAt.t - termStart} ms | |`);
+    if (slow.length) console.log(`# buckets over ${Math.max(100, 3 * p99Before)} ms within ±3 s of termination: ${slow.join('; ')}`);
     for (const t of status.timings.filter((x) => x.endedAt)) console.log(`| phase ${t.phase} | ${((t.endedAt! - t.startedAt) / 1000).toFixed(1)} s | |`);
     console.log(`| orchestration share (no activity running, excluding the plan's deliberate waits of ${(waitedByDesign / 1000).toFixed(1)} s) | ${(100 * Math.max(0, wall - busy - waitedByDesign) / wall).toFixed(1)} % of ${(wall / 1000).toFixed(1)} s | ≤ 5 % |`);
     // Failed requests, explained: the applications' own error lines (Uold's v1 and Unew's v2).

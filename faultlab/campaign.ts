@@ -126,7 +126,7 @@ export async function runCampaign(opts: { faults: FaultRecipe[]; strategies?: St
   const rows: CampaignRow[] = [];
   let overhead: Overhead | null = null;
   try {
-    if (opts.overhead !== false) { log('overhead: direct vs through I'); overhead = await measureOverhead(path.join(work, 'overhead')); }
+    if (opts.overhead !== false) { log('overhead: direct, through I, with E, both'); overhead = await measureOverhead(path.join(work, 'overhead')); }
     let n = 0;
     for (const fault of opts.faults) {
       for (const strategy of opts.strategies ?? ['rolling', 'imago'] as Strategy[]) {

@@ -71,7 +71,9 @@ export const ERRORS = {
   IMAGO_TRANSFER_FAILED: { message: 'The data transfer failed', retryable: false, hint: 'Read the cause; Unew was destroyed and Uold untouched.' },
   IMAGO_CUTOVER_FAILED: { message: 'Termination did not complete within its bounds in any attempt', retryable: false, hint: 'Every interceptor was released to Uold; lower the write rate or raise switchover timeouts.' },
   IMAGO_APP_EXITED: { message: "Unew's application exited while starting", retryable: false, hint: "Read the end of its log quoted in the message: configuration, dependency or schema of the new version." },
-  IMAGO_HEALTH_FAILED: { message: 'Unew did not become healthy', retryable: true, hint: "Read Unew's log quoted in the message." },
+  // Not retried: the check already waited the plan's whole unew.app.startTimeoutMs; waiting again
+  // (5 attempts) only multiplied the time to the verdict, with the same log tail each time.
+  IMAGO_HEALTH_FAILED: { message: 'Unew did not become healthy within unew.app.startTimeoutMs', retryable: false, hint: "Read Unew's log quoted in the message; raise unew.app.startTimeoutMs if it only needs longer to start." },
 
   // --- providers
   PROVIDER_AWS_CAPACITY: { message: 'AWS has no capacity for the requested instances', retryable: false, hint: 'Choose another instance type or subnet/availability zone.' },
