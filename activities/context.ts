@@ -7,6 +7,7 @@ import type { ConversionModule } from '../transfer/conversion';
 import { IngressControlClient } from '../interceptors/ingress';
 import { resolveSecret } from '../lib/secrets';
 import { imagoError } from '../lib/errors';
+import { Context } from '@temporalio/activity';
 
 export function uoldDbUrl(plan: UpgradePlan): string {
   return resolveSecret(plan.uold.db.urlRef, '/uold/db/urlRef');
@@ -44,4 +45,24 @@ export function readerServerId(upgradeId: string, role: 'transfer' | 'verify' | 
 /** The plan's folder: tests and the application start there. */
 export function planDir(plan: UpgradePlan): string {
   return (plan as UpgradePlan & { planDir?: string }).planDir ?? process.cwd();
+}
+
+/**
+ * Runs a long provider call with a heartbeat every few seconds, and hands it
+ * the activity's cancellation as an AbortSignal. Without the heartbeat a
+ * provisioning step longer than the preset's heartbeat timeout would be
+ * declared lost, and a cancellation (an operator's abort) would not reach
+ * the activity until it ended by itself. Outside an activity (unit tests)
+ * it simply runs fn.
+ */
+export async function withHeartbeat<T>(what: string, fn: (signal?: AbortSignal) => Promise<T>): Promise<T> {
+  let ctx: Context | undefined;
+  try { ctx = Context.current(); } catch { return fn(); }
+  const beat = setInterval(() => ctx!.heartbeat(what), 5_000);
+  try {
+    ctx.heartbeat(what);
+    return await fn(ctx.cancellationSignal);
+  } finally {
+    clearInterval(beat);
+  }
 }

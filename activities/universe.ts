@@ -7,7 +7,7 @@ import type { Provider, UnewHandle } from '../providers/provider';
 import { validatePlan } from '../plan/load';
 import { imagoError } from '../lib/errors';
 import { preflightUold, type PreflightReport } from './preflight';
-import { planDir, uoldDbUrl, unewAdminUrl } from './context';
+import { planDir, uoldDbUrl, unewAdminUrl, withHeartbeat } from './context';
 
 export function createUniverseActivities(providers: Record<string, Provider>) {
   const providerOf = (plan: UpgradePlan): Provider => {
@@ -29,7 +29,7 @@ export function createUniverseActivities(providers: Record<string, Provider>) {
     },
 
     async provisionUnew(upgradeId: string, plan: UpgradePlan): Promise<UnewHandle> {
-      return providerOf(plan).provisionDatabase({ upgradeId, unew: unewSection(plan) });
+      return withHeartbeat('provisioning Unew', () => providerOf(plan).provisionDatabase({ upgradeId, unew: unewSection(plan) }));
     },
 
     /** Applies the new schema to Unew's empty database. Idempotent: skipped when the tables already exist. */
@@ -50,15 +50,15 @@ export function createUniverseActivities(providers: Record<string, Provider>) {
     },
 
     async startUnewApp(handle: UnewHandle, plan: UpgradePlan): Promise<UnewHandle> {
-      return providerOf(plan).startApplication(handle, { upgradeId: handle.upgradeId, unew: unewSection(plan) });
+      return withHeartbeat('starting Unew', () => providerOf(plan).startApplication(handle, { upgradeId: handle.upgradeId, unew: unewSection(plan) }));
     },
 
     async waitUnewHealthy(handle: UnewHandle, plan: UpgradePlan): Promise<void> {
-      await providerOf(plan).waitHealthy(handle, plan.unew.app.startTimeoutMs, plan.unew.app.healthPath);
+      await withHeartbeat('waiting for Unew to be healthy', (signal) => providerOf(plan).waitHealthy(handle, plan.unew.app.startTimeoutMs, plan.unew.app.healthPath, signal));
     },
 
     async destroyUnew(upgradeId: string, plan: UpgradePlan): Promise<void> {
-      await providerOf(plan).destroy(upgradeId, unewSection(plan));
+      await withHeartbeat('destroying Unew', () => providerOf(plan).destroy(upgradeId, unewSection(plan)));
     },
 
     /** For the cut-over: the provider-level switch while every interceptor holds. */

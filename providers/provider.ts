@@ -42,8 +42,8 @@ export interface Provider {
   provisionDatabase(req: ProvisionRequest): Promise<UnewHandle>;
   /** Install and start the new version against Unew's database only (isolation). */
   startApplication(handle: UnewHandle, req: ProvisionRequest): Promise<UnewHandle>;
-  /** Resolves when every front-end of Unew answers its health check; throws IMAGO_HEALTH_FAILED at the timeout. */
-  waitHealthy(handle: UnewHandle, timeoutMs: number, healthPath?: string): Promise<void>;
+  /** Resolves when every front-end of Unew answers its health check; throws IMAGO_HEALTH_FAILED at the timeout, stops early when signal aborts. */
+  waitHealthy(handle: UnewHandle, timeoutMs: number, healthPath?: string, signal?: AbortSignal): Promise<void>;
   /** Provider-level traffic switch (e.g. an ELBv2 listener), called while every interceptor holds. No-op for local. */
   switchTraffic(handle: UnewHandle, to: 'unew' | 'uold'): Promise<void>;
   /** Remove everything created for upgradeId. Idempotent; works from the id alone after a crash. */

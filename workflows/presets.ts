@@ -10,6 +10,11 @@ export const presets = {
   short: { startToCloseTimeout: '30 seconds', retry: { initialInterval: '500 ms', maximumInterval: '5 seconds', maximumAttempts: 5 } },
   /** Creating or destroying a universe: processes, databases, cloud resources. */
   provision: { startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', retry: { initialInterval: '2 seconds', maximumInterval: '30 seconds', maximumAttempts: 5 } },
+  /**
+   * Waiting for Unew's health check: heartbeats (the SDK sends one every ~8 s at this timeout),
+   * so an abort's cancellation reaches it quickly, and it has stopped before compensation runs.
+   */
+  health: { startToCloseTimeout: '1 hour', heartbeatTimeout: '10 seconds', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, retry: { initialInterval: '2 seconds', maximumInterval: '30 seconds', maximumAttempts: 5 } },
   /** Copy and follow: runs for as long as the upgrade, resumes from Unew's state after a retry. */
   // Cancellation waits for the activity to stop, so nothing writes to Unew after compensation destroys it.
   transfer: { startToCloseTimeout: '30 days', heartbeatTimeout: '20 seconds', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, retry: { initialInterval: '1 second', maximumInterval: '10 seconds' } },

@@ -28,6 +28,7 @@ import type { GateResult, Phase, UpgradeInput, UpgradeStatus } from './status';
 import { describeFailure, evaluateGate, initialStatus, pushSeries } from './upgrade-state';
 
 const short = proxyActivities<UpgradeActivities>(presets.short);
+const healthWait = proxyActivities<UpgradeActivities>(presets.health);
 const provision = proxyActivities<UpgradeActivities>(presets.provision);
 const longRunning = proxyActivities<UpgradeActivities>(presets.transfer);
 const testing = proxyActivities<UpgradeActivities>(presets.testing);
@@ -125,7 +126,21 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeStatu
     await provision.installSchema(handle, plan);
     handle = await provision.startUnewApp(handle, plan);
     status.unew = { appUrls: handle.appUrls, dbEndpoint: handle.db.endpoint };
-    await provision.waitUnewHealthy(handle, plan);
+    if (patched('imago-abortable-health-wait')) {
+      // The wait can last the plan's whole start timeout: an abort cancels it
+      // instead of waiting it out (older histories replay the plain call below).
+      const scope = new CancellationScope();
+      const h = handle;
+      const waiting = scope.run(() => healthWait.waitUnewHealthy(h, plan));
+      let settled = false;
+      void waiting.then(() => { settled = true; }, () => { settled = true; });
+      await condition(() => settled || abortReason !== null);
+      if (!settled) { scope.cancel(); await waiting.catch(() => undefined); }
+      expectNotAborted();
+      await waiting;
+    } else {
+      await provision.waitUnewHealthy(handle, plan);
+    }
     expectNotAborted();
 
     setPhase('data-transfer');

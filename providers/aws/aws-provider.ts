@@ -118,13 +118,14 @@ export function createAwsProvider(deps: AwsProviderDeps = {}): AwsProvider {
       });
     },
 
-    async waitHealthy(handle, timeoutMs) {
+    async waitHealthy(handle, timeoutMs, _healthPath, signal) {
       const s = stateOf(handle);
       if (!s.targetGroupArn) throw imagoError('PROVIDER_AWS_CONFLICT', 'waitHealthy before startApplication: no target group in the handle');
       await withClients(s, async (c) => {
         const tgs = new TargetGroups(c, retry);
         const deadline = Date.now() + timeoutMs;
         for (;;) {
+          signal?.throwIfAborted();
           const health = await tgs.health(s.targetGroupArn!);
           const badTargets = s.instanceIds.filter((id) => health.get(id) !== 'healthy').map((id) => `${id}=${health.get(id) ?? 'unregistered'}`);
           const urls = handle.appUrls.map((u) => new URL(s.healthPath, u).toString());

@@ -131,11 +131,12 @@ export class LocalProvider implements Provider {
     return this.handle(s);
   }
 
-  async waitHealthy(handle: UnewHandle, timeoutMs: number, healthPath = '/health'): Promise<void> {
+  async waitHealthy(handle: UnewHandle, timeoutMs: number, healthPath = '/health', signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const s = this.readState(String(handle.state.dir));
     let last = '';
     while (Date.now() < deadline) {
+      signal?.throwIfAborted();
       if (s?.appPid && !alive(s.appPid)) break;
       const results = await Promise.all(handle.appUrls.map(async (u) => {
         try { const r = await fetch(u + healthPath, { signal: AbortSignal.timeout(2_000) }); last = `${u}${healthPath} → ${r.status}`; return r.ok; } catch (err) { last = `${u}${healthPath}: ${(err as Error).message}`; return false; }

@@ -74,6 +74,25 @@ describe('end to end: abort in each phase, and the switchover gate', function ()
     await assert.rejects(h.executeUpdate(approveUpdate, { args: [{}] }));
   });
 
+  it('abort while Unew never gets healthy: the wait is cancelled, not waited out', async () => {
+    const { client } = await temporalFixture();
+    const id = `abort-health-${Date.now()}`;
+    // Listens, but its health check always answers 503; the plan gives it 10 minutes.
+    const h = await startUpgrade(client, s, id, (p) => {
+      p.unew.app.command = [process.execPath, '-e', "require('http').createServer((q, r) => { r.statusCode = 503; r.end('warming up'); }).listen(Number(process.env.PORT), '127.0.0.1')"];
+      p.unew.app.startTimeoutMs = 600_000;
+    }, 'imago-abort');
+    await waitPhase(client, id, ['bootstrapping']);
+    await new Promise((r) => setTimeout(r, 3_000)); // inside the health wait by now
+    const asked = Date.now();
+    await h.executeUpdate(abortUpdate, { args: [{ reason: 'not coming up' }] });
+    const st = await expectAborted(id, h.result());
+    const took = Date.now() - asked;
+    // Bounded by the heartbeat throttle (~8 s) and the compensation, far from the 10-minute start timeout.
+    assert.ok(took < 45_000, `abort took ${took} ms`);
+    assert.match(st.lastError ?? '', /not coming up/);
+  });
+
   it('a new version that exits at start fails bootstrapping at once (not retried), with the end of its log', async () => {
     const { client } = await temporalFixture();
     const id = `boot-exit-${Date.now()}`;
