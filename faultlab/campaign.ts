@@ -24,7 +24,7 @@ import { Transfer } from '../transfer/transfer';
 import { MariaDbInstance } from '../lib/mariadb';
 import { hardwareLine } from '../lib/hardware';
 import { CATALOG, FAST_SUBSET, FAULT_TYPES, NO_FAULT, faultById, type FaultRecipe } from './catalog';
-import { classify, type Classification } from './classify';
+import { classify, imagoVerdict, type Classification } from './classify';
 import { runRolling, type RunOptions } from './rolling';
 import { runImago } from './imago';
 import { toHtml } from './report-html';
@@ -171,7 +171,8 @@ export function toMarkdown(r: CampaignResult): string {
     if (!row) return '—';
     if (!row.classification) return `run failed: ${(row.error ?? '').split('\n')[0].slice(0, 80)}`;
     const c = row.classification;
-    const caught = c.caughtBeforeSwitchover === undefined ? '' : c.caughtBeforeSwitchover ? `; caught by ${c.caughtBy}` : '; not caught';
+    const verdict = imagoVerdict(c, row.fault.id);
+    const caught = verdict ? `; ${verdict}` : '';
     return `**${c.impact}**${c.impacts.length > 1 ? ` (+ ${c.impacts.slice(1).join(', ')})` : ''}${caught}`;
   };
   const faults = [...new Map(r.rows.map((x) => [x.fault.id, x.fault])).values()];

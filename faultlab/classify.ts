@@ -108,3 +108,15 @@ function caughtBy(i: NonNullable<RunEvidence['imago']>): string {
   if (i.lastPhase === 'bootstrapping') return `bootstrap: ${err.replace(/^.*Activity task failed:? ?/, '').slice(0, 80)}`;
   return `${i.lastPhase}: ${err.slice(0, 80)}`;
 }
+
+/**
+ * How Imago's row reads in the tables: caught (and by what), or switched over
+ * — with no impact seen (a fault that did not matter at this load, or the
+ * control run), or not caught (the impact reached clients).
+ */
+export function imagoVerdict(c: Classification, faultId: string): string {
+  if (c.caughtBeforeSwitchover === undefined) return '';
+  if (c.caughtBeforeSwitchover) return `caught by ${c.caughtBy ?? '?'}`;
+  if (faultId === 'none') return 'switched over';
+  return c.impact === 'none' ? 'switched over, no impact seen' : 'not caught';
+}

@@ -6,7 +6,7 @@
  */
 import type { CampaignResult, CampaignRow } from './campaign';
 import { FAULT_TYPES, type FaultRecipe, type FaultType } from './catalog';
-import { IMPACTS, type Impact } from './classify';
+import { IMPACTS, imagoVerdict, type Impact } from './classify';
 import type { Strategy } from './evidence';
 
 /** Everything shown comes from runs (errors, replies, grants): escape all of it, text and attributes alike. */
@@ -27,11 +27,7 @@ const STRATEGIES: { id: Strategy; label: string; colour: string }[] = [
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 const firstLine = (s?: string) => (s ?? '').split('\n')[0];
 const kindOf = (row: CampaignRow): Impact | typeof FAILED => row.classification?.impact ?? FAILED;
-const caught = (row: CampaignRow) => {
-  const c = row.classification;
-  if (!c || c.caughtBeforeSwitchover === undefined) return '';
-  return c.caughtBeforeSwitchover ? `caught by ${c.caughtBy ?? '?'}` : 'not caught';
-};
+const caught = (row: CampaignRow) => (row.classification ? imagoVerdict(row.classification, row.fault.id) : '');
 const text = (x: number, y: number, s: string, attrs = '') => `<text x="${x}" y="${y}" ${attrs}>${esc(s)}</text>`;
 
 /** Faults in table order: control first, then by fault type, catalog order within a type. */

@@ -27,6 +27,8 @@ describe('faultlab: fast subset, rolling vs Imago', function () {
     console.log(fs.readFileSync(path.join(out, 'campaign.md'), 'utf8').split('## Evidence')[0]);
   });
 
+  after(() => { if (out) fs.rmSync(out, { recursive: true, force: true }); });
+
   it('ran 8 bounded runs and wrote the tables', () => {
     assert.equal(result.rows.length, 8);
     assert.deepEqual(result.rows.filter((r) => r.error).map((r) => r.error), []);
