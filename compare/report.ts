@@ -32,6 +32,8 @@ export interface EndpointReport {
   lagExplained: number;
   rechecks: number;
   recheckSkipped: number;
+  /** Pairs where Unew failed (5xx or no reply) and Uold answered below 500. */
+  serverErrors: number;
   fields: FieldReport[];
 }
 
@@ -52,7 +54,10 @@ export interface CompareReport extends EngineCounters {
   minSamplesPerEndpoint: number;
   noiseMinSamples: number;
   maxRegressionRate: number;
+  maxServerErrorRate: number;
   endpoints: EndpointReport[];
+  /** The first server-error pair of each endpoint that had one. */
+  serverErrorExamples: Record<string, Example>;
 }
 
 export interface CompareVerdict {
@@ -85,11 +90,12 @@ export function buildReport(tally: Tally, rules: Readonly<CompareRules>, counter
     const regressions = tally.regressedPairs(e);
     endpoints.push({
       endpoint: e.endpoint, samples: e.samples, regressions, regressionRate: rate(regressions, e.samples),
-      noiseSamples: e.noiseSamples, lagExplained: e.lagExplainedPairs, rechecks: e.rechecks, recheckSkipped: e.recheckSkipped, fields,
+      noiseSamples: e.noiseSamples, lagExplained: e.lagExplainedPairs, rechecks: e.rechecks, recheckSkipped: e.recheckSkipped, serverErrors: e.serverErrors, fields,
     });
   }
   endpoints.sort((a, b) => b.regressionRate - a.regressionRate || a.endpoint.localeCompare(b.endpoint));
-  return { ...counters, minSamplesPerEndpoint: rules.minSamplesPerEndpoint, noiseMinSamples: rules.noise.minSamples, maxRegressionRate: rules.maxRegressionRate, endpoints };
+  return { ...counters, minSamplesPerEndpoint: rules.minSamplesPerEndpoint, noiseMinSamples: rules.noise.minSamples, maxRegressionRate: rules.maxRegressionRate, maxServerErrorRate: rules.maxServerErrorRate, endpoints,
+    serverErrorExamples: Object.fromEntries([...tally.endpoints.values()].filter((e) => e.serverErrorExample).map((e) => [e.endpoint, structuredClone(e.serverErrorExample!)])) };
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -121,6 +127,12 @@ export function buildVerdict(report: CompareReport): CompareVerdict {
         return `field ${f.field} (${Object.keys(f.kinds).join('/')}) differs in ${f.differences}/${e.samples} pairs (${pct(f.differenceRate)}; Uold-vs-Uold ${pct(f.noiseRate)} over ${e.noiseSamples} samples${undecided})${eg}`;
       }).join('; ');
       reasons.push(`${e.endpoint}: regression rate ${pct(e.regressionRate)} > ${pct(report.maxRegressionRate)} (maxRegressionRate): ${detail}`);
+    }
+    if (rate(e.serverErrors, e.samples) > report.maxServerErrorRate) {
+      ok = false;
+      const ex = report.serverErrorExamples[e.endpoint];
+      const eg = ex ? `, e.g. ${ex.request.method} ${ex.request.url}: Uold ${ex.uold.status} vs Unew ${ex.unew.error ?? ex.unew.status}` : '';
+      reasons.push(`${e.endpoint}: Unew failed where Uold answered in ${e.serverErrors}/${e.samples} pairs (${pct(rate(e.serverErrors, e.samples))} > ${pct(report.maxServerErrorRate)}, maxServerErrorRate)${eg}`);
     }
     endpoints.push({ endpoint: e.endpoint, samples: e.samples, regressionRate: e.regressionRate, pass: ok });
   }

@@ -30,6 +30,12 @@ export interface CompareRules {
   minSamplesPerEndpoint: number;
   /** Highest share of an endpoint's pairs with a regression that still passes (0..1). */
   maxRegressionRate: number;
+  /**
+   * Highest share of an endpoint's pairs in which Unew failed (5xx or no reply)
+   * where Uold answered below 500, that still passes (0..1). Apart from
+   * maxRegressionRate because a server error is never noise: default 0.
+   */
+  maxServerErrorRate: number;
   /** Share of safe mirrored requests re-sent to Uold to learn noise (0..1). */
   noiseSamplingRate: number;
   noise: {
@@ -88,6 +94,7 @@ export const compareRulesSchema = {
     routes: { ...stringList, items: { type: 'string', pattern: '^/' } },
     minSamplesPerEndpoint: { type: 'integer', minimum: 1, default: 30 },
     maxRegressionRate: { type: 'number', minimum: 0, maximum: 1, default: 0.01 },
+    maxServerErrorRate: { type: 'number', minimum: 0, maximum: 1, default: 0 },
     noiseSamplingRate: { type: 'number', minimum: 0, maximum: 1, default: 0.1 },
     noise: {
       type: 'object', additionalProperties: false, default: {},

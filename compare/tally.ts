@@ -45,6 +45,9 @@ export interface EndpointTally {
   lagExplainedPairs: number;
   rechecks: number;
   recheckSkipped: number;
+  /** Pairs where Unew failed (5xx or no reply) and Uold did not, still so after rechecks. */
+  serverErrors: number;
+  serverErrorExample?: Example;
   fields: Map<string, FieldTally>;
   /** Sorted differing-field sets -> pairs; lets the report count regressed pairs exactly once noise is known. */
   signatures: Map<string, number>;
@@ -62,7 +65,7 @@ export class Tally {
     if (this.endpoints.size >= this.rules.limits.maxEndpoints) name = OTHER_ENDPOINTS;
     e = this.endpoints.get(name);
     if (!e) {
-      e = { endpoint: name, samples: 0, noiseSamples: 0, lagExplainedPairs: 0, rechecks: 0, recheckSkipped: 0, fields: new Map(), signatures: new Map() };
+      e = { endpoint: name, samples: 0, noiseSamples: 0, lagExplainedPairs: 0, rechecks: 0, recheckSkipped: 0, serverErrors: 0, fields: new Map(), signatures: new Map() };
       this.endpoints.set(name, e);
     }
     return e;
@@ -96,6 +99,13 @@ export class Tally {
         f.examples.push(this.example(pair, diffs, judged));
         this.examples++;
       }
+    }
+    // A server error is judged on the final differences: one a recheck explained (lag) is not counted.
+    const unewFailed = pair.shadow.error !== undefined || pair.shadow.status >= 500;
+    const uoldFine = pair.primary.error === undefined && pair.primary.status < 500;
+    if (unewFailed && uoldFine && diffs.some((d) => d.field === 'status' || d.field === 'error')) {
+      e.serverErrors++;
+      e.serverErrorExample ??= this.example(pair, diffs, judged);
     }
     if (names.length) {
       let sig = [...new Set(names)].sort().join('\n');

@@ -235,6 +235,33 @@ describe('compare: bounded memory and queue', function () {
   const gc = (() => { v8.setFlagsFromString('--expose-gc'); return vm.runInNewContext('gc') as () => void; })();
   const offline = { uoldUrl: 'http://127.0.0.1:9', unewUrl: 'http://127.0.0.1:9', noiseSamplingRate: 0, lag: { attempts: 0 } };
 
+  it('fails on Unew server errors below the regression threshold; errors on both sides are not counted', async () => {
+    const feed = async (rules: Record<string, unknown>) => {
+      const engine = createCompareEngine({ ...offline, routes: ['/items/:id'], minSamplesPerEndpoint: 5, ...rules });
+      const body = itemJson({ id: 1, cents: 1234, title: 'x' });
+      for (let i = 0; i < 400; i++) {
+        const unew = i === 100 ? jsonReply({ error: 'query timed out' }, 500)
+          : i === 200 ? { status: 0, headers: {}, body: Buffer.alloc(0), latencyMs: 3, error: 'ECONNRESET' }
+            : jsonReply(body);
+        engine.onPair(pairOf(`/items/${1 + (i % 9)}`, jsonReply(body), unew));
+      }
+      engine.onPair(pairOf('/items/1', jsonReply({ error: 'busy' }, 503), jsonReply({ error: 'busy' }, 503)));
+      await engine.drain();
+      const v = engine.verdict();
+      const r = engine.report();
+      await engine.close();
+      return { v, r };
+    };
+    const strict = await feed({});
+    const e = strict.r.endpoints.find((x) => x.endpoint === 'GET /items/:id')!;
+    assert.equal(e.serverErrors, 2, 'the 500 and the reset; not the 503 on both sides');
+    assert.ok(e.regressionRate <= 0.01, `regression rate ${e.regressionRate} is under maxRegressionRate`);
+    assert.equal(strict.v.pass, false);
+    assert.match(strict.v.reasons.join('\n'), /GET \/items\/:id: Unew failed where Uold answered in 2\/401 pairs .*maxServerErrorRate.*e\.g\. GET \/items\/\d: Uold 200 vs Unew 500/);
+    const tolerant = await feed({ maxServerErrorRate: 0.01 });
+    assert.equal(tolerant.v.pass, true, tolerant.v.reasons.join('\n'));
+  });
+
   it('keeps memory bounded over 100k pairs with many endpoints and fields', async () => {
     const engine = createCompareEngine({ ...offline, routes: ['/items/:id'], limits: { maxEndpoints: 50, maxFieldsPerEndpoint: 40, maxExamples: 100 } });
     const it = { id: 1, cents: 1234, title: 'x' };
