@@ -39,5 +39,7 @@ export const mochaHooks = {
     const leaks = left.filter((pid) => !/esbuild --service/.test(cmd(pid)));
     if (leaks.length) console.error(`test run: stopping ${leaks.length} process(es) left behind:\n${leaks.map((p) => `  ${p} ${cmd(p)}`).join('\n')}`);
     for (const pid of left) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    // Stopped, but still a defect of some test's teardown: the run fails so it gets fixed.
+    if (leaks.length) throw new Error(`${leaks.length} process(es) outlived their tests (listed above): a teardown is missing`);
   },
 };

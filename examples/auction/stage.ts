@@ -100,7 +100,7 @@ export async function startUoldStage(opts: StageOptions): Promise<UoldStage> {
         // Universes made by upgrades of this stage (the local provider keeps them under dir/universes).
         const universes = path.join(dir, 'universes');
         for (const id of fs.existsSync(universes) ? fs.readdirSync(universes) : []) {
-          await new LocalProvider().destroy(id, { local: { baseDir: universes } }).catch(() => undefined);
+          await new LocalProvider().destroy(id, { local: { baseDir: universes } }).catch((err) => console.error(`stage: destroying universe ${id}: ${(err as Error).message}`));
         }
         for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
         if (!opts.dir) fs.rmSync(dir, { recursive: true, force: true });

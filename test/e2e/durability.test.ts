@@ -21,8 +21,10 @@ describe('end to end: durability', function () {
 
   // Each test upgrades its own Uold stage: a completed upgrade leaves the interceptor on Unew.
   beforeEach(async () => {
-    s = await stage();
-    onTeardown(() => s.stop());
+    // Captured: `s` is reassigned by the next test, and each stage must be stopped itself.
+    const mine = await stage();
+    s = mine;
+    onTeardown(() => mine.stop());
   });
 
   function workerProcess(address: string, taskQueue: string): ManagedProcess {
