@@ -87,6 +87,7 @@ export function createTestingActivities() {
           target: { url: unewAdminUrl(handle), database: handle.db.database },
           conversion: loadConversion(plan),
           chunkSize: plan.verify.chunkSize,
+          niceRatio: plan.verify.niceRatio ?? 1,
           serverId: readerServerId(handle.upgradeId, 'verify'),
           flushTimeoutMs: 30_000,
         });

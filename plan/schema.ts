@@ -67,7 +67,11 @@ export const planSchema = obj({
     maxDurationMs: ms(120_000, 1),
   }, [], { default: {} }),
   compare: { ...compareSection, default: {}, description: 'Compare rules and gate thresholds: see docs/compare-rules.md.' },
-  verify: obj({ enabled: { type: 'boolean', default: true }, chunkSize: { type: 'integer', minimum: 1, default: 5000 } }, [], { default: {} }),
+  verify: obj({
+    enabled: { type: 'boolean', default: true },
+    chunkSize: { type: 'integer', minimum: 1, default: 5000 },
+    niceRatio: { type: 'number', minimum: 0, maximum: 100, default: 1, description: 'After each chunk of the full verification, rest this many times the chunk\'s own time (0 = no rest): Uold keeps serving meanwhile.' },
+  }, [], { default: {} }),
   switchover: obj({
     maxLagMsToBegin: ms(1_000, 1),
     holdTimeoutMs: ms(5_000, 100),

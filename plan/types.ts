@@ -37,7 +37,7 @@ export interface UpgradePlan {
   tests: PlanTest[];
   mirror: { percent: number; methods: string[]; minDurationMs: number; maxDurationMs: number };
   compare: Record<string, unknown>;
-  verify: { enabled: boolean; chunkSize: number };
+  verify: { enabled: boolean; chunkSize: number; niceRatio?: number };
   switchover: { maxLagMsToBegin: number; holdTimeoutMs: number; drainTimeoutMs: number; flushTimeoutMs: number; maxAttempts: number; smokePath: string };
   approval: { policy: 'auto' | 'manual'; timeoutMs: number; onTimeout: 'abort' | 'proceed' };
   postSwitchover: { windowMs: number; finalize: 'auto' | 'manual'; keepUold: boolean };
