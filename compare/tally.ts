@@ -101,7 +101,8 @@ export class Tally {
       }
     }
     // A server error is judged on the final differences: one a recheck explained (lag) is not counted.
-    const unewFailed = pair.shadow.error !== undefined || pair.shadow.status >= 500;
+    // No reply at all (status 0) or a 5xx; a 200 cut at the capture limit is not a failure.
+    const unewFailed = pair.shadow.status === 0 || pair.shadow.status >= 500;
     const uoldFine = pair.primary.error === undefined && pair.primary.status < 500;
     if (unewFailed && uoldFine && diffs.some((d) => d.field === 'status' || d.field === 'error')) {
       e.serverErrors++;

@@ -91,7 +91,7 @@ export class Mirrorer {
     return { onPrimary: (r) => { primary = r; deliver(); } };
   }
 
-  private send(up: Upstream, method: string, path: string, headers: http.OutgoingHttpHeaders, done: (r: CapturedReply) => void): void {
+  private send(up: Upstream, method: string, path: string, headers: http.OutgoingHttpHeaders, done: (r: CapturedReply) => void, retry = true): void {
     const start = nowMs();
     let settled = false;
     const settle = (r: Omit<CapturedReply, 'latencyMs'>): void => {
@@ -100,10 +100,18 @@ export class Mirrorer {
       if (r.error) this.recorder.count('shadowErrors');
       done({ ...r, latencyMs: nowMs() - start });
     };
-    const req = http.request({ host: up.host, port: up.port, method, path, headers, agent: up.agent, timeout: SHADOW_TIMEOUT_MS });
+    let answered = false;
+    const req = http.request({ host: up.host, port: up.port, method, path, headers, agent: retry ? up.agent : false, timeout: SHADOW_TIMEOUT_MS });
     req.on('timeout', () => req.destroy(new Error(`shadow timeout after ${SHADOW_TIMEOUT_MS} ms`)));
-    req.on('error', (e) => settle({ status: 0, headers: {}, body: Buffer.alloc(0), error: e.message }));
+    req.on('error', (e) => {
+      // A pooled socket the upstream closed as we reused it: not Unew's failure. Mirrored
+      // methods are safe, so send once more on a fresh connection; the verdict counts
+      // a Unew that does not answer as a server error, and must not for this race.
+      if (retry && !answered && req.reusedSocket) { settled = true; this.send(up, method, path, headers, done, false); return; }
+      settle({ status: 0, headers: {}, body: Buffer.alloc(0), error: e.message });
+    });
     req.on('response', (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
       let size = 0;
       let truncated = false;

@@ -10,7 +10,7 @@ import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
 import { onTeardown } from '../fixtures/servers';
-import { ingressFor, request, sleep, type TestUpstream } from './helpers';
+import { ingressFor, request, sleep, startUpstream, until, type TestUpstream } from './helpers';
 
 interface IdleKiller extends TestUpstream { killed: number; served: string[] }
 
@@ -71,6 +71,24 @@ describe('ingress: the upstream keep-alive race', () => {
     assert.ok(up.served.includes('PUT /r2/0 1000'), 'a retried PUT carries its whole body');
     const m = await control.metrics();
     assert.match(m, new RegExp(`imago_ingress_upstream_retries_total ${up.killed}\\n`));
+  });
+
+  it('mirroring: a shadow request that meets a closing pooled connection is sent again, so Unew is not blamed for the race', async () => {
+    const uold = await startUpstream('uold');
+    const unew = await startIdleKiller('unew', 100);
+    const { ingress, control, comparers } = await ingressFor(uold, { limits: { upstreamIdleTimeoutMs: 60_000 } });
+    await control.addUpstream('unew', unew.url);
+    await control.mirror({ on: true, shadow: 'unew' });
+    const statuses: number[] = [];
+    for (let round = 0; round < 3; round += 1) {
+      statuses.push(...await burst(ingress.url, 4, round));
+      await until(() => comparers[0].pairs.length === 4 * (round + 1), `the pairs of round ${round}`);
+      await sleep(150); // the shadow's pooled connections are now past its idle limit
+    }
+    assert.deepEqual(statuses, Array(12).fill(200));
+    assert.ok(unew.killed >= 4, `the race happened on the shadow path (${unew.killed})`);
+    assert.deepEqual(comparers[0].pairs.map((p) => p.shadow.status), Array(12).fill(200), 'every shadow reply arrived');
+    assert.equal((await control.status()).counters.shadowErrors, 0);
   });
 
   it('does not retry a POST the upstream may have read (connection reset after the request arrived): 502, counted', async () => {
