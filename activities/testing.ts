@@ -1,17 +1,16 @@
 /** Testing-phase activities: the plan's tests against Unew, mirrored traffic and its verdict, data verification. */
 import { spawn } from 'node:child_process';
-import { Context } from '@temporalio/activity';
 import type { UpgradePlan } from '../plan/types';
 import type { UnewHandle } from '../providers/provider';
 import type { TestResult } from '../workflows/status';
 import { verify } from '../transfer/verify';
 import type { CompareSummary, VerificationSummary } from './types';
-import { ingressClients, loadConversion, planDir, readerServerId, uoldDbUrl, unewAdminUrl } from './context';
+import { ingressClients, loadConversion, planDir, readerServerId, uoldDbUrl, unewAdminUrl, withHeartbeat } from './context';
 
 const OUTPUT_LIMIT = 4_000;
 
 /** Runs one plan test: argv with {unewUrl} substituted, cwd = the plan's folder, killed at its timeout. */
-export function runCommand(test: UpgradePlan['tests'][number], unewUrl: string, cwd: string, heartbeat?: () => void): Promise<TestResult> {
+export function runCommand(test: UpgradePlan['tests'][number], unewUrl: string, cwd: string): Promise<TestResult> {
   const started = Date.now();
   const [cmd, ...args] = test.command.map((a) => a.replaceAll('{unewUrl}', unewUrl));
   return new Promise((resolve) => {
@@ -20,10 +19,9 @@ export function runCommand(test: UpgradePlan['tests'][number], unewUrl: string, 
     const keep = (d: Buffer) => { output = (output + d.toString()).slice(-OUTPUT_LIMIT); };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
-    const beat = heartbeat ? setInterval(heartbeat, 2_000) : undefined;
     const timer = setTimeout(() => { output += `\n[imago] killed after ${test.timeoutMs} ms`; child.kill('SIGKILL'); }, test.timeoutMs);
     const finish = (exitCode: number | null, error?: string) => {
-      clearTimeout(timer); if (beat) clearInterval(beat);
+      clearTimeout(timer);
       resolve({ name: test.name, passed: exitCode === 0, exitCode, durationMs: Date.now() - started, output: (error ? `${error}\n` : '') + output });
     };
     child.on('error', (err) => finish(null, `cannot run ${cmd}: ${err.message}`));
@@ -36,7 +34,7 @@ export function createTestingActivities() {
     async runPlanTests(handle: UnewHandle, plan: UpgradePlan): Promise<TestResult[]> {
       const results: TestResult[] = [];
       for (const t of plan.tests) {
-        results.push(await runCommand(t, handle.appUrls[0], planDir(plan), () => Context.current().heartbeat(t.name)));
+        results.push(await withHeartbeat(t.name, () => runCommand(t, handle.appUrls[0], planDir(plan))));
       }
       return results;
     },
@@ -80,22 +78,17 @@ export function createTestingActivities() {
 
     /** Full verification of convert(Uold) against Unew, at consistent positions. */
     async verifyData(handle: UnewHandle, plan: UpgradePlan): Promise<VerificationSummary> {
-      const beat = setInterval(() => Context.current().heartbeat('verifying'), 5_000);
-      try {
-        const r = await verify({
-          source: { url: uoldDbUrl(plan), database: plan.uold.db.database },
-          target: { url: unewAdminUrl(handle), database: handle.db.database },
-          conversion: loadConversion(plan),
-          chunkSize: plan.verify.chunkSize,
-          niceRatio: plan.verify.niceRatio ?? 1,
-          serverId: readerServerId(handle.upgradeId, 'verify'),
-          flushTimeoutMs: 30_000,
-        });
-        const diffs = [...r.missing.map((d) => ({ kind: 'missing', ...d })), ...r.extra.map((d) => ({ kind: 'extra', ...d })), ...r.different.map((d) => ({ kind: 'different', ...d }))];
-        return { differences: diffs.length, checked: r.rowsChecked, examples: diffs.slice(0, 20), position: r.position };
-      } finally {
-        clearInterval(beat);
-      }
+      const r = await withHeartbeat('verifying', () => verify({
+        source: { url: uoldDbUrl(plan), database: plan.uold.db.database },
+        target: { url: unewAdminUrl(handle), database: handle.db.database },
+        conversion: loadConversion(plan),
+        chunkSize: plan.verify.chunkSize,
+        niceRatio: plan.verify.niceRatio ?? 1,
+        serverId: readerServerId(handle.upgradeId, 'verify'),
+        flushTimeoutMs: 30_000,
+      }));
+      const diffs = [...r.missing.map((d) => ({ kind: 'missing', ...d })), ...r.extra.map((d) => ({ kind: 'extra', ...d })), ...r.different.map((d) => ({ kind: 'different', ...d }))];
+      return { differences: diffs.length, checked: r.rowsChecked, examples: diffs.slice(0, 20), position: r.position };
     },
   };
 }

@@ -34,6 +34,8 @@ export interface EndpointReport {
   recheckSkipped: number;
   /** Pairs where Unew failed (5xx or no reply) and Uold answered below 500. */
   serverErrors: number;
+  /** The first of them. */
+  serverErrorExample?: Example;
   fields: FieldReport[];
 }
 
@@ -56,8 +58,6 @@ export interface CompareReport extends EngineCounters {
   maxRegressionRate: number;
   maxServerErrorRate: number;
   endpoints: EndpointReport[];
-  /** The first server-error pair of each endpoint that had one. */
-  serverErrorExamples: Record<string, Example>;
 }
 
 export interface CompareVerdict {
@@ -90,12 +90,12 @@ export function buildReport(tally: Tally, rules: Readonly<CompareRules>, counter
     const regressions = tally.regressedPairs(e);
     endpoints.push({
       endpoint: e.endpoint, samples: e.samples, regressions, regressionRate: rate(regressions, e.samples),
-      noiseSamples: e.noiseSamples, lagExplained: e.lagExplainedPairs, rechecks: e.rechecks, recheckSkipped: e.recheckSkipped, serverErrors: e.serverErrors, fields,
+      noiseSamples: e.noiseSamples, lagExplained: e.lagExplainedPairs, rechecks: e.rechecks, recheckSkipped: e.recheckSkipped, serverErrors: e.serverErrors,
+      ...(e.serverErrorExample ? { serverErrorExample: structuredClone(e.serverErrorExample) } : {}), fields,
     });
   }
   endpoints.sort((a, b) => b.regressionRate - a.regressionRate || a.endpoint.localeCompare(b.endpoint));
-  return { ...counters, minSamplesPerEndpoint: rules.minSamplesPerEndpoint, noiseMinSamples: rules.noise.minSamples, maxRegressionRate: rules.maxRegressionRate, maxServerErrorRate: rules.maxServerErrorRate, endpoints,
-    serverErrorExamples: Object.fromEntries([...tally.endpoints.values()].filter((e) => e.serverErrorExample).map((e) => [e.endpoint, structuredClone(e.serverErrorExample!)])) };
+  return { ...counters, minSamplesPerEndpoint: rules.minSamplesPerEndpoint, noiseMinSamples: rules.noise.minSamples, maxRegressionRate: rules.maxRegressionRate, maxServerErrorRate: rules.maxServerErrorRate, endpoints };
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -130,7 +130,7 @@ export function buildVerdict(report: CompareReport): CompareVerdict {
     }
     if (rate(e.serverErrors, e.samples) > report.maxServerErrorRate) {
       ok = false;
-      const ex = report.serverErrorExamples[e.endpoint];
+      const ex = e.serverErrorExample;
       const eg = ex ? `, e.g. ${ex.request.method} ${ex.request.url}: Uold ${ex.uold.status} vs Unew ${ex.unew.error ?? ex.unew.status}` : '';
       reasons.push(`${e.endpoint}: Unew failed where Uold answered in ${e.serverErrors}/${e.samples} pairs (${pct(rate(e.serverErrors, e.samples))} > ${pct(report.maxServerErrorRate)}, maxServerErrorRate)${eg}`);
     }

@@ -94,7 +94,11 @@ function firstDiff(a: unknown, b: unknown, at = ''): string {
 
 const DANGEROUS = /ALL PRIVILEGES|GRANT OPTION|\bSUPER\b|\bFILE\b|CREATE USER|\bDROP\b|\bALTER\b|\bSHUTDOWN\b|\bPROCESS\b/i;
 
-/** Grants of an application account beyond what the app needs (anything on *.*, DDL, GRANT OPTION, admin privileges). */
+/**
+ * Grants of an application account beyond what the app needs (anything on *.*, DDL, GRANT OPTION, admin privileges).
+ * Deliberately not activities/grants.ts: the classifier must not judge Imago with Imago's own check,
+ * and it reads the rolling upgrade's account the same way.
+ */
 export async function excessiveGrants(adminUrl: string, user: string): Promise<string[]> {
   const c = await mysql.createConnection({ uri: adminUrl });
   try {

@@ -71,10 +71,9 @@ export async function runImago(f: FaultRecipe, o: RunOptions & { client: Client;
       status = res;
     }
     const switched = status.cutovers.some((c) => c.switched);
-    // The status keeps only 'Activity task failed': the cause is in the history.
+    // status.lastError already holds the innermost cause (describeFailure in the workflow);
+    // at the time bound, what was retrying tells more than "aborted".
     if (retrying) status = { ...status, lastError: retrying };
-    const cause = /Activity task failed/.test(status.lastError ?? '') ? await activityFailureCause(handle).catch(() => null) : null;
-    if (cause) status = { ...status, lastError: `${status.lastError}: ${cause}` };
     // Keep the load on a little after the switch: faults that only writes reveal show up now.
     if (switched) await new Promise((r) => setTimeout(r, o.postSwitchMs ?? 4_000));
     load.stop();
@@ -91,15 +90,6 @@ export async function runImago(f: FaultRecipe, o: RunOptions & { client: Client;
   } finally {
     await stage.stop();
   }
-}
-
-async function activityFailureCause(handle: { fetchHistory(): Promise<any> }): Promise<string | null> {
-  const h = await handle.fetchHistory();
-  const failed = (h.events ?? []).filter((e: any) => e.activityTaskFailedEventAttributes).at(-1);
-  let f = failed?.activityTaskFailedEventAttributes?.failure;
-  const msgs: string[] = [];
-  while (f) { if (f.message) msgs.push(String(f.message)); f = f.cause; }
-  return msgs.length ? msgs.join(' ← ').slice(0, 400) : null;
 }
 
 function imagoEvidence(st: UpgradeStatus, switched: boolean): ImagoEvidence {
