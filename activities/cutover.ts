@@ -35,7 +35,7 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
         if (statuses[i].upstreams[UNEW_UPSTREAM] !== handle.appUrls[0]) await c.addUpstream(UNEW_UPSTREAM, handle.appUrls[0]);
       }
       if (statuses.some((s) => s.target === UNEW_UPSTREAM)) {
-        await providerOf(plan).switchTraffic(handle, 'unew');
+        { const p = providerOf(plan); await p.applySwitch(handle, await p.prepareSwitch(handle, 'unew')); }
         await switchAll(clients, UNEW_UPSTREAM);
         await releaseAll(clients);
         return { ...report, switched: true, error: 'completed forward after a retry (the earlier attempt had switched)' };
@@ -88,7 +88,7 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
             if (delay > 0) await new Promise((r) => setTimeout(r, delay));
             const smoke = await fetch(handle.appUrls[0] + plan.switchover.smokePath, { signal: AbortSignal.timeout(1_000) });
             if (!smoke.ok) throw new Error(`smoke test ${plan.switchover.smokePath} on Unew answered ${smoke.status}`);
-            await providerOf(plan).switchTraffic(handle, 'unew');
+            { const p = providerOf(plan); await p.applySwitch(handle, await p.prepareSwitch(handle, 'unew')); }
             providerSwitched = true;
           },
         });
@@ -97,7 +97,7 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (code === 'INGRESS_FLEET_PARTIAL') throw err; // past the point of no return: let Temporal retry forward
-        if (providerSwitched) await providerOf(plan).switchTraffic(handle, 'uold');
+        if (providerSwitched) { const p = providerOf(plan); await p.applySwitch(handle, await p.prepareSwitch(handle, 'uold')); }
         return { ...report, switched: false, error: (err as Error).message };
       }
     },

@@ -36,6 +36,32 @@ export interface ProvisionRequest {
   unew: Record<string, unknown>;
 }
 
+/** One check of a provider-level switch, made before any interceptor holds (dry run and prepare). */
+export interface SwitchCheck { name: string; ok: boolean; detail: string }
+
+/**
+ * A provider-level switch computed before the hold: every describe and check
+ * is done here, so inside the hold only `changes` are applied (each one a
+ * single provider call, e.g. an ELBv2 ModifyRule or ModifyListener).
+ * Serialisable: it travels in heartbeat details.
+ */
+export interface PreparedSwitch {
+  to: 'unew' | 'uold';
+  checks: SwitchCheck[];
+  /** Provider-specific, serialisable changes, applied in order. Empty: nothing to change (local, or already there). */
+  changes: unknown[];
+}
+
+/** Where the provider routes live traffic now. 'none': no provider-level routing (local); 'partial': a switch stopped half-way. */
+export type TrafficState = 'none' | 'uold' | 'unew' | 'partial';
+
+/** A universe a provider finds by its own records or tags, for garbage collection. */
+export interface UniverseRecord {
+  upgradeId: string;
+  /** What it holds (processes, folders, instances, volumes), for the operator. */
+  detail: string;
+}
+
 export interface Provider {
   readonly name: string;
   /** Create Unew's database (empty, with the new schema applied by the caller) and its resources. */
@@ -44,8 +70,20 @@ export interface Provider {
   startApplication(handle: UnewHandle, req: ProvisionRequest): Promise<UnewHandle>;
   /** Resolves when every front-end of Unew answers its health check; throws IMAGO_HEALTH_FAILED at the timeout, stops early when signal aborts. */
   waitHealthy(handle: UnewHandle, timeoutMs: number, healthPath?: string, signal?: AbortSignal): Promise<void>;
-  /** Provider-level traffic switch (e.g. an ELBv2 listener), called while every interceptor holds. No-op for local. */
-  switchTraffic(handle: UnewHandle, to: 'unew' | 'uold'): Promise<void>;
+  /** Describes and checks what a provider-level switch to `to` would change; changes nothing. Called before any hold, and by the cut-over's dry run. */
+  prepareSwitch(handle: UnewHandle, to: 'unew' | 'uold'): Promise<PreparedSwitch>;
+  /**
+   * Applies a prepared switch: only the provider calls that change routing,
+   * so the hold stays short. Idempotent, and it completes a switch that an
+   * earlier attempt left half-way. Once the first change is applied, Unew may
+   * serve directly (a load balancer in front): the cut-over records its point
+   * of no return before calling it.
+   */
+  applySwitch(handle: UnewHandle, prepared: PreparedSwitch): Promise<void>;
+  /** Reads where traffic goes now, for the cut-over's reconcile after a crash. */
+  trafficState(handle: UnewHandle): Promise<TrafficState>;
   /** Remove everything created for upgradeId. Idempotent; works from the id alone after a crash. */
   destroy(upgradeId: string, unew: Record<string, unknown>): Promise<void>;
+  /** Every universe this provider finds for the plan's settings (folders, tags), whatever the state of its workflow: the input of `imago gc`. */
+  listUniverses(unew: Record<string, unknown>): Promise<UniverseRecord[]>;
 }

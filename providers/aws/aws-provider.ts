@@ -13,7 +13,7 @@ import { createAwsClients, destroyClients, type AwsClientOptions, type AwsClient
 import { inspectAws } from './inspector';
 import { validateAwsPlan, type AwsPlan } from './plan-schema';
 import { Provisioner, type FleetInstance } from './provisioner';
-import { Switcher } from './switcher';
+import { Switcher, type ForwardChange } from './switcher';
 import { TargetGroups } from './target-group';
 import { teardownUnew } from './teardown';
 
@@ -44,6 +44,8 @@ export interface AwsState {
 export interface AwsProvider extends Provider {
   /** Validates unew.aws and checks every named AWS resource, creating nothing. Also the first step of provisionDatabase. */
   preflight(req: ProvisionRequest): Promise<{ vpcId: string }>;
+  /** Prepare and apply in one call (tests and tools; the cut-over prepares before its hold). */
+  switchTraffic(handle: UnewHandle, to: 'unew' | 'uold'): Promise<void>;
 }
 
 export function matches(status: number, matcher: string): boolean {
@@ -73,6 +75,7 @@ export function createAwsProvider(deps: AwsProviderDeps = {}): AwsProvider {
     try { return await fn(c); } finally { destroyClients(c); }
   }
   const stateOf = (h: UnewHandle) => h.state as unknown as AwsState;
+  const routeOf = (s: AwsState) => ({ listenerArn: s.listenerArn, ruleArns: s.ruleArns, uoldTargetGroupArn: s.uoldTargetGroupArn, unewTargetGroupArn: s.targetGroupArn });
 
   async function preflight(req: ProvisionRequest): Promise<{ vpcId: string }> {
     const plan = validateAwsPlan(req.unew);
@@ -140,11 +143,33 @@ export function createAwsProvider(deps: AwsProviderDeps = {}): AwsProvider {
       });
     },
 
-    async switchTraffic(handle, to) {
+    async prepareSwitch(handle, to) {
       const s = stateOf(handle);
-      await withClients(s, (c) => new Switcher(c, retry).switchTo({
-        listenerArn: s.listenerArn, ruleArns: s.ruleArns, uoldTargetGroupArn: s.uoldTargetGroupArn, unewTargetGroupArn: s.targetGroupArn,
-      }, to));
+      const { problems, changes } = await withClients(s, (c) => new Switcher(c, retry).prepare(routeOf(s), to));
+      return { to, checks: problems.length ? problems.map((p) => ({ name: 'route', ok: false, detail: p })) : [{ name: 'route', ok: true, detail: `${changes.length} change(s) to point at ${to}` }], changes };
+    },
+
+    async applySwitch(handle, prepared) {
+      const s = stateOf(handle);
+      const bad = prepared.checks.filter((c) => !c.ok);
+      if (bad.length) throw imagoError('PROVIDER_AWS_INVALID', bad.map((c) => c.detail).join('; '));
+      await withClients(s, (c) => new Switcher(c, retry).apply(prepared.changes as ForwardChange[]));
+    },
+
+    async trafficState(handle) {
+      const s = stateOf(handle);
+      return withClients(s, (c) => new Switcher(c, retry).state(routeOf(s)));
+    },
+
+    async listUniverses() {
+      // Listing by tag is not built yet for AWS: `imago gc` reports that it cannot list this provider.
+      throw imagoError('PROVIDER_AWS_UNEXPECTED', 'listing universes by tag is not available for the aws provider yet');
+    },
+
+    /** Prepare and apply in one call (tests and tools; the cut-over prepares before its hold). */
+    async switchTraffic(handle: UnewHandle, to: 'unew' | 'uold') {
+      const s = stateOf(handle);
+      await withClients(s, (c) => new Switcher(c, retry).switchTo(routeOf(s), to));
     },
 
     async destroy(upgradeId, unew) {

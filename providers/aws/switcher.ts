@@ -29,6 +29,9 @@ export interface Route {
   unewTargetGroupArn?: string;
 }
 
+/** One Modify call of a prepared switch (serialisable). */
+export interface ForwardChange { kind: 'listener' | 'rule'; arn: string; where: string; actions: Action[] }
+
 /** One place that forwards traffic: the listener's default action or a rule. */
 interface Forwarder { where: string; arn: string; kind: 'listener' | 'rule'; actions: Action[] }
 
@@ -77,23 +80,44 @@ export class Switcher {
     return problems;
   }
 
-  /** Points the listener's default action and each named rule at Unew's or Uold's group. Idempotent; reads the result back. */
-  async switchTo(route: Route, to: 'unew' | 'uold'): Promise<void> {
-    if (!route.unewTargetGroupArn) throw imagoError('PROVIDER_AWS_CONFLICT', "Unew's target group is not known: provision Unew before switching");
+  /** The Modify calls that would point the listener's default action and each named rule at `to`; describes only, changes nothing. */
+  async prepare(route: Route, to: 'unew' | 'uold'): Promise<{ problems: string[]; changes: ForwardChange[] }> {
+    if (!route.unewTargetGroupArn) return { problems: ["Unew's target group is not known: provision Unew before switching"], changes: [] };
     const problems = await this.inspect(route);
-    if (problems.length) throw imagoError('PROVIDER_AWS_INVALID', problems.join('; '));
+    if (problems.length) return { problems, changes: [] };
     const target = to === 'unew' ? route.unewTargetGroupArn : route.uoldTargetGroupArn;
     // Rules first, default action last: rules take precedence, so the
     // catch-all moves only after every specific path has moved.
-    const fwds = (await this.forwarders(route)).reverse();
-    for (const f of fwds) {
-      if (forwardTarget(f.actions, f.where) === target) continue;
-      const Actions = retarget(f.actions, target);
-      if (f.kind === 'rule') await withAwsRetry(`ModifyRule ${f.arn}`, () => this.c.elb.send(new ModifyRuleCommand({ RuleArn: f.arn, Actions })), this.retry);
-      else await withAwsRetry(`ModifyListener ${f.arn}`, () => this.c.elb.send(new ModifyListenerCommand({ ListenerArn: f.arn, DefaultActions: Actions })), this.retry);
+    const changes = (await this.forwarders(route)).reverse()
+      .filter((f) => forwardTarget(f.actions, f.where) !== target)
+      .map((f) => ({ kind: f.kind, arn: f.arn, where: f.where, actions: retarget(f.actions, target) }));
+    return { problems, changes };
+  }
+
+  /** Applies prepared changes: only Modify calls. Idempotent (a change already made is made again, harmlessly). */
+  async apply(changes: ForwardChange[]): Promise<void> {
+    for (const f of changes) {
+      if (f.kind === 'rule') await withAwsRetry(`ModifyRule ${f.arn}`, () => this.c.elb.send(new ModifyRuleCommand({ RuleArn: f.arn, Actions: f.actions })), this.retry);
+      else await withAwsRetry(`ModifyListener ${f.arn}`, () => this.c.elb.send(new ModifyListenerCommand({ ListenerArn: f.arn, DefaultActions: f.actions })), this.retry);
     }
+  }
+
+  /** Points the listener's default action and each named rule at Unew's or Uold's group. Idempotent; reads the result back. */
+  async switchTo(route: Route, to: 'unew' | 'uold'): Promise<void> {
+    const { problems, changes } = await this.prepare(route, to);
+    if (problems.length) throw imagoError('PROVIDER_AWS_INVALID', problems.join('; '));
+    await this.apply(changes);
+    const target = to === 'unew' ? route.unewTargetGroupArn : route.uoldTargetGroupArn;
     const wrong = (await this.forwarders(route)).filter((f) => forwardTarget(f.actions, f.where) !== target);
     if (wrong.length) throw imagoError('PROVIDER_AWS_CONFLICT', `after the switch to ${to}, ${wrong.map((f) => f.where).join(', ')} still forward elsewhere`);
+  }
+
+  /** Where the default action and the named rules forward now. */
+  async state(route: Route): Promise<'uold' | 'unew' | 'partial'> {
+    const targets = (await this.forwarders(route)).map((f) => forwardTarget(f.actions, f.where));
+    if (targets.every((t) => t === route.uoldTargetGroupArn)) return 'uold';
+    if (route.unewTargetGroupArn && targets.every((t) => t === route.unewTargetGroupArn)) return 'unew';
+    return 'partial';
   }
 
   /** Which of the listener's default action and named rules forward to `tgArn` now (empty if the listener is gone). */

@@ -7,7 +7,7 @@ import { MariaDbInstance } from '../../lib/mariadb';
 import { freePort } from '../../lib/ports';
 import { imagoError } from '../../lib/errors';
 import { DEFAULT_APP_PRIVILEGES } from '../../plan/schema';
-import type { Provider, ProvisionRequest, UnewHandle } from '../provider';
+import type { PreparedSwitch, Provider, ProvisionRequest, TrafficState, UnewHandle, UniverseRecord } from '../provider';
 import { alive, isOurs, terminate } from './pids';
 
 interface LocalState {
@@ -150,8 +150,27 @@ export class LocalProvider implements Provider {
     throw imagoError('IMAGO_HEALTH_FAILED', `Unew's application did not answer its health check (${last || 'no answer'}); the end of its log:\n${log}`);
   }
 
-  async switchTraffic(): Promise<void> {
-    // Locally the interceptors are the whole switch: nothing to do at this level.
+  // Locally the interceptors are the whole switch: there is no routing at the provider's level.
+  async prepareSwitch(_handle: UnewHandle, to: 'unew' | 'uold'): Promise<PreparedSwitch> {
+    return { to, checks: [], changes: [] };
+  }
+
+  async applySwitch(): Promise<void> { /* nothing to change: see prepareSwitch */ }
+
+  async trafficState(): Promise<TrafficState> { return 'none'; }
+
+  async listUniverses(unew: Record<string, unknown>): Promise<UniverseRecord[]> {
+    const base = (unew as unknown as LocalUnew).local?.baseDir || defaultUniversesDir();
+    let names: string[];
+    try { names = fs.readdirSync(base); } catch { return []; }
+    const out: UniverseRecord[] = [];
+    for (const name of names) {
+      const s = this.readState(path.join(base, name));
+      if (!s) continue;
+      const procs = [s.dbPid && alive(s.dbPid) && isOurs(s.dbPid, s.dir) ? `mariadbd pid ${s.dbPid} on :${s.dbPort}` : '', s.appPid && alive(s.appPid) && isOurs(s.appPid, s.upgradeId) ? `app pid ${s.appPid} on :${s.appPort}` : ''].filter(Boolean);
+      out.push({ upgradeId: s.upgradeId, detail: `${s.dir}${procs.length ? ` (${procs.join(', ')})` : ' (no process running)'}` });
+    }
+    return out;
   }
 
   async destroy(upgradeId: string, unew: Record<string, unknown>): Promise<void> {
