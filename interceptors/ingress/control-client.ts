@@ -14,7 +14,7 @@ export interface IngressStatus {
   upstreams: Record<string, string>;
   inFlight: number;
   held: number;
-  hold: { startedAt: number; deadline: number } | null;
+  hold: { startedAt: number; deadline: number; origin: string; committed: boolean } | null;
   mirror: { on: boolean; shadow: string | null; percent: number; methods: string[]; outstanding: number; pairs: number; comparer: boolean };
   counters: Record<string, number>;
   latency: { boundsMs: number[]; counts: number[]; count: number; meanMs: number };
@@ -70,6 +70,8 @@ export class IngressControlClient {
   /** Waits up to waitMs (≤ 60 000) on the interceptor for in-flight requests to end. */
   drained(waitMs = 0): Promise<DrainedReply> { return this.call('GET', `/drained?waitMs=${waitMs}`, undefined, waitMs + this.timeoutMs); }
   switch(target: string): Promise<{ changed: boolean; target: string }> { return this.call('POST', '/switch', { target }); }
+  /** Decides the switch under the current hold: its hard timeout then releases forward (see switcher.ts). */
+  commit(): Promise<{ changed: boolean; target: string }> { return this.call('POST', '/commit', {}); }
   release(): Promise<{ changed: boolean; released: number; target: string }> { return this.call('POST', '/release', {}); }
   served(since = 0, limit?: number): Promise<{ records: ServedRecord[]; next: number; lost: number }> {
     return this.call('GET', `/served?since=${since}${limit ? `&limit=${limit}` : ''}`);

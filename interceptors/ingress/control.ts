@@ -24,7 +24,7 @@ export function ingressStatus({ switcher: sw, mirrorer, recorder }: ControlDeps)
     upstreams: Object.fromEntries([...sw.upstreams.values()].map((u) => [u.name, u.url])),
     inFlight: sw.inFlight,
     held: sw.heldCount,
-    hold: sw.held ? { startedAt: sw.holdStartedAt, deadline: sw.holdDeadline } : null,
+    hold: sw.held ? { startedAt: sw.holdStartedAt, deadline: sw.holdDeadline, origin: sw.holdOrigin.name, committed: sw.committed } : null,
     mirror: mirrorer.status(),
     counters: { ...recorder.counters },
     latency: recorder.latency(),
@@ -136,6 +136,11 @@ export function createControlHandler(deps: ControlDeps): http.RequestListener {
         if (typeof body.target !== 'string') throw imagoError('INGRESS_BAD_REQUEST', 'POST /switch: target must be an upstream name');
         const r = sw.switchTo(body.target);
         mirrorer.onTargetChanged(sw.target);
+        return [200, { ...r, target: sw.target.name }];
+      }
+      case 'POST /commit': {
+        expectKeys(body, [], 'POST /commit');
+        const r = sw.commit();
         return [200, { ...r, target: sw.target.name }];
       }
       case 'POST /release': {

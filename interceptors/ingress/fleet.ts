@@ -4,10 +4,13 @@
  * the upgrade workflow can run each as its own activity; fleetSwitchover runs
  * them as one straight script with timings.
  *
- *   holdAll → waitDrainedAll → flush (caller) → switchAll → releaseAll
+ *   holdAll → waitDrainedAll → flush (caller) → switchAll
+ *     → point of no return (caller records it) → commitAll → releaseAll
  *
- * Before releaseAll every failure is undone by restoreAll (switch back to the
- * old target, release): Uold keeps serving, nothing was served by Unew.
+ * Before the point of no return every failure is undone by restoreAll (switch
+ * back to the old target, release): Uold keeps serving, nothing was served by
+ * Unew. From commitAll on, every interceptor's own hard timeout releases to
+ * the new target too, so the only direction left is forward.
  */
 import { imagoError } from '../../lib/errors';
 import type { IngressControlClient } from './control-client';
@@ -20,6 +23,8 @@ export interface FleetSwitchoverOptions {
   drainTimeoutMs: number;
   /** The caller's data flush (E catches up to Uold's final position). */
   flush: () => Promise<void>;
+  /** Called after every interceptor switched and before the first commit: the caller records its point of no return durably here. */
+  onPointOfNoReturn?: () => Promise<void>;
 }
 
 /** Keep at least this share of the hold ahead when switching, so no hard timeout can fire between switch and release. */
@@ -64,8 +69,29 @@ export async function switchAll(clients: IngressControlClient[], target: string)
   await all(clients, 'switch', (c) => c.switch(target));
 }
 
+/** Decides the switch at every interceptor (their hard timeouts now release forward). */
+export async function commitAll(clients: IngressControlClient[]): Promise<void> {
+  await all(clients, 'commit', (c) => c.commit());
+}
+
 export async function releaseAll(clients: IngressControlClient[]): Promise<void> {
   await all(clients, 'release', (c) => c.release());
+}
+
+/**
+ * Forward only: repeats a step at the interceptors where it failed until it
+ * succeeded everywhere or `deadline` passed; returns the failures left.
+ */
+export async function forwardUntil(clients: IngressControlClient[], step: (c: IngressControlClient) => Promise<unknown>, deadline: number): Promise<string[]> {
+  let pending = clients;
+  let problems: string[] = [];
+  for (;;) {
+    const results = await Promise.allSettled(pending.map(step));
+    problems = results.flatMap((r, i) => (r.status === 'rejected' ? [`${pending[i].baseUrl}: ${(r.reason as Error)?.message ?? r.reason}`] : []));
+    pending = pending.filter((_, i) => results[i].status === 'rejected');
+    if (!pending.length || Date.now() >= deadline) return problems;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /**
@@ -102,18 +128,16 @@ export async function fleetSwitchover(clients: IngressControlClient[], opts: Fle
     const cause = (err as Error)?.message ?? String(err);
     throw imagoError('INGRESS_FLEET_ABORTED', `${cause}${problems.length ? `; restore problems: ${problems.join(' | ')}` : ''}`, err);
   }
-  // Point of no return: from the first release on, the new target serves.
-  // Going back now would mix versions, so a failed release is retried until
-  // the hold deadline and then reported, never undone.
-  let lastErr: unknown;
-  while (Date.now() < Math.min(...deadlines)) {
-    try { await releaseAll(clients); lastErr = undefined; break; } catch (e) { lastErr = e; await new Promise((r) => setTimeout(r, 50)); }
-  }
-  if (lastErr !== undefined || marks.length < 4) {
-    throw imagoError('INGRESS_FLEET_PARTIAL', (lastErr as Error)?.message ?? 'release did not run before the hold deadline', lastErr);
-  }
+  // Point of no return: from the first commit on, an interceptor's hard
+  // timeout releases to the new target, so going back would mix versions.
+  // The caller records it first; then commit and release are only repeated
+  // (until the hold deadline) and reported, never undone.
+  await opts.onPointOfNoReturn?.();
+  const deadline = Math.min(...deadlines);
+  const problems = await forwardUntil(clients, (c) => c.commit(), deadline);
+  problems.push(...await forwardUntil(clients, (c) => c.release(), deadline));
+  if (problems.length) throw imagoError('INGRESS_FLEET_PARTIAL', problems.join(' | '));
   lap();
   const [hold, drain, flush, sw, rel] = marks;
   return { holdMs: hold - t0, drainMs: drain - hold, flushMs: flush - drain, switchMs: sw - flush, releaseMs: rel - sw, totalMs: rel - t0 };
 }
-

@@ -2,4 +2,4 @@
 export { startIngress, type Ingress } from './ingress';
 export { validateIngressOptions, DEFAULT_LIMITS, type IngressOptions, type IngressOptionsInput, type IngressLimits, type ComparerFactory } from './options';
 export { IngressControlClient, atomicityOf, type IngressStatus, type ServedRecord, type DrainedReply, type MirrorRequest } from './control-client';
-export { fleetSwitchover, holdAll, waitDrainedAll, switchAll, releaseAll, restoreAll, targetsOf, type FleetTimings, type FleetSwitchoverOptions } from './fleet';
+export { fleetSwitchover, holdAll, waitDrainedAll, switchAll, commitAll, releaseAll, restoreAll, forwardUntil, targetsOf, type FleetTimings, type FleetSwitchoverOptions } from './fleet';

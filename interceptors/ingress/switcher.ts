@@ -1,8 +1,17 @@
 /**
  * The switcher: which upstream serves, and the quiescence around changing it.
  *
- *   forward ──hold──▶ held ──(drained)──switch──▶ held ──release──▶ forward
- *                       └────── hard timeout: back to the old target, release ──▶ forward
+ *   forward ──hold──▶ held ──(drained)──switch──▶ held ──commit──▶ committed ──release──▶ forward
+ *                       │                           │                     └── hard timeout: release to the NEW target ──▶ forward
+ *                       └──────────────────────────┴── hard timeout: back to the old target, release ──▶ forward
+ *
+ * `commit` is the fleet's point of no return at one interceptor: before it, a
+ * hold that times out goes back to the target it started from (nothing was
+ * sent to the new one); after it, the switch is decided, and a hold that
+ * times out releases to the new target. A driver commits every interceptor
+ * before it releases any, so a driver that dies after its first release, or
+ * one interceptor whose control API stops answering then, cannot leave that
+ * interceptor serving the old version while the others serve the new one.
  *
  * Every transition is idempotent (Temporal retries activities): asking for
  * the state you are already in succeeds and changes nothing. A transition
@@ -27,8 +36,10 @@ export class Switcher {
   held = false;
   holdStartedAt = 0;
   holdDeadline = 0;
-  /** The target when the hold began: where the hard timeout sends held requests. */
-  private holdOrigin: Upstream;
+  /** The target when the hold began: where the hard timeout sends held requests unless committed. */
+  holdOrigin: Upstream;
+  /** The switch under this hold is decided: the hard timeout releases to the current target. */
+  committed = false;
   private holdTimer: NodeJS.Timeout | undefined;
   private readonly queue = new Map<number, HeldRequest>();
   private nextId = 1;
@@ -106,6 +117,7 @@ export class Switcher {
     const up = this.upstreams.get(name);
     if (!up) throw imagoError('INGRESS_BAD_TRANSITION', `unknown upstream '${name}'; register it with POST /upstreams first (known: ${[...this.upstreams.keys()].join(', ')})`);
     if (up === this.target) return { changed: false };
+    if (this.committed) throw imagoError('INGRESS_BAD_TRANSITION', `the switch to '${this.target.name}' is committed (forward only): release, then hold again to switch elsewhere`);
     // Atomicity: the target may change only while held AND drained, so every
     // request the old target serves has ended before the first one is sent to
     // the new target (held requests go out only at release).
@@ -117,11 +129,26 @@ export class Switcher {
     return { changed: true };
   }
 
+  /**
+   * Decides the switch under this hold: from now on the hard timeout releases
+   * to the current target instead of going back. Needs a hold and a switch
+   * under it; idempotent.
+   */
+  commit(): { changed: boolean } {
+    if (!this.held) throw imagoError('INGRESS_BAD_TRANSITION', 'commit needs a hold with a switch under it (state is forward)');
+    if (this.target === this.holdOrigin) throw imagoError('INGRESS_BAD_TRANSITION', `commit needs a switch under this hold; the target is still '${this.target.name}', where the hold began`);
+    if (this.committed) return { changed: false };
+    this.committed = true;
+    this.note('commit', `${this.holdOrigin.name} -> ${this.target.name} decided; a hold timeout now releases to ${this.target.name}`);
+    return { changed: true };
+  }
+
   release(reason = 'released by control call'): { changed: boolean; released: number } {
     if (!this.held) return { changed: false, released: 0 };
     clearTimeout(this.holdTimer);
     this.holdTimer = undefined;
     this.held = false;
+    this.committed = false;
     const waiting = [...this.queue.values()];
     this.queue.clear();
     this.note('release', `${reason}: ${waiting.length} held request(s) to ${this.target.name} after ${Date.now() - this.holdStartedAt} ms`);
@@ -132,10 +159,13 @@ export class Switcher {
 
   /**
    * Bounded pause: the driver died or is slow. Going back to the old target is
-   * safe even after a switch, because while held nothing was sent to the new one.
+   * safe even after a switch, because while held nothing was sent to the new
+   * one. Once committed it is not: other interceptors of the fleet may already
+   * serve the new target, so the held requests go forward.
    */
   private onHoldTimeout(timeoutMs: number): void {
     this.recorder.count('autoReleases');
+    if (this.committed) { this.release(`hold timeout after ${timeoutMs} ms without release; committed, so released forward`); return; }
     const switched = this.target !== this.holdOrigin;
     if (switched) { this.note('switch', `${this.target.name} -> ${this.holdOrigin.name} (hold timeout)`); this.target = this.holdOrigin; }
     this.release(`hold timeout after ${timeoutMs} ms without release${switched ? '; switched back to the old target' : ''}`);
