@@ -15,7 +15,7 @@ import type { Client } from '@temporalio/client';
 import { restoreAll } from '../../interceptors/ingress';
 import type { UpgradePlan } from '../../plan/types';
 import type { Provider, UnewHandle } from '../../providers/provider';
-import { pointOfNoReturnSignal } from '../../workflows/messages';
+import { pointOfNoReturnSignal, statusQuery } from '../../workflows/messages';
 import type { CutoverCheckReport, CutoverReport, UpgradeStatus } from '../../workflows/status';
 import { ingressClients, uoldDbUrl, unewAdminUrl } from '../context';
 import { DryRunSteps } from './dry-run';
@@ -72,7 +72,12 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
     async cutOver(args: CutoverArgs): Promise<CutoverReport> {
       let prior: { pnr?: boolean } | undefined;
       try { prior = Context.current().info.heartbeatDetails as { pnr?: boolean } | undefined; } catch { /* unit tests */ }
-      const stage = { now: 'reconcile', pnr: args.pointOfNoReturn || !!prior?.pnr };
+      // A retry gets the first attempt's arguments: ask the workflow itself
+      // whether the point of no return was recorded since (a query adds no
+      // history). The heartbeat and the real state below are the fallbacks.
+      const recorded = args.pointOfNoReturn || !!prior?.pnr
+        || await client().workflow.getHandle(args.workflowId).query(statusQuery).then((st) => st.pointOfNoReturnPassed, () => false);
+      const stage = { now: 'reconcile', pnr: recorded };
       const ctx = contextOf(args, stage);
       const report = emptyReport(args.attempt);
       return beating(stage, args.attempt, async () => {
@@ -80,7 +85,7 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
         if (stage.pnr || passedPointOfNoReturn(state)) {
           // Forward only. The workflow may not know yet (a crash right after
           // the first commit): tell it before doing anything else.
-          if (!args.pointOfNoReturn) await ctx.recordPointOfNoReturn();
+          if (!recorded) await ctx.recordPointOfNoReturn();
           await completeForward(ctx, report, Date.now() + FORWARD_ATTEMPT_MS);
           return report;
         }
