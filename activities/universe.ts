@@ -6,6 +6,7 @@ import type { UpgradePlan } from '../plan/types';
 import type { Provider, UnewHandle } from '../providers/provider';
 import { validatePlan } from '../plan/load';
 import { imagoError } from '../lib/errors';
+import { Context } from '@temporalio/activity';
 import { preflightUold, type PreflightReport } from './preflight';
 import { planDir, uoldDbUrl, unewAdminUrl, withHeartbeat } from './context';
 
@@ -29,7 +30,9 @@ export function createUniverseActivities(providers: Record<string, Provider>) {
     },
 
     async provisionUnew(upgradeId: string, plan: UpgradePlan): Promise<UnewHandle> {
-      return withHeartbeat('provisioning Unew', () => providerOf(plan).provisionDatabase({ upgradeId, unew: unewSection(plan) }));
+      const info = Context.current().info;
+      const owner = { namespace: info.workflowNamespace ?? 'default', taskQueue: info.taskQueue, workflowId: info.workflowExecution?.workflowId ?? upgradeId };
+      return withHeartbeat('provisioning Unew', () => providerOf(plan).provisionDatabase({ upgradeId, unew: unewSection(plan), owner }));
     },
 
     /** Applies the new schema to Unew's empty database. Idempotent: skipped when the tables already exist. */

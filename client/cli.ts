@@ -13,11 +13,12 @@ import { planValidateCommand, startCommand, watchCommand } from './commands/foll
 import { listCommand, statusCommand } from './commands/inspect';
 import { ingressCommand, workerCommand } from './commands/processes';
 import { reportCommand } from './commands/report';
+import { gcCommand } from './commands/gc';
 import { palette, processIo, type Io } from './output';
 
 export const COMMANDS: CommandSpec[] = [
   startCommand, watchCommand, statusCommand, listCommand, ...controlCommands,
-  reportCommand, planValidateCommand, workerCommand, ingressCommand,
+  reportCommand, planValidateCommand, workerCommand, ingressCommand, gcCommand,
 ];
 const GROUPS = new Set(COMMANDS.filter((c) => c.name.includes(' ')).map((c) => c.name.split(' ')[0]));
 

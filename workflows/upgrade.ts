@@ -178,7 +178,9 @@ function startRun(input: UpgradeInput): Run {
     if (!t) return;
     if (e.edge === 'started' && e.attempt > 1) { t.restarts += 1; t.caughtUp = false; }
     if (e.edge === 'caught-up') t.caughtUp = true;
-    if (e.edge === 'fell-behind' || e.edge === 'error') t.caughtUp = false;
+    if (e.edge === 'fell-behind') t.caughtUp = false;
+    // A failure means Unew was not fed for a while: like a restart, it invalidates the compare window.
+    if (e.edge === 'error') { t.caughtUp = false; t.restarts += 1; }
   });
   setHandler(pointOfNoReturnSignal, ({ attempt, at }) => {
     // Durable: from here on the workflow never compensates, whatever the cut-over activity reports.
@@ -351,13 +353,15 @@ async function compareWindow(run: Run) {
     await short.startMirror(handle, plan, run.compareEpoch);
     const restartsBefore = run.transfer!.restarts;
     const start = Date.now();
-    await untilOrContinue(run, 'testing', () => run.transfer!.failure !== null, plan.mirror.minDurationMs);
+    // No continue-as-new inside the window: it is bounded (maxDurationMs) and
+    // would restart testing. A suggestion is taken at the next wait (approval).
+    await until(run, () => run.transfer!.failure !== null, plan.mirror.minDurationMs);
     expectTransferAlive(run);
     let compare = await short.compareVerdict(plan, handle);
     const stale = () => !compare.unewFresh || run.transfer!.restarts !== restartsBefore;
     const needsSamplesOnly = () => compare.failures.every((f) => f.rule === 'min-samples' || f.rule === 'no-traffic');
     while (!compare.pass && !stale() && needsSamplesOnly() && Date.now() - start < plan.mirror.maxDurationMs) {
-      await untilOrContinue(run, 'testing', () => run.transfer!.failure !== null, 2_000);
+      await until(run, () => run.transfer!.failure !== null, 2_000);
       expectTransferAlive(run);
       compare = await short.compareVerdict(plan, handle);
     }
@@ -492,6 +496,7 @@ async function continueNow(run: Run): Promise<never> {
   // The transfer resumes in the next run from the state it keeps in Unew; stop it here first.
   await stopTransfer(run);
   await condition(allHandlersFinished);
+  run.status.continuations = [...run.status.continuations, { at: Date.now(), resumeAt, historyLength: workflowInfo().historyLength }].slice(-50);
   const carried: CarriedState = {
     status: run.status, handle: run.handle!, resumeAt, approved: run.approved, approvalWaitStartedAt: run.approvalWaitStartedAt,
     attempts: run.attempts, compareEpoch: run.compareEpoch,

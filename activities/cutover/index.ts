@@ -86,9 +86,13 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
           // Forward only. The workflow may not know yet (a crash right after
           // the first commit): tell it before doing anything else.
           if (!recorded) await ctx.recordPointOfNoReturn();
+          await ctx.provider.markServing(ctx.handle, true);
           await completeForward(ctx, report, Date.now() + FORWARD_ATTEMPT_MS);
           return report;
         }
+        // Before anyone is held: from here the universe may serve clients, and
+        // garbage collection must keep it whatever happens to this worker.
+        await ctx.provider.markServing(ctx.handle, true);
         // A dead attempt's hold, never committed: put it back before starting over.
         const held = state.interceptors.map((s, i) => (s?.hold ? i : -1)).filter((i) => i >= 0);
         if (held.length) await restoreAll(held.map((i) => ctx.clients[i]), held.map((i) => state.interceptors[i]!.hold!.origin));
@@ -99,6 +103,8 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
         } catch (err) {
           if (err instanceof NotSwitched && !report.pointOfNoReturn) {
             const problems = err.restoreProblems.length ? `; restore problems: ${err.restoreProblems.join(' | ')}` : '';
+            // Every client is back on Uold and Unew served nobody: it is a candidate universe again, not a live one.
+            await ctx.provider.markServing(ctx.handle, false).catch(() => undefined);
             return { ...report, mode: 'restored', switched: false, error: `${err.message}${problems}` };
           }
           // Past the point of no return: finish forward now; if that is not

@@ -7,7 +7,7 @@ import { MariaDbInstance } from '../../lib/mariadb';
 import { freePort } from '../../lib/ports';
 import { imagoError } from '../../lib/errors';
 import { DEFAULT_APP_PRIVILEGES } from '../../plan/schema';
-import type { PreparedSwitch, Provider, ProvisionRequest, TrafficState, UnewHandle, UniverseRecord } from '../provider';
+import type { PreparedSwitch, Provider, ProvisionRequest, TrafficState, UnewHandle, UniverseOwner, UniverseRecord } from '../provider';
 import { alive, isOurs, terminate } from './pids';
 
 interface LocalState {
@@ -21,6 +21,9 @@ interface LocalState {
   appPassword: string;
   appPort?: number;
   appPid?: number;
+  /** Set by a cut-over before it holds anyone (see Provider.markServing). */
+  serving?: boolean;
+  owner?: UniverseOwner;
 }
 
 interface LocalUnew {
@@ -81,10 +84,12 @@ export class LocalProvider implements Provider {
       s = {
         upgradeId: req.upgradeId, dir, dbPort: await freePort(), serverId: 1000 + crypto.randomInt(1_000_000),
         database: unew.database, appUser: 'app', appPassword: crypto.randomBytes(12).toString('hex'),
+        ...(req.owner ? { owner: req.owner } : {}),
       };
       this.writeState(s);
     }
-    const db = new MariaDbInstance({ baseDir: path.join(dir, 'db'), port: s.dbPort, serverId: s.serverId, removeOnDestroy: false });
+    // Its own session: Unew's database outlives a worker stopped with its process group (Ctrl-C, systemctl, a container stop).
+    const db = new MariaDbInstance({ baseDir: path.join(dir, 'db'), port: s.dbPort, serverId: s.serverId, removeOnDestroy: false, ownSession: true });
     if (!(s.dbPid && alive(s.dbPid) && isOurs(s.dbPid, dir))) {
       await db.start();
       s.dbPid = db.pid;
@@ -159,6 +164,14 @@ export class LocalProvider implements Provider {
 
   async trafficState(): Promise<TrafficState> { return 'none'; }
 
+  async markServing(handle: UnewHandle, serving: boolean): Promise<void> {
+    const s = this.readState(String(handle.state.dir));
+    if (!s) throw imagoError('IMAGO_HEALTH_FAILED', `no universe for ${handle.upgradeId} in ${String(handle.state.dir)}`);
+    if (!!s.serving === serving) return;
+    s.serving = serving;
+    this.writeState(s);
+  }
+
   async listUniverses(unew: Record<string, unknown>): Promise<UniverseRecord[]> {
     const base = (unew as unknown as LocalUnew).local?.baseDir || defaultUniversesDir();
     let names: string[];
@@ -168,7 +181,7 @@ export class LocalProvider implements Provider {
       const s = this.readState(path.join(base, name));
       if (!s) continue;
       const procs = [s.dbPid && alive(s.dbPid) && isOurs(s.dbPid, s.dir) ? `mariadbd pid ${s.dbPid} on :${s.dbPort}` : '', s.appPid && alive(s.appPid) && isOurs(s.appPid, s.upgradeId) ? `app pid ${s.appPid} on :${s.appPort}` : ''].filter(Boolean);
-      out.push({ upgradeId: s.upgradeId, detail: `${s.dir}${procs.length ? ` (${procs.join(', ')})` : ' (no process running)'}` });
+      out.push({ upgradeId: s.upgradeId, detail: `${s.dir}${procs.length ? ` (${procs.join(', ')})` : ' (no process running)'}`, serving: !!s.serving, ...(s.owner ? { owner: s.owner } : {}) });
     }
     return out;
   }
