@@ -34,6 +34,8 @@ export interface ProvisionRequest {
   upgradeId: string;
   /** The plan's `unew` section (provider-specific settings live under it). */
   unew: Record<string, unknown>;
+  /** The plan file's folder: the application starts there (default: the worker's current folder). */
+  planDir?: string;
 }
 
 /** One check of a provider-level switch, made before any interceptor holds (dry run and prepare). */
