@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { imagoError, isImagoError } from '../lib/errors';
 import { MariaDbInstance, mariadbBinary } from '../lib/mariadb';
+import type { RowDataPacket } from 'mysql2/promise';
 import type { ConversionModule } from '../transfer/conversion';
 import { checkPlan, readPlanFile } from './load';
 import { DEFAULT_APP_PRIVILEGES } from './schema';
@@ -138,12 +139,12 @@ export async function checkSchemaFile(file: string, opts: { database: string; pr
 
 /** Each conversion target against the applied schema: the table exists, and its primary key is the declared key. */
 async function targetProblems(conn: Awaited<ReturnType<MariaDbInstance['connect']>>, database: string, conv: ConversionModule): Promise<string[]> {
-  const [rows] = await conn.query(
-    "SELECT TABLE_NAME AS t, COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND COLUMN_KEY = 'PRI' ORDER BY TABLE_NAME, ORDINAL_POSITION", [database]) as unknown as [Array<{ t: string; c: string }>];
-  const [tables] = await conn.query('SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [database]) as unknown as [Array<{ t: string }>];
-  const present = new Set(tables.map((r) => r.t));
+  const [rows] = await conn.query<RowDataPacket[]>(
+    "SELECT TABLE_NAME AS t, COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND COLUMN_KEY = 'PRI' ORDER BY TABLE_NAME, ORDINAL_POSITION", [database]);
+  const [tables] = await conn.query<RowDataPacket[]>('SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [database]);
+  const present = new Set(tables.map((r) => String(r.t)));
   const keys = new Map<string, string[]>();
-  for (const r of rows) keys.set(r.t, [...(keys.get(r.t) ?? []), r.c]);
+  for (const r of rows) keys.set(String(r.t), [...(keys.get(String(r.t)) ?? []), String(r.c)]);
   const out: string[] = [];
   conv.tables.forEach((tc, i) => tc.targets.forEach((t, j) => {
     const at = `/unew/conversion: tables[${i}].targets[${j}]`;

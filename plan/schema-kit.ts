@@ -73,8 +73,9 @@ export interface ProviderPlanSection<S extends TSchema = TSchema> {
   /** The section must be present when this provider is chosen (it has required keys). */
   readonly requiredWhenChosen: boolean;
   /**
-   * Cross-field rules, on the section with its defaults filled, only when it
-   * passed its schema. Each error starts with its path, `at` + '/key'.
+   * Rules the schema cannot express (across keys), on the section with its
+   * defaults filled; called by the loader only when the whole plan met its
+   * schema. Each error starts with its path, `at` + '/key' ('/unew/aws/...').
    */
   check?(section: Static<S>, at: string): string[];
 }
