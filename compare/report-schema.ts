@@ -109,10 +109,16 @@ export const compareReportSchema = Section({
 /** The compare engine's whole report: what `status.compare` holds. */
 export type CompareReport = Static<typeof compareReportSchema>;
 
+/** Which rule of the verdict failed: 'no-traffic' and 'min-samples' only say "not enough evidence yet". */
+export const verdictRuleSchema = Type.Enum(['no-traffic', 'min-samples', 'regression', 'server-error']);
+export type VerdictRule = Static<typeof verdictRuleSchema>;
+
 export const compareVerdictSchema = Section({
   pass: Type.Boolean(),
   /** Why it does not pass, one line per endpoint and rule; empty when it passes. */
   reasons: Type.Array(Type.String()),
+  /** The same failures as `reasons`, with the rule each broke (for code: the workflow stops testing early on a real failure). */
+  failures: Type.Array(Section({ rule: verdictRuleSchema, endpoint: Type.Union([Type.String(), Type.Null()]), reason: Type.String() })),
   endpoints: Type.Array(Section({ endpoint: Type.String(), samples: Count, regressionRate: Rate, pass: Type.Boolean() })),
   compared: Count,
   dropped: Count,

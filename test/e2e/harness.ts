@@ -67,6 +67,15 @@ export function universeProcesses(upgradeId: string): number[] {
   return processesWithEnv('IMAGO_UNIVERSE', upgradeId);
 }
 
+/** The processes a local universe's state file names (its MariaDB and its application), and whether each is alive. */
+export function universeState(s: UoldStage, upgradeId: string): { dbAlive: boolean; appAlive: boolean } {
+  const alive = (pid?: number) => { if (!pid) return false; try { process.kill(pid, 0); return true; } catch { return false; } };
+  try {
+    const st = JSON.parse(fs.readFileSync(path.join(universeDir(s, upgradeId), 'state.json'), 'utf8')) as { dbPid?: number; appPid?: number };
+    return { dbAlive: alive(st.dbPid), appAlive: alive(st.appPid) };
+  } catch { return { dbAlive: false, appAlive: false }; }
+}
+
 export function universeDir(s: UoldStage, upgradeId: string): string {
   return path.join(s.dir, 'universes', upgradeId);
 }
