@@ -48,7 +48,7 @@ export function checkPlan(input: unknown, baseDir: string): PlanCheck {
   const plan: UpgradePlan = {
     ...value,
     unew: { ...value.unew, schemaFile: files.schemaFile!, conversion: files.conversion! },
-    planDir: baseDir,
+    planDir: path.resolve(baseDir),
   };
   return { plan: deepFreeze(plan), errors, files };
 }
