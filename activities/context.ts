@@ -50,7 +50,7 @@ export function readerServerId(upgradeId: string, role: 'transfer' | 'verify' | 
 
 /** The plan's folder: tests and the application start there. */
 export function planDir(plan: UpgradePlan): string {
-  return (plan as UpgradePlan & { planDir?: string }).planDir ?? process.cwd();
+  return plan.planDir;
 }
 
 /**

@@ -39,6 +39,8 @@ export interface ProvisionRequest {
   unew: Record<string, unknown>;
   /** Recorded with the universe (state file, tags), so `imago gc` and the worker's sweep can find its workflow. */
   owner?: UniverseOwner;
+  /** The plan file's folder: the application starts there (default: the worker's current folder). */
+  planDir?: string;
 }
 
 /** One check of a provider-level switch, made before any interceptor holds (dry run and prepare). */

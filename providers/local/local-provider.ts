@@ -6,8 +6,11 @@ import { spawn } from 'node:child_process';
 import { MariaDbInstance } from '../../lib/mariadb';
 import { freePort } from '../../lib/ports';
 import { imagoError } from '../../lib/errors';
-import { DEFAULT_APP_PRIVILEGES } from '../../plan/schema';
+import { compileChecker } from '../../plan/checker';
+import { DEFAULT_APP_PRIVILEGES, grantsSchema, unewAppSchema } from '../../plan/schema';
+import { Type, type Static } from '../../plan/schema-kit';
 import type { PreparedSwitch, Provider, ProvisionRequest, TrafficState, UnewHandle, UniverseOwner, UniverseRecord } from '../provider';
+import { localSectionOf, localSectionSchema } from './plan-section';
 import { alive, isOurs, terminate } from './pids';
 
 interface LocalState {
@@ -26,12 +29,24 @@ interface LocalState {
   owner?: UniverseOwner;
 }
 
-interface LocalUnew {
-  database: string;
-  planDir?: string;
-  app: { command: string[]; env?: Record<string, string>; healthPath?: string };
-  grants?: { privileges?: string[] };
-  local?: { baseDir?: string };
+/**
+ * What the local provider reads of the plan's `unew` (the provider interface
+ * passes it untyped): declared with the plan's own schemas, so it is checked
+ * and typed here rather than cast. Other keys of `unew` are not its business.
+ */
+const localUnewSchema = Type.Object({
+  database: Type.String({ minLength: 1 }),
+  app: unewAppSchema,
+  grants: Type.Optional(grantsSchema),
+  local: Type.Optional(localSectionSchema),
+});
+type LocalUnew = Static<typeof localUnewSchema>;
+const checkLocalUnew = compileChecker(localUnewSchema, '/unew');
+
+function localUnewOf(unew: Record<string, unknown>): LocalUnew {
+  const { value, errors } = checkLocalUnew(unew);
+  if (!value) throw imagoError('IMAGO_PLAN_INVALID', errors.join('; '));
+  return value;
 }
 
 /** Default home of local universes; one folder per upgrade id. */
@@ -51,7 +66,7 @@ export class LocalProvider implements Provider {
 
   private dirFor(upgradeId: string, unew: Record<string, unknown>): string {
     if (!/^[A-Za-z0-9._-]+$/.test(upgradeId)) throw imagoError('IMAGO_PLAN_INVALID', `upgrade id '${upgradeId}' may hold only letters, digits, '.', '_' and '-'`);
-    const base = (unew as unknown as LocalUnew).local?.baseDir || defaultUniversesDir();
+    const base = localSectionOf(unew).baseDir || defaultUniversesDir();
     return path.join(base, upgradeId);
   }
 
@@ -76,7 +91,7 @@ export class LocalProvider implements Provider {
   }
 
   async provisionDatabase(req: ProvisionRequest): Promise<UnewHandle> {
-    const unew = req.unew as unknown as LocalUnew;
+    const unew = localUnewOf(req.unew);
     const dir = this.dirFor(req.upgradeId, req.unew);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     let s = this.readState(dir);
@@ -108,7 +123,7 @@ export class LocalProvider implements Provider {
   }
 
   async startApplication(handle: UnewHandle, req: ProvisionRequest): Promise<UnewHandle> {
-    const unew = req.unew as unknown as LocalUnew;
+    const unew = localUnewOf(req.unew);
     const dir = this.dirFor(req.upgradeId, req.unew);
     const s = this.readState(dir);
     if (!s) throw imagoError('IMAGO_HEALTH_FAILED', `no universe for ${req.upgradeId}: provision its database first`);
@@ -117,7 +132,7 @@ export class LocalProvider implements Provider {
     const [cmd, ...args] = unew.app.command;
     const out = fs.openSync(path.join(dir, 'app.log'), 'a');
     const child = spawn(cmd, args, {
-      cwd: unew.planDir ?? process.cwd(),
+      cwd: req.planDir ?? process.cwd(),
       stdio: ['ignore', out, out],
       detached: true,
       env: {
@@ -173,7 +188,7 @@ export class LocalProvider implements Provider {
   }
 
   async listUniverses(unew: Record<string, unknown>): Promise<UniverseRecord[]> {
-    const base = (unew as unknown as LocalUnew).local?.baseDir || defaultUniversesDir();
+    const base = localSectionOf(unew).baseDir || defaultUniversesDir();
     let names: string[];
     try { names = fs.readdirSync(base); } catch { return []; }
     const out: UniverseRecord[] = [];
