@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
+import { workflowBundleFixture } from '../fixtures/servers';
 
 const DIR = path.join(__dirname, 'histories');
 const WANTED = ['completed', 'aborted', 'awaiting-approval', 'continued-as-new'];
@@ -34,7 +35,7 @@ describe('replay: recorded upgrade histories against the current workflow code',
     const histories = files.map((f) => ({ workflowId: f.replace(/\.binpb$/, ''), history: read(f) }));
     const failures: string[] = [];
     let replayed = 0;
-    for await (const r of Worker.runReplayHistories({ workflowsPath: require.resolve('../../workflows'), replayName: 'imago-replay' }, histories)) {
+    for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: await workflowBundleFixture() }, replayName: 'imago-replay' }, histories)) {
       replayed += 1;
       if (r.error) failures.push(`${r.workflowId}: ${r.error.message}`);
     }
@@ -49,7 +50,7 @@ describe('replay: recorded upgrade histories against the current workflow code',
     assert.ok(scheduled, 'the completed history schedules the cut-over check');
     scheduled!.activityTaskScheduledEventAttributes!.activityType!.name = 'somethingElse';
     const results = [];
-    for await (const r of Worker.runReplayHistories({ workflowsPath: require.resolve('../../workflows'), replayName: 'imago-replay-bad' }, [{ workflowId: 'tampered', history }])) results.push(r);
+    for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: await workflowBundleFixture() }, replayName: 'imago-replay-bad' }, [{ workflowId: 'tampered', history }])) results.push(r);
     assert.equal(results.length, 1);
     assert.match(String(results[0].error?.message), /nondetermin|Nondetermin|does not match/i);
   });
