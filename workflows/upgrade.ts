@@ -25,7 +25,7 @@
  */
 import {
   ApplicationFailure, CancellationScope, allHandlersFinished, condition, continueAsNew, isCancellation, log, proxyActivities,
-  setHandler, sleep, upsertSearchAttributes, workflowInfo,
+  setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { UpgradeActivities } from '../activities/types';
 import type { UnewHandle } from '../providers/provider';
@@ -37,7 +37,7 @@ import { cutoverPreset, presets } from './presets';
 import { reasonOf, refusal, senderOf, validate, type Operation, type RulesView } from './rules';
 import { ImagoFromVersion, ImagoOutcome, ImagoPhase, ImagoSystem, ImagoToVersion } from './search-attributes';
 import type { CarriedState, GateResult, Phase, ResumePoint, UpgradeInput, UpgradeStatus } from './status';
-import { applyTransferEdge, describeFailure, emptyCutoverReport, evaluateGate, initialStatus, recordSignal } from './upgrade-state';
+import { applyTransferEdge, currentDetails, describeFailure, emptyCutoverReport, evaluateGate, initialStatus, recordSignal } from './upgrade-state';
 
 const short = proxyActivities<UpgradeActivities>(presets.short);
 const healthWait = proxyActivities<UpgradeActivities>(presets.health);
@@ -162,6 +162,7 @@ function startRun(input: UpgradeInput): Run {
       const r = refusal(op, view(), arg);
       recordSignal(status, { name: op, at: Date.now(), accepted: !r, ...(r ? { reason: r.reason } : {}), ...(senderOf(arg) ? { by: senderOf(arg) } : {}) });
       if (!r) apply[op](arg);
+      showDetails(run);
     });
   }
   setHandler(setThrottleUpdate, (t) => { status.controls = { ...status.controls, ...t }; return status.controls; }, { validator: (t) => validate('setThrottle', view(), t) });
@@ -181,6 +182,7 @@ function startRun(input: UpgradeInput): Run {
     if (e.edge === 'fell-behind') t.caughtUp = false;
     // A failure means Unew was not fed for a while: like a restart, it invalidates the compare window.
     if (e.edge === 'error') { t.caughtUp = false; t.restarts += 1; }
+    showDetails(run);
   });
   setHandler(pointOfNoReturnSignal, ({ attempt, at }) => {
     // Durable: from here on the workflow never compensates, whatever the cut-over activity reports.
@@ -199,7 +201,13 @@ function setPhase(run: Run, phase: Phase): void {
   status.phase = phase;
   status.phaseStartedAt = now;
   upsertSearchAttributes([{ key: ImagoPhase, value: phase }]);
+  showDetails(run);
   log.info('phase', { upgradeId: run.input.upgradeId, phase });
+}
+
+/** The web UI's current details, kept in step with the status (no history event: it is read with a query). */
+function showDetails(run: Run): void {
+  setCurrentDetails(currentDetails(run.status, workflowInfo().workflowId));
 }
 
 function expectNotAborted(run: Run): void {
@@ -310,6 +318,7 @@ async function testAndSwitch(run: Run, resumeAt: ResumePoint | undefined): Promi
       setPhase(run, 'testing');
       const gate = await runTestingPhase(run);
       status.gate = gate;
+      showDetails(run);
       if (!gate.pass) throw ApplicationFailure.nonRetryable(`the switchover gate did not pass: ${gate.reasons.join('; ')}`, 'IMAGO_GATE_FAILED');
     }
     skipTesting = false;
@@ -428,7 +437,7 @@ async function cutOverAttempt(run: Run): Promise<boolean> {
   expectNotAborted(run);
   run.attempts += 1;
   setPhase(run, 'termination');
-  const cut = proxyActivities<UpgradeActivities>(cutoverPreset(plan.switchover.holdTimeoutMs));
+  const cut = proxyActivities<UpgradeActivities>({ ...cutoverPreset(plan.switchover.holdTimeoutMs), summary: `cut-over attempt ${run.attempts}` });
   const args = { ...cutoverArgs(run), attempt: run.attempts };
   let report;
   try {
@@ -448,6 +457,7 @@ async function cutOverAttempt(run: Run): Promise<boolean> {
     }
   }
   if (report) status.cutovers.push(report);
+  showDetails(run);
   if (report?.switched) {
     status.pointOfNoReturnPassed = true;
     status.pointOfNoReturn ??= { attempt: report.attempt, at: Date.now() };
