@@ -38,7 +38,7 @@ export function clientHarness(): Promise<Harness> {
     onTeardown(async () => { worker.shutdown(); await running; await connection.close(); fs.rmSync(tmp, { recursive: true, force: true }); });
     // A clean environment: no TEMPORAL_* from the developer's shell, no real config file.
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: tmp, XDG_CONFIG_HOME: path.join(tmp, 'config'), TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace, USER: 'tester' };
-    return { address, namespace, imago: ImagoClient.fromClient(client), env };
+    return { address, namespace, imago: await ImagoClient.fromClient(client), env };
   })();
   return harness;
 }
