@@ -167,7 +167,7 @@ async function runDemo(opts: DemoOptions, run: RunState): Promise<number> {
   console.log('');
   if (status.outcome !== 'completed') {
     say(pal.red(`upgrade ${status.outcome}: ${status.lastError ?? result.error ?? ''}`));
-    printFailures(failures, status);
+    printFailures(failures, status, work);
     return 3;
   }
   const ledger = await checkLedger(fs.readFileSync(path.join(unewDir, 'admin.url'), 'utf8').trim(), 'v2', w.ledger);
@@ -191,7 +191,7 @@ async function runDemo(opts: DemoOptions, run: RunState): Promise<number> {
     ['tests', `${status.gate?.tests.passed ?? 0} passed, ${status.gate?.tests.failed ?? 0} failed`],
     ...status.timings.filter((x) => x.endedAt).map((x) => [`phase ${x.phase}`, formatDuration(x.endedAt! - x.startedAt)]),
   ]));
-  printFailures(failures, status);
+  printFailures(failures, status, work);
   console.log(`See it in Temporal's web UI: ${started.url}${opts.keep ? '' : ' (the dev server stops with the demo; --keep keeps it up)'}`);
   const ok = failed.length === 0 && mixed === 0 && ledger.missing.length + ledger.duplicated.length + ledger.altered.length === 0;
   if (opts.keep) {
@@ -202,8 +202,17 @@ async function runDemo(opts: DemoOptions, run: RunState): Promise<number> {
   return ok ? 0 : 3;
 }
 
-function printFailures(failures: FailedRequest[], status: UpgradeStatus): void {
-  const lines = failureLines(failures, status.timings);
+/** At most this many failed requests on the screen; all of them, when there are more, in failed-requests.txt. */
+const FAILURES_ON_SCREEN = 50;
+
+function printFailures(failures: FailedRequest[], status: UpgradeStatus, work: WorkDir): void {
+  let fullList: string | undefined;
+  if (splitFailures(failures).failed.length > FAILURES_ON_SCREEN) {
+    fullList = work.path('failed-requests.txt');
+    fs.writeFileSync(fullList, `${failureLines(failures, status.timings, { max: Number.MAX_SAFE_INTEGER }).join('\n')}\n`);
+    work.keep('failed-requests.txt', fullList, 'every failed client request, with its time in the phases');
+  }
+  const lines = failureLines(failures, status.timings, { max: FAILURES_ON_SCREEN, fullList });
   if (lines.length) console.log(`${lines.join('\n')}\n`);
 }
 

@@ -46,6 +46,8 @@ describe('client: the demo parts (failure account, working folder, teardown)', (
     const many = failureLines(Array.from({ length: 60 }, (_, i) => req(T0 + 5_000 + i, '500')), timings, { max: 50 });
     assert.equal(many.length, 52);
     assert.equal(many[51], '  … and 10 more');
+    const named = failureLines(Array.from({ length: 60 }, (_, i) => req(T0 + 5_000 + i, '500')), timings, { max: 50, fullList: '/x/failed-requests.txt' });
+    assert.equal(named[51], '  … and 10 more (all in /x/failed-requests.txt)');
   });
 
   it('keeps only the named files at the top of the run folder and removes the rest', () => {
