@@ -10,7 +10,7 @@ import type { Client } from '@temporalio/client';
 import { ERRORS, isImagoError } from '../lib/errors';
 import type { Provider } from '../providers/provider';
 import { LocalProvider } from '../providers/local/local-provider';
-import { createCutoverActivities } from './cutover';
+import { createCutoverActivities, type CutoverHooks } from './cutover';
 import { createTestingActivities } from './testing';
 import { createGrantsActivities } from './grants';
 import { createTransferActivities } from './transfer-runner';
@@ -21,6 +21,8 @@ export interface ActivityDeps {
   /** Temporal client the transfer activity uses to signal progress and read controls. */
   client: () => Client;
   providers?: Record<string, Provider>;
+  /** Test code only: wraps the cut-over's steps or control clients to inject faults at step boundaries. */
+  cutoverHooks?: CutoverHooks;
 }
 
 export function createActivities(deps: ActivityDeps): UpgradeActivities {
@@ -31,7 +33,7 @@ export function createActivities(deps: ActivityDeps): UpgradeActivities {
     ...createTransferActivities(deps.client),
     ...createTestingActivities(),
     ...createGrantsActivities(),
-    ...createCutoverActivities(providerOf),
+    ...createCutoverActivities(providerOf, deps.client, deps.cutoverHooks),
   };
   return Object.fromEntries(Object.entries(acts).map(([name, fn]) => [name, wrap(fn as (...a: unknown[]) => Promise<unknown>)])) as unknown as UpgradeActivities;
 }

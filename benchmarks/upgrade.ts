@@ -48,7 +48,7 @@ async function main() {
   try {
     const id = `bench-${Date.now()}`;
     const plan = loadPlanFile(stage.writePlan(values['verify-nice'] !== undefined ? (p) => { p.verify.niceRatio = Number(values['verify-nice']); } : undefined));
-    const { handle: h } = await (await ImagoClient.fromClient(client)).start(plan, { workflowId: id });
+    const { handle: h } = await ImagoClient.fromClient(client).start(plan, { workflowId: id });
     const status: UpgradeStatus = await h.result();
     load.stop();
     const w = await load.done;

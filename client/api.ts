@@ -24,9 +24,10 @@ import { ImagoFromVersion, ImagoOutcome, ImagoPhase, ImagoSystem, ImagoToVersion
 import { ERRORS, imagoError, isImagoError, type ErrorCode } from '../lib/errors';
 import type { UpgradePlan } from '../plan/types';
 import { upgradeWorkflow } from '../workflows';
-import { abortUpdate, approveUpdate, finalizeUpdate, pauseUpdate, resumeUpdate, rollbackUpdate, setThrottleUpdate, statusQuery } from '../workflows/messages';
-import { EXIT_CODES, TASK_QUEUE, type Phase, type TransferControls, type UpgradeInput, type UpgradeStatus } from '../workflows/status';
+import { abortUpdate, approveUpdate, cutoverCheckUpdate, finalizeUpdate, pauseUpdate, resumeUpdate, rollbackUpdate, setThrottleUpdate, statusQuery } from '../workflows/messages';
+import { EXIT_CODES, TASK_QUEUE, type CutoverCheckReport, type Phase, type TransferControls, type UpgradeInput, type UpgradeStatus } from '../workflows/status';
 import { connect, devServerUiUrl, resolveSettings, workflowUrl, type ConnectionFlags, type SettingSource } from './connection';
+import { liveStatus } from './live-status';
 import { upgradeMetadata } from './metadata';
 import { missingSearchAttributes, serverUiUrl, type Services } from './server-setup';
 
@@ -120,23 +121,32 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export class ImagoClient {
   /** Argument → workflow id, once resolved (ids never change meaning within a client's life). */
   private readonly resolved = new Map<string, string>();
+  /** The server's record of the UI's URL, looked up once (see ui()). */
+  private uiLookup: Promise<void> | null;
 
   private constructor(
     readonly client: Client,
-    readonly settings: UiSettings,
+    private current: UiSettings,
     private readonly owned?: Connection,
-  ) {}
+    uiKnown = false,
+  ) {
+    this.uiLookup = uiKnown || current.uiUrlSource !== 'derived' ? Promise.resolve() : null;
+  }
+
+  /** Where links point: settled once any operation has run (start, status, list...). */
+  get settings(): UiSettings { return this.current; }
 
   /**
    * From an existing Temporal client (its namespace is used); the caller keeps
    * ownership of the connection. The UI URL: opts.uiUrl, else the one recorded
-   * on the namespace, else the dev server's convention.
+   * on the namespace (looked up with the first operation), else the dev
+   * server's convention.
    */
-  static async fromClient(client: Client, opts: { uiUrl?: string; address?: string } = {}): Promise<ImagoClient> {
+  static fromClient(client: Client, opts: { uiUrl?: string; address?: string } = {}): ImagoClient {
+    // A Client built on something else than a Connection does not say its address: the caller may.
     const address = client.connection instanceof Connection ? client.connection.options.address : (opts.address ?? '127.0.0.1:7233');
     const given = opts.uiUrl?.replace(/\/+$/, '');
-    const ui = await ImagoClient.uiSettings(client.connection, { address, namespace: client.options.namespace, uiUrl: given ?? devServerUiUrl(address), uiUrlSource: given ? 'flag' : 'derived' });
-    return new ImagoClient(client, ui, undefined);
+    return new ImagoClient(client, { address, namespace: client.options.namespace, uiUrl: given ?? devServerUiUrl(address), uiUrlSource: given ? 'flag' : 'derived' });
   }
 
   /** Connects with flags > env > config file > server > defaults (see client/connection.ts); close() when done. */
@@ -144,16 +154,17 @@ export class ImagoClient {
     const s = resolveSettings(flags, env);
     const { client, connection } = await connect(s);
     try {
-      return new ImagoClient(client, await ImagoClient.uiSettings(connection, { address: s.address, namespace: s.namespace, uiUrl: s.uiUrl, uiUrlSource: s.sources.uiUrl }), connection);
+      const ui = await ImagoClient.uiSettings(connection, { address: s.address, namespace: s.namespace, uiUrl: s.uiUrl, uiUrlSource: s.sources.uiUrl });
+      return new ImagoClient(client, ui, connection, true);
     } catch (err) {
       await connection.close();
       throw err;
     }
   }
 
+  /** The server's record, when nothing on this side set the URL; a namespace that does not exist is said so. */
   private static async uiSettings(connection: Services, s: UiSettings): Promise<UiSettings> {
     if (s.uiUrlSource !== 'derived') return s;
-    // Not configured on this side: the server's own record wins over the dev server's convention.
     const recorded = await serverUiUrl(connection, s.namespace).catch((err) => {
       if ((err as { code?: number }).code === GRPC_NOT_FOUND) {
         throw imagoError('CLIENT_CONFIG_INVALID', `namespace '${s.namespace}' does not exist on ${s.address}`, err);
@@ -161,6 +172,12 @@ export class ImagoClient {
       throw imagoError('CLIENT_UNREACHABLE', `${s.address}: describing namespace '${s.namespace}': ${(err as Error).message}`, err);
     });
     return recorded ? { ...s, uiUrl: recorded.replace(/\/+$/, ''), uiUrlSource: 'server' } : s;
+  }
+
+  /** Settles the UI's URL once for a client made by fromClient (a failed lookup keeps the derived URL). */
+  private async ui(): Promise<void> {
+    this.uiLookup ??= ImagoClient.uiSettings(this.client.connection, this.current).then((ui) => { this.current = ui; }, () => undefined);
+    await this.uiLookup;
   }
 
   async close(): Promise<void> { await this.owned?.close(); }
@@ -174,6 +191,7 @@ export class ImagoClient {
    * finds it before the workflow's first upsert) and the web UI's summary.
    */
   async start(plan: UpgradePlan, opts: StartOptions = {}): Promise<StartedUpgrade> {
+    await this.ui();
     const workflowId = opts.workflowId ?? defaultWorkflowId(plan.name);
     const input: UpgradeInput = { upgradeId: workflowId, plan };
     const attrs: SearchAttributePair[] = [
@@ -217,7 +235,7 @@ export class ImagoClient {
   /** The workflow's status query. Works on a closed upgrade too, as long as a worker is running. */
   async status(id: string): Promise<UpgradeStatus> {
     const handle = await this.handle(id);
-    try { return await handle.query(statusQuery); } catch (err) {
+    try { return await liveStatus(this.client, handle); } catch (err) {
       throw this.translate(err, handle.workflowId, 'status');
     }
   }
@@ -233,6 +251,8 @@ export class ImagoClient {
   pause(id: string): Promise<string> { return this.update(id, 'pause', (h) => h.executeUpdate(pauseUpdate, { args: [] })); }
   resume(id: string): Promise<string> { return this.update(id, 'resume', (h) => h.executeUpdate(resumeUpdate, { args: [] })); }
   finalize(id: string): Promise<string> { return this.update(id, 'finalize', (h) => h.executeUpdate(finalizeUpdate, { args: [] })); }
+  /** The cut-over's dry run now, on the worker: every check with its figure; nobody is held. */
+  cutoverCheck(id: string): Promise<CutoverCheckReport> { return this.update(id, 'cutover check', (h) => h.executeUpdate(cutoverCheckUpdate, { args: [] })); }
   rollback(id: string, reason: string): Promise<string> { return this.update(id, 'rollback', (h) => h.executeUpdate(rollbackUpdate, { args: [{ reason }] })); }
   setThrottle(id: string, change: ThrottleChange): Promise<TransferControls> {
     return this.update(id, 'setThrottle', (h) => h.executeUpdate(setThrottleUpdate, { args: [change] }));
@@ -245,6 +265,7 @@ export class ImagoClient {
     if (filter.phase) clauses.push(`ImagoPhase = ${quote(filter.phase)}`);
     if (filter.outcome) clauses.push(`ImagoOutcome = ${quote(filter.outcome)}`);
     if (filter.system) clauses.push(`ImagoSystem = ${quote(filter.system)}`);
+    await this.ui();
     const out: UpgradeSummary[] = [];
     try {
       for await (const info of this.client.workflow.list({ query: clauses.join(' AND ') })) {
@@ -292,6 +313,7 @@ export class ImagoClient {
   }
 
   private async find(idOrName: string): Promise<{ workflowId: string; description: WorkflowExecutionDescription }> {
+    await this.ui();
     const candidates = candidateIds(idOrName);
     for (const workflowId of candidates) {
       let description: WorkflowExecutionDescription;
@@ -341,11 +363,11 @@ export class ImagoClient {
     if (isImagoError(err)) return err;
     if (err instanceof WorkflowNotFoundError) return imagoError('CLIENT_NOT_FOUND', `${workflowId} (${op}) in namespace '${this.settings.namespace}'`, err);
     if (err instanceof WorkflowUpdateFailedError) {
-      // The workflow's validator (or handler) refused: keep its code when it used the registry.
-      const reason = String((err.cause as Error | undefined)?.message ?? err.message);
-      const m = /^([A-Z][A-Z0-9_]+): (.*)$/s.exec(reason);
-      if (m && m[1] in ERRORS) return imagoError(m[1] as ErrorCode, `${op} on ${workflowId}: ${m[2]}`, err);
-      return imagoError('IMAGO_WRONG_PHASE', `${op} on ${workflowId} refused: ${reason}; nothing was changed`, err);
+      // The workflow's validator (or handler) refused: its failure's type is the registry code (workflows/rules.ts).
+      const cause = err.cause as (Error & { type?: string }) | undefined;
+      const reason = String(cause?.message ?? err.message);
+      const code = cause?.type && cause.type in ERRORS ? (cause.type as ErrorCode) : 'IMAGO_WRONG_PHASE';
+      return imagoError(code, `${op} on ${workflowId}: ${reason}; nothing was changed`, err);
     }
     if (op === 'status' && /query|deadline|timed? ?out|no poller|worker/i.test(String((err as Error)?.message))) {
       return imagoError('CLIENT_STATUS_UNAVAILABLE', `${workflowId}: ${(err as Error).message}`, err);

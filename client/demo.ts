@@ -99,7 +99,7 @@ async function runDemo(opts: DemoOptions, run: RunState): Promise<number> {
   // so `imago status <id>` in another terminal links to this UI too.
   const setup = await setupServer(connection, 'default', { uiUrl });
   if (setup.added.length) say(`registered Imago's search attributes on namespace 'default': ${setup.added.join(', ')}`);
-  const imago = await ImagoClient.fromClient(new Client({ connection }), { uiUrl: setup.uiUrl });
+  const imago = ImagoClient.fromClient(new Client({ connection }), { uiUrl: setup.uiUrl });
   if (stopped()) return 1;
 
   // 2. The live old universe and its clients.
@@ -180,7 +180,8 @@ async function runDemo(opts: DemoOptions, run: RunState): Promise<number> {
   const pause = Math.max(0, ...around.map((b) => b.max));
   console.log(pal.bold(`Upgrade ${status.outcome}: ${plan.system} ${plan.from.version} → ${plan.to.version}`));
   console.log(table([
-    ['cut-over (hold → release)', `${formatMs(cut.totalMs)} (hold ${formatMs(cut.holdMs)}, drain ${formatMs(cut.drainMs)}, flush ${formatMs(cut.flushMs)}, verify ${formatMs(cut.verifyMs)}, switch ${formatMs(cut.switchMs)}, release ${formatMs(cut.releaseMs)})`],
+    ['cut-over (hold → release)', `${formatMs(cut.totalMs)} (hold ${formatMs(cut.holdMs)}, drain ${formatMs(cut.drainMs)}, flush ${formatMs(cut.flushMs)}, verify ${formatMs(cut.verifyMs)}, `
+      + `switch ${formatMs(cut.switchMs)}, record ${formatMs(cut.recordMs)}, release ${formatMs(cut.releaseMs)}; attempt ${cut.attempt}, ${cut.mode})`],
     ['largest client latency around the switch', formatMs(pause)],
     ['client requests', `${formatNumber(w.requests - overload.length)} sent: ${formatNumber(failed.length)} failed, ${formatNumber(w.rejected)} business rejections (409)`
       + (overload.length ? `; ${formatNumber(overload.length)} not sent (load generator overload)` : '')],

@@ -47,7 +47,7 @@ export async function runImago(f: FaultRecipe, o: RunOptions & { client: Client;
     await new Promise((r) => setTimeout(r, o.warmupMs));
     const upgradeStartMs = Date.now() - t0;
     log(`imago: upgrade ${id} (fault ${f.id})`);
-    const { handle } = await (await ImagoClient.fromClient(o.client)).start(plan, { workflowId: id });
+    const { handle } = await ImagoClient.fromClient(o.client).start(plan, { workflowId: id });
     let status: UpgradeStatus;
     const bound = new Promise<'timeout'>((r) => { const t = setTimeout(() => r('timeout'), o.durationMs); t.unref(); });
     // A failed workflow throws from result(): its status is still there to query.

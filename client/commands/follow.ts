@@ -2,7 +2,8 @@
  * `watch <id>` and `upgrade start <plan> [--wait]`: start and/or follow an
  * upgrade to its end; the exit code is the outcome's (EXIT_CODES).
  */
-import { imagoError, isImagoError } from '../../lib/errors';
+import { ERRORS, imagoError, isImagoError } from '../../lib/errors';
+import { inspectPlanFile, type PlanInspection } from '../../plan/deep-check';
 import { loadPlanFile } from '../../plan/load';
 import { EXIT_CODES, type UpgradeStatus } from '../../workflows/status';
 import { defaultWorkflowId, type ImagoClient, type UpgradeResult } from '../api';
@@ -70,24 +71,36 @@ export const startCommand: CommandSpec = {
 };
 
 export const planValidateCommand: CommandSpec = {
-  name: 'plan validate', summary: 'Check a plan file; list every error with its path (exit 1 when invalid).', positionals: ['file'],
-  details: '  --json   print {"valid":bool,"errors":[...]} instead',
+  name: 'plan validate', summary: 'Check a plan file and its files; list every error with its path (exit 1 when invalid).', positionals: ['file'],
+  options: { offline: { type: 'boolean' } },
+  details: `  --offline   do not apply the schema file to a throwaway MariaDB
+  --json      print {"valid":bool,"errors":[...],"notChecked":[...]} instead
+
+Checks the schema, the rules across keys, that the files exist, that the
+conversion module loads and exports a ConversionModule, and that the schema
+file applies to an empty database (when mariadbd is installed) with every
+table the conversion writes.`,
   async run(ctx) {
+    let report: PlanInspection;
     try {
-      const plan = loadPlanFile(ctx.args.file);
-      const workflowId = defaultWorkflowId(plan.name);
-      if (ctx.json) printJson(ctx.io, { valid: true, errors: [], name: plan.name, workflowId });
-      else ctx.io.out(`${ctx.args.file}: valid plan '${plan.name}' (${plan.system} ${plan.from.version} → ${plan.to.version}); workflow id ${workflowId}\n`);
-      return EXIT_CODES.completed;
+      report = await inspectPlanFile(ctx.args.file, { offline: ctx.values.offline === true });
     } catch (err) {
-      if (!isImagoError(err, 'IMAGO_PLAN_INVALID') && !isImagoError(err, 'IMAGO_PLAN_UNREADABLE')) throw err;
-      // The loader lists one error per indented line after the file name.
-      const lines = err.detail.split('\n').slice(1).map((l) => l.trim()).filter(Boolean);
-      const errors = lines.length ? lines : [err.detail];
-      if (ctx.json) printJson(ctx.io, { valid: false, code: err.code, errors });
-      else ctx.io.err(`${ctx.args.file}: ${err.code}: ${errors.length} error(s)\n${errors.map((e) => `  ${e}\n`).join('')}${err.hint}\n`);
+      if (!isImagoError(err, 'IMAGO_PLAN_UNREADABLE')) throw err;
+      if (ctx.json) printJson(ctx.io, { valid: false, code: err.code, errors: [err.detail], notChecked: [] });
+      else ctx.io.err(`${ctx.args.file}: ${err.code}: ${err.detail}\n${err.hint}\n`);
       return EXIT_CODES.usage;
     }
+    const { plan, errors, notChecked } = report;
+    const skipped = notChecked.map((n) => `  not checked: ${n}\n`).join('');
+    if (plan) {
+      const workflowId = defaultWorkflowId(plan.name);
+      if (ctx.json) printJson(ctx.io, { valid: true, errors: [], notChecked, name: plan.name, workflowId });
+      else ctx.io.out(`${ctx.args.file}: valid plan '${plan.name}' (${plan.system} ${plan.from.version} → ${plan.to.version}); workflow id ${workflowId}\n${skipped}`);
+      return EXIT_CODES.completed;
+    }
+    const spec = ERRORS.IMAGO_PLAN_INVALID;
+    if (ctx.json) printJson(ctx.io, { valid: false, code: 'IMAGO_PLAN_INVALID', errors, notChecked });
+    else ctx.io.err(`${ctx.args.file}: IMAGO_PLAN_INVALID: ${errors.length} error(s)\n${errors.map((e) => `  ${e}\n`).join('')}${skipped}${spec.hint}\n`);
+    return EXIT_CODES.usage;
   },
 };
-

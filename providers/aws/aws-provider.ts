@@ -14,6 +14,9 @@ import { inspectAws } from './inspector';
 import { validateAwsPlan, type AwsPlan } from './plan-schema';
 import { Provisioner, type FleetInstance } from './provisioner';
 import { Switcher, type ForwardChange } from './switcher';
+import { CreateTagsCommand, DeleteTagsCommand } from '@aws-sdk/client-ec2';
+import { withAwsRetry } from './classify';
+import { TAG_SERVING } from './naming';
 import { TargetGroups } from './target-group';
 import { teardownUnew } from './teardown';
 
@@ -159,6 +162,16 @@ export function createAwsProvider(deps: AwsProviderDeps = {}): AwsProvider {
     async trafficState(handle) {
       const s = stateOf(handle);
       return withClients(s, (c) => new Switcher(c, retry).state(routeOf(s)));
+    },
+
+    async markServing(handle, serving) {
+      // A tag on Unew's instances: `imago gc` never destroys a universe that carries it.
+      const s = stateOf(handle);
+      if (!s.instanceIds.length) return;
+      await withClients(s, async (c) => {
+        if (serving) await withAwsRetry('CreateTags', () => c.ec2.send(new CreateTagsCommand({ Resources: s.instanceIds, Tags: [{ Key: TAG_SERVING, Value: 'true' }] })), retry);
+        else await withAwsRetry('DeleteTags', () => c.ec2.send(new DeleteTagsCommand({ Resources: s.instanceIds, Tags: [{ Key: TAG_SERVING }] })), retry);
+      });
     },
 
     async listUniverses() {

@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 export const TAG_UPGRADE = 'imago:upgrade-id';
 export const TAG_ROLE = 'imago:role';
 export const TAG_SLOT = 'imago:slot';
+/** Set on Unew's instances before a cut-over holds anyone: the universe may serve clients, so it is never garbage. */
+export const TAG_SERVING = 'imago:serving';
 export const ROLE_APP = 'unew-app';
 export const ROLE_TG = 'unew-target-group';
 

@@ -102,7 +102,7 @@ describe('the whole upgrade workflow with the aws provider against moto (data pl
       overrides(p);
     });
     const plan = loadPlanFile(file);
-    return (await (await ImagoClient.fromClient(client)).start(plan, { workflowId: id, taskQueue: TASK_QUEUE })).handle;
+    return (await ImagoClient.fromClient(client).start(plan, { workflowId: id, taskQueue: TASK_QUEUE })).handle;
   }
 
   async function forwards(): Promise<{ listener?: string; rule?: string }> {

@@ -21,7 +21,7 @@ describe('client: numbers for people, the web UI summary, labels that stay in th
   it("names the pause with the last cut-over's figures formatted", () => {
     const w = pauseWindow({
       timings: [{ phase: 'termination', startedAt: 1_000 }, { phase: 'switchover', startedAt: 1_040, endedAt: 1_050 }],
-      cutovers: [{ attempt: 1, switched: true, holdMs: 5.805883000000904, drainMs: 1, flushMs: 1, verifyMs: 1, switchMs: 1, releaseMs: 1, totalMs: 41.745395000005374, uoldPosition: '', changedRowsVerified: 0 }],
+      cutovers: [{ attempt: 1, switched: true, mode: 'fresh', pointOfNoReturn: true, holdMs: 5.805883000000904, drainMs: 1, flushMs: 1, verifyMs: 1, switchMs: 1, recordMs: 1, providerMs: 0, releaseMs: 1, totalMs: 41.745395000005374, uoldPosition: '', changedRowsVerified: 0 }],
     });
     assert.deepEqual(w, { start: 1, end: 1.05, label: 'termination + switchover (hold 5.8 ms, total 41.7 ms)' });
   });

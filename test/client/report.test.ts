@@ -144,7 +144,7 @@ describe('client: the HTML report', function () {
     it('a report with raw floats, long unbroken text and a phase ending at the edge: formatted, wrapped, inside', async () => {
       const s = await (await clientHarness()).imago.status(id);
       const t0 = s.timings[0].startedAt;
-      const cut = { attempt: 1, switched: true, holdMs: 5.805883000000904, drainMs: 1.2345678, flushMs: 12.000000001, verifyMs: 215.33333333, switchMs: 2.3456789,
+      const cut = { attempt: 1, switched: true, mode: 'fresh' as const, pointOfNoReturn: true, holdMs: 5.805883000000904, drainMs: 1.2345678, flushMs: 12.000000001, verifyMs: 215.33333333, switchMs: 2.3456789, recordMs: 3.14159265, providerMs: 0.0001,
         releaseMs: 28.111111, totalMs: 41.745395000005374, uoldPosition: '0-1-500', changedRowsVerified: 12345, error: `ECONNRESET ${'x'.repeat(400)}` };
       const stressed: UpgradeStatus = {
         ...s,
@@ -152,7 +152,7 @@ describe('client: the HTML report', function () {
         outcome: 'running', phase: 'post-switchover',
         // The last phase is open and runs to the right edge: its label must not be cut there.
         timings: [...s.timings.filter((t) => !['completed'].includes(t.phase)).map((t) => (t.phase === 'post-switchover' ? { phase: t.phase, startedAt: t.startedAt } : t))],
-        cutovers: [cut, { ...cut, attempt: 2, switched: false }],
+        cutovers: [cut, { ...cut, attempt: 2, switched: false, mode: 'restored' as const, pointOfNoReturn: false }],
         compare: { ...(s.compare as object), mismatchRate: 0.123456789, threshold: 0.0100000001, noise: 3.3333333,
           examples: [{ method: 'GET', path: `/items/${'7'.repeat(300)}`, diff: [{ path: '$.price', old: 10.123456789, new: 10.1 }] }] },
         tests: [...s.tests, { name: 'long-output', passed: false, durationMs: 1234.5678, exitCode: 1, output: `${'y'.repeat(3000)}\n${'z '.repeat(500)}` }],

@@ -26,7 +26,7 @@ export function workload(s: UoldStage, durationMs: number, rate = 60) {
 
 export async function startUpgrade(client: Client, s: UoldStage, id: string, overrides?: (plan: any) => void, taskQueue = TASK_QUEUE) {
   const plan = loadPlanFile(s.writePlan(overrides));
-  return (await (await ImagoClient.fromClient(client)).start(plan, { workflowId: id, taskQueue })).handle;
+  return (await ImagoClient.fromClient(client).start(plan, { workflowId: id, taskQueue })).handle;
 }
 
 export async function waitPhase(client: Client, id: string, phases: string[], timeoutMs = 90_000): Promise<UpgradeStatus> {
@@ -66,6 +66,15 @@ export type { WorkloadResult };
 /** Processes of a universe still alive (by the IMAGO_UNIVERSE marker in their environment). */
 export function universeProcesses(upgradeId: string): number[] {
   return processesWithEnv('IMAGO_UNIVERSE', upgradeId);
+}
+
+/** The processes a local universe's state file names (its MariaDB and its application), and whether each is alive. */
+export function universeState(s: UoldStage, upgradeId: string): { dbAlive: boolean; appAlive: boolean } {
+  const alive = (pid?: number) => { if (!pid) return false; try { process.kill(pid, 0); return true; } catch { return false; } };
+  try {
+    const st = JSON.parse(fs.readFileSync(path.join(universeDir(s, upgradeId), 'state.json'), 'utf8')) as { dbPid?: number; appPid?: number };
+    return { dbAlive: alive(st.dbPid), appAlive: alive(st.appPid) };
+  } catch { return { dbAlive: false, appAlive: false }; }
 }
 
 export function universeDir(s: UoldStage, upgradeId: string): string {

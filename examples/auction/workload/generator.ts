@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { parseArgs } from 'node:util';
 import Ajv from 'ajv';
-import { imagoError } from '../../../lib/errors';
+import { auctionError } from '../errors';
 import { rng } from '../data';
 import { learn, nextOp, type LedgerEntry, type MixState, type Op } from './mix';
 import { LatencyRecorder, type LatencySummary, type TimelineBucket } from './stats';
@@ -90,7 +90,7 @@ export function validateWorkloadOptions(opts: WorkloadOptions): void {
   const problems = validate(rest) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
   if (opts.rate !== undefined && (opts.clients !== undefined || opts.thinkMs !== undefined)) problems.push('give either rate (open loop) or clients/thinkMs (closed loop), not both');
   for (const k of ['users', 'items'] as const) if (Array.isArray(opts[k]) && opts[k][0] > opts[k][1]) problems.push(`/${k} must be [low, high]`);
-  if (problems.length) throw imagoError('AUCTION_WORKLOAD_INVALID', problems.join('; '));
+  if (problems.length) throw auctionError('AUCTION_WORKLOAD_INVALID', problems.join('; '));
 }
 
 /** Starts a run; `done` resolves with the result, stop() ends it early (in-flight requests still complete and count). */
