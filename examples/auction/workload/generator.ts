@@ -106,7 +106,10 @@ export function runWorkload(opts: WorkloadOptions): Promise<WorkloadResult> { re
 async function execute(opts: WorkloadOptions, signal: AbortSignal): Promise<WorkloadResult> {
   const base = new URL(opts.baseUrl);
   const seed = opts.seed ?? 1;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.rate ? 256 : (opts.clients ?? 8) });
+  // timeout: Node's agent then honours the server's `Keep-Alive: timeout=N` hint and drops an idle socket a second
+  // before the server would close it (without an agent timeout it ignores the hint); otherwise a request sent on a
+  // socket the server is closing at that instant fails with ECONNRESET, a failure of this client, not of the site.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.rate ? 256 : (opts.clients ?? 8), timeout: opts.timeoutMs ?? 10_000 });
   const t0 = Date.now();
   const rec = new LatencyRecorder(t0);
   const byStatus: Record<string, number> = {};
