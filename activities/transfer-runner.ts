@@ -80,9 +80,6 @@ export class LagEdges {
   reset(): void { this.caughtUp = false; this.aboveSince = null; }
 }
 
-/** How long one incident of failures (a database that does not answer) is retried before the transfer fails for good. */
-export const UNREACHABLE_BUDGET_MS = 4 * 60_000;
-
 export function createTransferActivities(client: () => Client) {
   return {
     async runTransfer(args: { workflowId: string; handle: UnewHandle; plan: UpgradePlan }): Promise<TransferResult> {
@@ -110,6 +107,7 @@ export function createTransferActivities(client: () => Client) {
       let lastPhase: TransferProgressSnapshot['phase'] | null = null;
       const lag = new LagEdges();
       let incidentSince: number | null = null;
+      let lastErrorEdgeAt = -Infinity;
       let first: ReturnType<typeof create> | null = create();
       await edge('started', toSnapshot(first.progress(), false));
       for (let retry = 0; ; retry++) {
@@ -142,7 +140,7 @@ export function createTransferActivities(client: () => Client) {
           const e = lag.next(snap.phase, snap.lagMs, controls?.maxLagMs ?? plan.transfer.maxLagMs, Date.now());
           if (e) await edge(e, snap);
           // Healthy again after a failure: the next failure is a new incident.
-          if (incidentSince !== null && snap.phase === 'following' && (snap.lagMs ?? Infinity) <= plan.transfer.maxLagMs) { incidentSince = null; retry = 0; }
+          if (incidentSince !== null && snap.phase === 'following' && (snap.lagMs ?? Infinity) <= plan.transfer.maxLagMs) { incidentSince = null; retry = 0; lastErrorEdgeAt = -Infinity; }
         }
         if (!failed || stop.signal.aborted) {
           const last = toSnapshot(transfer.progress(), false, true);
@@ -155,12 +153,20 @@ export function createTransferActivities(client: () => Client) {
         const message = String((failed as Error)?.message ?? failed).slice(0, 2_000);
         incidentSince ??= Date.now();
         const retryable = isImagoError(failed) ? failed.retryable : true;
-        const exhausted = Date.now() - incidentSince >= UNREACHABLE_BUDGET_MS;
-        await edge('error', toSnapshot(transfer.progress(), false), { code, message: retryable && !exhausted ? `${message} (retrying, ${Math.round((UNREACHABLE_BUDGET_MS - (Date.now() - incidentSince)) / 1000)} s left)` : message });
+        // transfer.onUnreachable 'wait' keeps retrying (the status names the cause; an operator may abort).
+        const budget = plan.transfer.unreachableRetryMs;
+        const exhausted = plan.transfer.onUnreachable === 'fail' && Date.now() - incidentSince >= budget;
+        const left = plan.transfer.onUnreachable === 'wait' ? 'waiting (transfer.onUnreachable = wait)' : `${Math.max(0, Math.round((budget - (Date.now() - incidentSince)) / 1000))} s of retries left`;
+        // At most one report a minute while an incident lasts: the history stays bounded even when waiting for days.
+        if (retryable && !exhausted ? Date.now() - lastErrorEdgeAt >= 60_000 : true) {
+          lastErrorEdgeAt = Date.now();
+          await edge('error', toSnapshot(transfer.progress(), false), { code, message: retryable && !exhausted ? `${message} (retrying: ${left})` : message });
+        }
         if (!retryable || exhausted) {
+          // The code leads the message: it is what the status and the operator see last.
           throw ApplicationFailure.create({
-            type: code, nonRetryable: true, cause: failed as Error,
-            message: exhausted ? `${message} — still failing after ${Math.round((Date.now() - incidentSince) / 1000)} s of retries` : message,
+            type: code, nonRetryable: true,
+            message: `${code}: ${message}${exhausted ? ` — still failing after ${Math.round((Date.now() - incidentSince) / 1000)} s of retries (transfer.unreachableRetryMs)` : ''}`,
           });
         }
         lag.reset();

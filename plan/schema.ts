@@ -82,7 +82,10 @@ const planProperties = {
     parallelTables: Default(Type.Integer({ minimum: 1, maximum: 16 }), 2),
     maxThreadsRunning: Default(Type.Integer({ minimum: 1 }), 25),
     maxLagMs: Ms(5_000, 1),
-  }, { description: 'Throttle: the copy pauses above these.' })),
+    // How long one incident of a database that does not answer (Uold's or Unew's) is retried, with its cause in the status, before onUnreachable applies.
+    unreachableRetryMs: Ms(240_000, 1_000),
+    onUnreachable: Default(Type.Enum(['fail', 'wait'], { description: "After unreachableRetryMs: 'fail' the upgrade (Unew destroyed, Uold untouched), or 'wait' and keep retrying (an operator may abort)." }), 'fail'),
+  }, { description: 'Throttle: the copy pauses above these. And what a database that stops answering does to the transfer.' })),
   tests: List(planTestSchema),
   mirror: Defaulted(Section({
     percent: Default(Type.Number({ minimum: 0, maximum: 100 }), 100),

@@ -18,8 +18,8 @@ export const presets = {
   /**
    * Copy and follow: runs for as long as the upgrade, resumes from Unew's state after a retry.
    * A database that does not answer is retried inside the activity, each failure reported in the
-   * status with its code, for at most transfer-runner's UNREACHABLE_BUDGET_MS per incident; then it
-   * fails for good (non-retryable). Temporal's retries are left for worker crashes, which may
+   * status with its code, for transfer.unreachableRetryMs per incident; then, by transfer.onUnreachable, it
+   * fails for good (non-retryable) or keeps waiting. Temporal's retries are left for worker crashes, which may
    * happen any number of times over an upgrade that runs for days.
    */
   // Cancellation waits for the activity to stop, so nothing writes to Unew after compensation destroys it.

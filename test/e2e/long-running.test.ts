@@ -7,14 +7,13 @@
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { ImagoClient } from '../../client/api';
 import { checkLedger } from '../../examples/auction/ledger-checker';
 import type { UoldStage } from '../../examples/auction/stage';
-import { ManagedProcess } from '../../lib/proc';
-import { TemporalDevServer } from '../../lib/temporal-server';
+import { ManagedProcess, run } from '../../lib/proc';
+import { resolveTemporalBinary, TemporalDevServer } from '../../lib/temporal-server';
 import { loadPlanFile } from '../../plan/load';
 import { collectGarbage } from '../../providers/gc';
 import { LocalProvider } from '../../providers/local/local-provider';
@@ -39,8 +38,10 @@ describe('long-running upgrades: bounded history, continue-as-new, crashes, orph
     const connection = await Connection.connect({ address: server.address });
     onTeardown(() => connection.close());
     client = new Client({ connection });
-    s = await stage();
-    onTeardown(() => s.stop());
+    const first = await stage();
+    s = first;
+    // Captured: the last test replaces `s`, and each stage must be stopped itself.
+    onTeardown(() => first.stop());
   });
 
   async function workerProcess(queue: string, opts: { ownGroup?: boolean } = {}): Promise<ManagedProcess> {
@@ -59,7 +60,100 @@ describe('long-running upgrades: bounded history, continue-as-new, crashes, orph
     }));
   }
 
+  it('imago gc finds and removes a universe whose workflow was terminated (no compensation ran); the dry run removes nothing', async () => {
+    const queue = 'imago-long-gc';
+    const worker = await workerProcess(queue);
+    onTeardown(() => worker.stop());
+    const imago = ImagoClient.fromClient(client);
+    const { workflowId: id } = await imago.start(plan('long-gc', (p) => { p.approval.policy = 'manual'; }), { taskQueue: queue });
+    await waitPhase(client, id, ['data-transfer'], 120_000);
+    await run(resolveTemporalBinary(), ['workflow', 'terminate', '--address', server.address, '--workflow-id', id, '--reason', 'test: an operator terminated it']);
+    await worker.stop();
+    assert.deepEqual(universeState(s, id), { dbAlive: true, appAlive: true }, 'a terminated workflow ran no compensation: Unew is left behind');
+    const sources = [{ provider: new LocalProvider(), unew: { local: { baseDir: path.join(s.dir, 'universes') } } }];
+    const dry = await collectGarbage({ client, sources });
+    const entry = dry.find((e) => e.upgradeId === id);
+    assert.ok(entry, JSON.stringify(dry));
+    assert.deepEqual([entry!.workflow, entry!.action, entry!.destroyed], ['TERMINATED', 'destroy', undefined]);
+    assert.deepEqual(universeState(s, id), { dbAlive: true, appAlive: true }, 'the dry run destroyed nothing');
+    // Through the CLI, as an operator runs it.
+    const out = await run(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'client/cli.ts'), 'gc', '--universes-dir', path.join(s.dir, 'universes'), '--address', server.address, '--yes'], { cwd: ROOT });
+    assert.match(out, new RegExp(`removed\\s+local:${id}\\s+workflow TERMINATED`));
+    assert.deepEqual(universeState(s, id), { dbAlive: false, appAlive: false });
+    assert.equal(fs.existsSync(universeDir(s, id)), false, "Unew's folder is gone");
+  });
+
+  it("Unew's database SIGKILLed during the copy: no worker crash, the status names the cause while retrying, then a clean failure", async () => {
+    const queue = 'imago-long-unreachable';
+    const worker = await workerProcess(queue);
+    onTeardown(() => worker.stop());
+    const imago = ImagoClient.fromClient(client);
+    const { workflowId: id } = await imago.start(plan('long-unreachable', (p) => { p.transfer.unreachableRetryMs = 15_000; }), { taskQueue: queue });
+    await waitPhase(client, id, ['data-transfer'], 120_000);
+    await imago.pause(id);
+    const state = JSON.parse(fs.readFileSync(path.join(universeDir(s, id), 'state.json'), 'utf8')) as { dbPid: number };
+    process.kill(state.dbPid, 'SIGKILL');
+    await imago.resume(id);
+    // While retried: the status names the code and says what is left.
+    let seen: UpgradeStatus | null = null;
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline && !seen?.transferError;) {
+      await new Promise((r) => setTimeout(r, 300));
+      seen = await imago.status(id);
+    }
+    assert.equal(seen?.transferError?.code, 'TRANSFER_TARGET_UNREACHABLE', JSON.stringify(seen?.transferError));
+    assert.match(seen!.lastError ?? '', /TRANSFER_TARGET_UNREACHABLE.*retrying: \d+ s of retries left/);
+    const err = await client.workflow.getHandle(id).result().then(() => null, (e: Error) => e);
+    assert.ok(err, 'the upgrade failed');
+    const final = await client.workflow.getHandle(id).query(statusQuery);
+    assert.equal(final.outcome, 'failed');
+    assert.match(final.lastError ?? '', /TRANSFER_TARGET_UNREACHABLE|still failing after \d+ s of retries/);
+    assert.equal(worker.exitedAlready, false, 'the worker did not crash');
+    assert.doesNotMatch(fs.readFileSync(worker.logFile, 'utf8'), /unhandled|Unhandled/, 'no unhandled rejection in the worker');
+    assert.equal(fs.existsSync(universeDir(s, id)), false, 'compensation destroyed Unew');
+    await worker.stop();
+  });
+
+  it("the worker SIGKILLed during testing, then its whole process group killed while awaiting approval: Unew survives, the upgrade completes", async () => {
+    const queue = 'imago-long-crash';
+    let worker = await workerProcess(queue, { ownGroup: true });
+    onTeardown(() => worker.stop());
+    const imago = ImagoClient.fromClient(client);
+    const load = workload(s, 400_000, 40);
+    try {
+      const { workflowId: id } = await imago.start(plan('long-crash', (p) => { p.approval.policy = 'manual'; p.mirror.minDurationMs = 6_000; }), { taskQueue: queue });
+      await waitPhase(client, id, ['testing'], 180_000);
+      await new Promise((r) => setTimeout(r, 1_500)); // mirroring has begun
+      await worker.kill9();
+      await new Promise((r) => setTimeout(r, 3_000));
+      worker = await workerProcess(queue, { ownGroup: true });
+      const waiting = await waitPhase(client, id, ['awaiting-approval'], 240_000);
+      assert.equal(waiting.gate?.pass, true, `the gate passed although the transfer stopped for a while: ${JSON.stringify(waiting.gate?.reasons)}`);
+      // Ctrl-C, systemctl stop, a container stop: the whole process group.
+      process.kill(-worker.pid!, 'SIGKILL');
+      await worker.waitExit();
+      await new Promise((r) => setTimeout(r, 1_000));
+      assert.equal(universeState(s, id).dbAlive, true, "Unew's database is the universe's, not the worker's: it survives the worker's process group");
+      worker = await workerProcess(queue, { ownGroup: true });
+      await imago.approve(id, 'ci');
+      const st = await client.workflow.getHandle(id).result() as UpgradeStatus;
+      assert.equal(st.outcome, 'completed', st.lastError ?? '');
+      load.stop();
+      const w = await load.done;
+      assert.equal((await mixedStateViolations(s)).violations, 0);
+      const ledger = await checkLedger(fs.readFileSync(path.join(universeDir(s, id), 'admin.url'), 'utf8').trim(), 'v2', w.ledger);
+      assert.deepEqual([ledger.missing.length, ledger.duplicated.length, ledger.altered.length], [0, 0, 0]);
+    } finally {
+      load.stop();
+      await load.done;
+      await worker.stop();
+    }
+  });
+
   it('continues as new during the transfer and while awaiting approval, waits with a history that does not grow, then completes: 0 lost writes, 0 mixed state', async () => {
+    // A stage of its own: the previous test left this one's interceptor on Unew.
+    const own = await stage();
+    s = own;
+    onTeardown(() => own.stop());
     const queue = 'imago-long';
     const worker = await workerProcess(queue);
     onTeardown(() => worker.stop());
