@@ -87,6 +87,8 @@ export const ERRORS = {
   CLIENT_ALREADY_RUNNING: { message: 'An upgrade with this plan name is already running', retryable: false, hint: "Watch it with 'imago watch <id>', or abort it before starting again." },
   CLIENT_STATUS_UNAVAILABLE: { message: 'The upgrade did not answer the status query', retryable: true, hint: "A worker must be running to answer queries, even for a finished upgrade: start 'imago worker'." },
   CLIENT_COMPONENT_MISSING: { message: 'A component this command runs is not installed in this checkout', retryable: false, hint: 'Update the checkout; the named module must exist.' },
+  CLIENT_SEARCH_ATTRIBUTES_MISSING: { message: "The Temporal namespace lacks Imago's search attributes", retryable: false, hint: "Register them once per namespace with 'imago server setup' (same --address and --namespace), as the message says." },
+  CLIENT_SERVER_REFUSED: { message: 'The Temporal server refused the request', retryable: false, hint: "Read the server's reason in the message: a missing permission (the operator service needs an admin role), a namespace that does not exist, or a server too old for the call." },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -27,7 +27,8 @@ import { checkLedger } from '../../examples/auction/ledger-checker';
 import { APP_GRANTS } from '../../examples/auction/database';
 import type { UoldStage } from '../../examples/auction/stage';
 import { abortUpdate, statusQuery } from '../../workflows/messages';
-import { WORKFLOW_TYPE, type UpgradeStatus } from '../../workflows/status';
+import type { UpgradeStatus } from '../../workflows/status';
+import { ImagoClient } from '../../client/api';
 import { mariadbFixture, motoFixture, temporalFixture } from '../fixtures/servers';
 import { mixedStateViolations, stage, waitPhase, workload } from '../e2e/harness';
 import { AuctionFleet } from './auction-fleet';
@@ -101,7 +102,7 @@ describe('the whole upgrade workflow with the aws provider against moto (data pl
       overrides(p);
     });
     const plan = loadPlanFile(file);
-    return client.workflow.start(WORKFLOW_TYPE, { taskQueue: TASK_QUEUE, workflowId: id, args: [{ upgradeId: id, plan }] });
+    return (await ImagoClient.fromClient(client).start(plan, { workflowId: id, taskQueue: TASK_QUEUE })).handle;
   }
 
   async function forwards(): Promise<{ listener?: string; rule?: string }> {

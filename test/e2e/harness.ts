@@ -6,7 +6,8 @@ import type { Client } from '@temporalio/client';
 import { startUoldStage, type UoldStage } from '../../examples/auction/stage';
 import { startWorkload, type WorkloadResult } from '../../examples/auction/workload/generator';
 import { loadPlanFile } from '../../plan/load';
-import { TASK_QUEUE, WORKFLOW_TYPE, type UpgradeStatus } from '../../workflows/status';
+import { TASK_QUEUE, type UpgradeStatus } from '../../workflows/status';
+import { ImagoClient } from '../../client/api';
 import { statusQuery } from '../../workflows/messages';
 import { IngressControlClient, atomicityOf } from '../../interceptors/ingress';
 import { processesWithEnv } from '../../lib/proc-scan';
@@ -25,7 +26,7 @@ export function workload(s: UoldStage, durationMs: number, rate = 60) {
 
 export async function startUpgrade(client: Client, s: UoldStage, id: string, overrides?: (plan: any) => void, taskQueue = TASK_QUEUE) {
   const plan = loadPlanFile(s.writePlan(overrides));
-  return client.workflow.start(WORKFLOW_TYPE, { taskQueue, workflowId: id, args: [{ upgradeId: id, plan }] });
+  return (await ImagoClient.fromClient(client).start(plan, { workflowId: id, taskQueue })).handle;
 }
 
 export async function waitPhase(client: Client, id: string, phases: string[], timeoutMs = 90_000): Promise<UpgradeStatus> {
