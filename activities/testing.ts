@@ -11,13 +11,25 @@ import { ingressClients, loadConversion, planDir, readerServerId, uoldDbUrl, une
 
 const OUTPUT_LIMIT = 4_000;
 
-/** Runs one plan test: argv with {unewUrl} substituted, cwd = the plan's folder, killed at its timeout. */
+/**
+ * A plan test's whole environment: PATH (the worker's, unless the test sets
+ * its own), the test's declared `env`, and UNEW_URL. Nothing else of the
+ * worker's: its environment holds the plan's secrets (Uold's replication URL,
+ * the interceptors' token, which can hold and switch traffic), and a test is
+ * the user's code. '{unewUrl}' in a value is replaced as in the command.
+ */
+export function testEnv(test: UpgradePlan['tests'][number], unewUrl: string, workerPath = process.env.PATH): Record<string, string> {
+  const declared = Object.entries(test.env ?? {}).map(([k, v]) => [k, v.replaceAll('{unewUrl}', unewUrl)]);
+  return { ...(workerPath ? { PATH: workerPath } : {}), ...Object.fromEntries(declared), UNEW_URL: unewUrl };
+}
+
+/** Runs one plan test: argv with {unewUrl} substituted, cwd = the plan's folder, only testEnv() as its environment, killed at its timeout. */
 export function runCommand(test: UpgradePlan['tests'][number], unewUrl: string, cwd: string): Promise<TestResult> {
   const started = Date.now();
   const [cmd, ...args] = test.command.map((a) => a.replaceAll('{unewUrl}', unewUrl));
   return new Promise((resolve) => {
     let output = '';
-    const child = spawn(cmd, args, { cwd, env: { ...process.env, UNEW_URL: unewUrl }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd, env: testEnv(test, unewUrl), stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer) => { output = (output + d.toString()).slice(-OUTPUT_LIMIT); };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);

@@ -1,14 +1,13 @@
 /** Bootstrapping activities: validate the plan on the worker, preflight Uold, create / start / destroy Unew. */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as mysql from 'mysql2/promise';
 import type { UpgradePlan } from '../plan/types';
 import type { Provider, UnewHandle } from '../providers/provider';
 import { validateLoadedPlan } from '../plan/load';
 import { imagoError } from '../lib/errors';
 import { Context } from '@temporalio/activity';
-import { preflightUold, type PreflightReport } from './preflight';
-import { planDir, uoldDbUrl, unewAdminUrl, withHeartbeat } from './context';
+import { preflightError, runPreflight, type PreflightReport } from './preflight';
+import { planDir, unewAdminUrl, withHeartbeat } from './context';
 
 export function createUniverseActivities(providers: Record<string, Provider>) {
   const providerOf = (plan: UpgradePlan): Provider => {
@@ -24,8 +23,15 @@ export function createUniverseActivities(providers: Record<string, Provider>) {
       validateLoadedPlan(plan, 'plan (on the worker)');
     },
 
+    /**
+     * The one preflight (activities/preflight), without the scratch database
+     * `imago preflight` adds: every check is made, and any failure fails the
+     * upgrade here, before Unew exists, with every problem listed.
+     */
     async preflight(plan: UpgradePlan): Promise<PreflightReport> {
-      return preflightUold(uoldDbUrl(plan), plan.uold.db.database, { diskDir: fs.existsSync(plan.unew.local?.baseDir ?? '') ? plan.unew.local!.baseDir! : os.homedir(), minFreeBytes: 256 * 1024 * 1024 });
+      const report = await runPreflight(plan, { providers, scratch: false });
+      if (!report.ok) throw preflightError(report);
+      return report;
     },
 
     async provisionUnew(upgradeId: string, plan: UpgradePlan): Promise<UnewHandle> {

@@ -16,11 +16,13 @@ import { ingressCommand, workerCommand } from './commands/processes';
 import { reportCommand } from './commands/report';
 import { serverSetupCommand } from './commands/server';
 import { gcCommand } from './commands/gc';
+import { preflightCommand } from './commands/preflight';
+import { initCommand } from './commands/init';
 import { palette, processIo, type Io } from './output';
 
 export const COMMANDS: CommandSpec[] = [
   startCommand, watchCommand, statusCommand, listCommand, ...controlCommands,
-  reportCommand, planValidateCommand, serverSetupCommand, workerCommand, ingressCommand, gcCommand,
+  reportCommand, initCommand, planValidateCommand, preflightCommand, serverSetupCommand, workerCommand, ingressCommand, gcCommand,
 ];
 const GROUPS = new Set(COMMANDS.filter((c) => c.name.includes(' ')).map((c) => c.name.split(' ')[0]));
 

@@ -35,24 +35,24 @@ export const compareRulesSchema = Section({
   noise: Defaulted(Section({
     minSamples: Default(Type.Integer({ minimum: 1, description: 'Uold-vs-Uold samples an endpoint needs before any of its fields can be called noise.' }), 5),
     ratio: Default(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'A field is noise when its Uold-vs-Uold rate >= ratio x its Uold-vs-Unew rate.' }), 0.5),
-  })),
+  }, { description: 'Learning noise: fields that differ between two replies of Uold itself are not regressions.' })),
   lag: Defaulted(Section({
     recheckDelayMs: Int(250, 0, 60_000, 'Wait before re-sending a differing request to both (used without a position hook, and as the poll step with one).'),
     attempts: Int(2, 0, 10, 'Rechecks of one pair before its difference counts as a regression.'),
     maxPending: Int(64, 0, 10_000, 'Rechecks waiting or in flight; beyond it a difference is counted without recheck (and the skip is counted).'),
     positionTimeoutMs: Int(5000, 1, 600_000, "Longest wait for Unew's applied position to pass Uold's."),
-  })),
+  }, { description: 'Rechecks of a difference that may only be Unew lagging behind Uold.' })),
   limits: Defaulted(Section({
     queueSize: Int(2000, 1, 1_000_000, 'Pairs waiting to be compared; onPair drops (and counts) beyond it.'),
-    maxEndpoints: Int(200, 1, 10_000),
-    maxFieldsPerEndpoint: Int(100, 1, 10_000),
-    examplesPerField: Int(2, 0, 100),
+    maxEndpoints: Int(200, 1, 10_000, 'Endpoints tracked; traffic to more is counted under one overflow endpoint.'),
+    maxFieldsPerEndpoint: Int(100, 1, 10_000, 'Differing fields tracked per endpoint.'),
+    examplesPerField: Int(2, 0, 100, 'Example diffs kept per field.'),
     maxExamples: Int(200, 0, 100_000, 'All examples kept across the report.'),
     exampleBodyBytes: Int(2048, 0, 1_048_576, 'Bytes of each body kept in an example.'),
     maxBodyBytes: Int(1_048_576, 1, 67_108_864, 'Largest body parsed and diffed; a longer one is compared by hash only.'),
     requestTimeoutMs: Int(5000, 1, 600_000, 'Timeout of a re-sent request (noise or lag recheck).'),
     maxConcurrentRequests: Int(8, 1, 1000, 'Concurrent re-sent requests (noise plus rechecks).'),
-  })),
+  }, { description: "Bounds on the compare engine's memory and extra load." })),
 }, { description: 'Compare rules and gate thresholds: see docs/compare-rules.md.' });
 
 export type ValuePatternRule = Static<typeof valuePatternRuleSchema>;

@@ -25,10 +25,12 @@ export const ERRORS = {
   IMAGO_PLAN_INVALID: { message: 'The upgrade plan is invalid', retryable: false, hint: 'Fix each error listed with its path in the plan file, then start again.' },
   IMAGO_PLAN_UNREADABLE: { message: 'The upgrade plan file cannot be read or parsed', retryable: false, hint: 'Check the path and that the file is valid YAML or JSON.' },
   IMAGO_SECRET_UNRESOLVED: { message: 'A secret reference in the plan cannot be resolved', retryable: false, hint: 'Set the named environment variable or create the named file on the worker host.' },
-  IMAGO_PREFLIGHT_UNREACHABLE: { message: "Uold's data store is not reachable", retryable: true, hint: "Check uold.db.url in the plan and that the database is up." },
+  IMAGO_PREFLIGHT_UNREACHABLE: { message: "Uold's data store is not reachable", retryable: true, hint: "Check the URL that uold.db.urlRef names and that the database is up." },
   IMAGO_PREFLIGHT_BINLOG: { message: "Uold's binary log is not usable for change capture", retryable: false, hint: 'Start the server with --log-bin --binlog-format=ROW --binlog-row-image=FULL.' },
-  IMAGO_PREFLIGHT_PRIVILEGES: { message: 'The replication user lacks a privilege', retryable: false, hint: 'GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT to the user named in uold.db.url.' },
+  IMAGO_PREFLIGHT_PRIVILEGES: { message: 'The replication user lacks a privilege', retryable: false, hint: "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* and SELECT ON the database to the user of uold.db.urlRef; 'imago preflight' prints the exact statements." },
   IMAGO_PREFLIGHT_DISK: { message: 'Not enough disk space for Unew', retryable: false, hint: 'Free disk space or point unew.local.baseDir at a larger volume.' },
+  IMAGO_PREFLIGHT_FAILED: { message: 'The preflight found problems that would make the upgrade fail', retryable: false, hint: "Fix each failed check (its fix is printed with it), then run 'imago preflight <plan>' again." },
+  IMAGO_SCHEMA_FILE_INVALID: { message: 'The new schema file does not apply to an empty database', retryable: false, hint: "Fix the SQL at the line named: it must apply to an empty MariaDB database, as it will to Unew's." },
 
   // --- ingress interceptor
   INGRESS_BAD_TRANSITION: { message: 'The interceptor cannot make this transition in its current state', retryable: false, hint: 'Read the state with GET /status and send the transition it allows.' },
@@ -89,6 +91,7 @@ export const ERRORS = {
   CLIENT_COMPONENT_MISSING: { message: 'A component this command runs is not installed in this checkout', retryable: false, hint: 'Update the checkout; the named module must exist.' },
   CLIENT_SEARCH_ATTRIBUTES_MISSING: { message: "The Temporal namespace lacks Imago's search attributes", retryable: false, hint: "Register them once per namespace with 'imago server setup' (same --address and --namespace), as the message says." },
   CLIENT_SERVER_REFUSED: { message: 'The Temporal server refused the request', retryable: false, hint: "Read the server's reason in the message: a missing permission (the operator service needs an admin role), a namespace that does not exist, or a server too old for the call." },
+  CLIENT_INIT_REFUSED: { message: 'imago init would overwrite files that exist', retryable: false, hint: 'Give an empty or new --out folder, or --force to overwrite the files it names.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -46,9 +46,9 @@ export function Backfilled<T extends TSchema>(schema: T, value: Static<T> | Reco
   return Type.Optional(Type.With(schema, { default: value } as TSchema));
 }
 
-/** A duration or timeout in milliseconds, with its default and lower bound. */
-export const Ms = (def: number, minimum = 0, maximum?: number) =>
-  Default(Type.Integer({ minimum, ...(maximum === undefined ? {} : { maximum }) }), def);
+/** A duration or timeout in milliseconds, with its default, lower bound and what it bounds. */
+export const Ms = (def: number, minimum = 0, description?: string, maximum?: number) =>
+  Default(Type.Integer({ minimum, ...(maximum === undefined ? {} : { maximum }), ...(description ? { description } : {}) }), def);
 
 /** A reference to a secret, resolved on the worker: never the secret itself. */
 export const SecretRef = Type.String({ pattern: '^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$', description: "A reference to a secret: 'env:NAME' or 'file:/path'. Never the secret itself." });

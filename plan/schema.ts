@@ -11,7 +11,7 @@
 import { compareRulesSchema } from '../compare/rules';
 import { MAX_HOLD_TIMEOUT_MS } from '../interceptors/ingress/switcher';
 import { PROVIDER_NAMES, providerSectionProperties } from './providers';
-import { Backfilled, Default, Defaulted, List, Ms, NonEmpty, SecretRef, Section, Type } from './schema-kit';
+import { Backfilled, Default, Defaulted, List, Ms, SecretRef, Section, Type } from './schema-kit';
 
 /** Table-level privileges MariaDB knows; the grants check compares these. */
 export const TABLE_PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'DROP', 'REFERENCES', 'INDEX', 'ALTER', 'CREATE VIEW', 'SHOW VIEW', 'TRIGGER', 'DELETE HISTORY'] as const;
@@ -25,99 +25,103 @@ const DatabaseName = Type.String({ pattern: '^[A-Za-z0-9_]+$' });
 const Argv = (description: string) => Type.Array(Type.String(), { minItems: 1, description });
 const UrlPath = (def: string, description: string) => Default(Type.String({ pattern: '^/', description }), def);
 
-const version = Section({ version: NonEmpty });
+const version = (which: string) => Section({ version: Type.String({ minLength: 1, description: `The ${which} version's name, for the status, the web UI and reports.` }) }, { description: `The ${which} version.` });
 
 export const ingressRefSchema = Section({
   controlUrl: Type.String({ pattern: '^https?://', description: "The interceptor's control API." }),
-  tokenRef: SecretRef,
+  tokenRef: Type.With(SecretRef, { description: "The interceptor's control token ('env:NAME' or 'file:/path', resolved on the worker): it can hold and switch traffic." }),
 });
 
 export const planTestSchema = Section({
-  name: NonEmpty,
+  name: Type.String({ minLength: 1, description: 'Shown in the status, the gate and the report.' }),
   command: Argv("argv; '{unewUrl}' is replaced by Unew's base URL. Run with cwd = the plan's folder; must not write to Unew."),
-  timeoutMs: Ms(120_000, 1_000),
+  timeoutMs: Ms(120_000, 1_000, 'Killed after this long, and failed.'),
+  // Optional in the type: plans in the history of workflows started before it existed have none.
+  env: Backfilled(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.String(), {
+    description: "The test's environment besides PATH and UNEW_URL: it gets nothing else of the worker's (no secret of the plan). Part of the plan: no secrets here.",
+  }), {}),
 });
 
 export const unewAppSchema = Section({
   command: Argv("The new version's argv, started in the plan's folder with PORT and DATABASE_URL (Unew's own database only)."),
   healthPath: UrlPath('/health', 'Answers 2xx when the application is up.'),
   env: Default(Type.Record(Type.String(), Type.String(), { description: 'Extra environment of the application (no secrets: it is part of the plan).' }), {}),
-  startTimeoutMs: Ms(60_000, 1_000),
-});
+  startTimeoutMs: Ms(60_000, 1_000, 'Unew must answer healthPath within this long after its start, or the upgrade fails (Uold untouched).'),
+}, { description: "The new version's application, as the provider starts it." });
 
 export const grantsSchema = Section({
-  enabled: Default(Type.Boolean(), true),
+  enabled: Default(Type.Boolean({ description: 'Run the grants check (a test result in the gate).' }), true),
   privileges: Default(Type.Array(Privilege, { minItems: 1, uniqueItems: true, description: "What the application's account gets on Unew's database (local provider) and must hold on every table, and no more." }), DEFAULT_APP_PRIVILEGES),
   tables: Default(Type.Record(Type.String(), Type.Array(Privilege, { uniqueItems: true }), { description: 'Per-table exceptions to privileges (table name → its privileges).' }), {}),
 }, { description: 'The grants check of the testing phase: see docs/grants-check.md.' });
 
 export const unewSchema = Section({
-  provider: Default(Type.Enum(PROVIDER_NAMES), 'local'),
-  database: DatabaseName,
+  provider: Default(Type.Enum(PROVIDER_NAMES, { description: "Who builds Unew: 'local' (processes and a MariaDB on this worker's host, docs/local-provider.md) or 'aws' (docs/aws-provider.md)." }), 'local'),
+  database: Type.With(DatabaseName, { description: "Unew's database name (the local provider creates it; the schema file is applied to it)." }),
   schemaFile: Type.String({ minLength: 1, description: "The new schema (SQL), applied to Unew's empty database; relative to the plan's folder." }),
   conversion: Type.String({ minLength: 1, description: "Module whose default export is a ConversionModule (transfer/conversion.ts); relative to the plan's folder." }),
   app: unewAppSchema,
   ...providerSectionProperties(),
   // Optional in the type: plans in the history of workflows started before the grants check have none.
   grants: Backfilled(grantsSchema, {}),
-});
+}, { description: 'The new universe: its provider, database, schema, conversion and application.' });
 
 const planProperties = {
-  $schema: Type.Optional(Type.String()),
-  version: Default(Type.Literal(1), 1),
+  $schema: Type.Optional(Type.String({ description: 'For editors: the JSON Schema of this file (plan/plan.schema.json).' })),
+  version: Default(Type.Literal(1, { description: 'The plan format version.' }), 1),
   name: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: 'Upgrade name: part of the workflow id.' }),
-  system: NonEmpty,
-  from: version,
-  to: version,
+  system: Type.String({ minLength: 1, description: 'The system upgraded, for the status, the web UI (ImagoSystem) and reports.' }),
+  from: version('running (Uold)'),
+  to: version('new (Unew)'),
   uold: Section({
-    ingress: Type.Array(ingressRefSchema, { minItems: 1 }),
+    ingress: Type.Array(ingressRefSchema, { minItems: 1, description: 'Every ingress interceptor in front of Uold (all clients pass through one of them).' }),
     db: Section({
       urlRef: Type.With(SecretRef, { description: 'The replication user: REPLICATION SLAVE, REPLICATION CLIENT, SELECT.' }),
-      database: DatabaseName,
-    }),
-  }),
+      database: Type.With(DatabaseName, { description: "Uold's database: every table in it is converted or listed in the conversion's ignoreTables." }),
+    }, { description: "Uold's database, read as the replication user only (binlog and SELECT)." }),
+  }, { description: 'The running system: its interceptors and its database. Imago never writes to it.' }),
   unew: unewSchema,
   transfer: Defaulted(Section({
-    chunkSize: Default(Type.Integer({ minimum: 1, maximum: 100_000 }), 2000),
-    parallelTables: Default(Type.Integer({ minimum: 1, maximum: 16 }), 2),
-    maxThreadsRunning: Default(Type.Integer({ minimum: 1 }), 25),
-    maxLagMs: Ms(5_000, 1),
+    chunkSize: Default(Type.Integer({ minimum: 1, maximum: 100_000, description: 'Rows read from Uold per chunk of the copy (a change while copying: imago throttle --chunk-size).' }), 2000),
+    parallelTables: Default(Type.Integer({ minimum: 1, maximum: 16, description: 'Tables copied at once.' }), 2),
+    maxThreadsRunning: Default(Type.Integer({ minimum: 1, description: "The copy pauses while Uold's Threads_running is above this: Uold's own load comes first." }), 25),
+    maxLagMs: Ms(5_000, 1, "The copy pauses while Unew lags Uold's change stream by more than this."),
     // How long one incident of a database that does not answer (Uold's or Unew's) is retried, with its cause in the status, before onUnreachable applies.
-    unreachableRetryMs: Ms(240_000, 1_000),
+    unreachableRetryMs: Ms(240_000, 1_000, 'How long one incident of a database that does not answer is retried before onUnreachable applies.'),
     onUnreachable: Default(Type.Enum(['fail', 'wait'], { description: "After unreachableRetryMs: 'fail' the upgrade (Unew destroyed, Uold untouched), or 'wait' and keep retrying (an operator may abort)." }), 'fail'),
   }, { description: 'Throttle: the copy pauses above these. And what a database that stops answering does to the transfer.' })),
-  tests: List(planTestSchema),
+  tests: List(planTestSchema, "Your tests of Unew, run with real data after the copy and before the gate; each must exit 0. Each gets only PATH, UNEW_URL and its own env."),
   mirror: Defaulted(Section({
-    percent: Default(Type.Number({ minimum: 0, maximum: 100 }), 100),
-    methods: Default(Type.Array(Type.Enum(['GET', 'HEAD', 'OPTIONS'])), ['GET', 'HEAD']),
-    minDurationMs: Ms(10_000),
-    maxDurationMs: Ms(120_000, 1),
-  })),
+    percent: Default(Type.Number({ minimum: 0, maximum: 100, description: 'Share of the live safe requests also sent to Unew and compared.' }), 100),
+    methods: Default(Type.Array(Type.Enum(['GET', 'HEAD', 'OPTIONS']), { description: 'Methods mirrored: safe ones only (a mirrored request must not write).' }), ['GET', 'HEAD']),
+    minDurationMs: Ms(10_000, 0, 'Mirror at least this long before the verdict.'),
+    maxDurationMs: Ms(120_000, 1, 'Give up waiting for enough samples (compare.minSamplesPerEndpoint) after this long: the gate then fails.'),
+  }, { description: "Mirrored live traffic: Uold's replies compared with Unew's during testing." })),
   compare: Defaulted(compareRulesSchema),
   verify: Defaulted(Section({
-    enabled: Default(Type.Boolean(), true),
-    chunkSize: Default(Type.Integer({ minimum: 1 }), 5000),
+    enabled: Default(Type.Boolean({ description: 'Verify convert(Uold) = Unew row by row during testing (the cut-over always verifies what changed since).' }), true),
+    chunkSize: Default(Type.Integer({ minimum: 1, description: 'Rows compared per chunk.' }), 5000),
     // Optional in the type: plans of workflows started before it existed have none.
     niceRatio: Backfilled(Type.Number({ minimum: 0, maximum: 100, description: "After each chunk of the full verification, rest this many times the chunk's own time (0 = no rest): Uold keeps serving meanwhile." }), 1),
-  })),
+  }, { description: 'The full verification of the testing phase.' })),
   switchover: Defaulted(Section({
-    maxLagMsToBegin: Ms(1_000, 1),
+    maxLagMsToBegin: Ms(1_000, 1, 'A cut-over begins only when Unew lags Uold by less than this.'),
     holdTimeoutMs: Default(Type.Integer({ minimum: 100, maximum: MAX_HOLD_TIMEOUT_MS, description: `Longest hold of new requests at each interceptor; at most ${MAX_HOLD_TIMEOUT_MS}, the longest hold an interceptor accepts.` }), 5_000),
-    drainTimeoutMs: Ms(2_000, 10),
-    flushTimeoutMs: Ms(2_000, 10),
-    maxAttempts: Default(Type.Integer({ minimum: 1, maximum: 20 }), 3),
+    drainTimeoutMs: Ms(2_000, 10, 'Inside the hold: longest wait for the requests in flight to end.'),
+    flushTimeoutMs: Ms(2_000, 10, "Inside the hold: longest wait for Unew to apply Uold's last changes."),
+    maxAttempts: Default(Type.Integer({ minimum: 1, maximum: 20, description: 'Cut-over attempts (each released back to Uold when it does not complete) before the upgrade fails.' }), 3),
     smokePath: UrlPath('/health', 'Checked on Unew inside the hold, before the switch.'),
-  })),
+  }, { description: 'Termination and switchover: the hold, bounded by holdTimeoutMs, during which clients wait for milliseconds.' })),
   approval: Defaulted(Section({
-    policy: Default(Type.Enum(['auto', 'manual']), 'manual'),
-    timeoutMs: Ms(24 * 3600_000, 1),
-    onTimeout: Default(Type.Enum(['abort', 'proceed']), 'abort'),
-  })),
+    policy: Default(Type.Enum(['auto', 'manual'], { description: "'manual': wait for 'imago approve <id>' once the gate passed; 'auto': switch as soon as it passes." }), 'manual'),
+    timeoutMs: Ms(24 * 3600_000, 1, 'Longest wait for a manual approval.'),
+    onTimeout: Default(Type.Enum(['abort', 'proceed'], { description: "What an approval that does not come leads to: 'abort' (Unew destroyed, Uold untouched) or 'proceed'." }), 'abort'),
+  }, { description: 'Who decides the switchover once the gate passed.' })),
   postSwitchover: Defaulted(Section({
-    windowMs: Ms(60_000),
-    finalize: Default(Type.Enum(['auto', 'manual']), 'auto'),
-    keepUold: Default(Type.Boolean(), true),
-  })),
+    windowMs: Ms(60_000, 0, "After the switch, Unew serves while Uold stays ready this long before finalizing ('imago finalize <id>' ends it now)."),
+    finalize: Default(Type.Enum(['auto', 'manual'], { description: "'auto': finalize at the end of the window; 'manual': wait for 'imago finalize <id>'." }), 'auto'),
+    keepUold: Default(Type.Boolean({ description: "Leave Uold's fleet as it is at finalize (local: always; aws: false deregisters and terminates it)." }), true),
+  }, { description: 'After the point of no return.' })),
 };
 
 /** The plan file: what a user writes (validated by plan/load.ts). */

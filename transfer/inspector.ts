@@ -1,5 +1,5 @@
 import type * as mysql from 'mysql2/promise';
-import { imagoError } from '../lib/errors';
+import { binlogChecks, grantChecks, readUoldServer, throwOnFailure } from '../lib/uold-requirements';
 
 /**
  * The inspector asks Uold (and Unew's catalog) read-only questions. Nothing
@@ -13,26 +13,15 @@ export class Inspector {
     return rows as any[];
   }
 
+  /** Uold's binary log, by the rules every preflight shares (lib/uold-requirements.ts). */
   async expectRowBinlog(): Promise<void> {
-    const [v] = await this.rows('SELECT @@log_bin AS logBin, @@binlog_format AS format, @@binlog_row_image AS image');
-    const wrong: string[] = [];
-    if (Number(v.logBin) !== 1) wrong.push('log_bin is OFF');
-    if (v.format !== 'ROW') wrong.push(`binlog_format is ${v.format}, not ROW`);
-    if (v.image !== 'FULL') wrong.push(`binlog_row_image is ${v.image}, not FULL`);
-    if (wrong.length) throw imagoError('IMAGO_PREFLIGHT_BINLOG', wrong.join('; '));
+    throwOnFailure(binlogChecks((await readUoldServer(this.db)).variables));
   }
 
-  /** REPLICATION SLAVE, REPLICATION CLIENT (MariaDB: BINLOG MONITOR) and SELECT on the database. */
-  async expectReplicationPrivileges(user: string): Promise<void> {
-    const grants = (await this.rows('SHOW GRANTS')).map((r) => String(Object.values(r)[0]).toUpperCase());
-    const global = grants.filter((g) => / ON \*\.\* /.test(g));
-    const onDb = grants.filter((g) => g.includes(` ON \`${this.database.toUpperCase()}\`.*`) || g.includes(` ON ${this.database.toUpperCase()}.*`));
-    const has = (list: string[], p: RegExp) => list.some((g) => /GRANT ALL PRIVILEGES/.test(g) || p.test(g));
-    const missing: string[] = [];
-    if (!has(global, /REPLICATION SLAVE|REPLICATION REPLICA/)) missing.push('REPLICATION SLAVE ON *.*');
-    if (!has(global, /REPLICATION CLIENT|BINLOG MONITOR/)) missing.push('REPLICATION CLIENT ON *.*');
-    if (!has(global.concat(onDb), /GRANT (.*, )?SELECT(,| ON)/)) missing.push(`SELECT ON ${this.database}.*`);
-    if (missing.length) throw imagoError('IMAGO_PREFLIGHT_PRIVILEGES', `user '${user}' lacks ${missing.join(', ')}`);
+  /** REPLICATION SLAVE, REPLICATION CLIENT (MariaDB: BINLOG MONITOR) and SELECT on the database, by the same rules. */
+  async expectReplicationPrivileges(_user: string): Promise<void> {
+    const facts = await readUoldServer(this.db);
+    throwOnFailure(grantChecks(facts.grants, this.database, facts.account));
   }
 
   async tables(): Promise<string[]> {

@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import { loadPlanFile, validatePlan } from '../../plan/load';
-import { preflightUold } from '../../activities/preflight';
+import { ReportBuilder, type PreflightReport } from '../../activities/preflight';
+import { checkUoldServer } from '../../activities/preflight/uold';
 import { mariadbFixture } from '../fixtures/servers';
 import { isImagoError } from '../../lib/errors';
 
@@ -34,23 +35,46 @@ describe('bootstrapping: plan validation and preflight on a real MariaDB', () =>
     assert.throws(() => validatePlan(plan, path.dirname(EXAMPLE)), /\/switchover\/holdTimeoutMs: must exceed/);
   });
 
-  it('preflight passes for a replication user and names what is missing otherwise', async () => {
+  it("preflight of Uold: passes for a replication user; names what is missing with the SQL that fixes it, and the fix works", async () => {
     const db = await mariadbFixture();
     await db.createDatabase('shop');
     await db.query('CREATE TABLE shop.t (id INT PRIMARY KEY)');
     await db.createUser('repl', 'pw', ['REPLICATION SLAVE, REPLICATION CLIENT ON *.*', 'SELECT ON shop.*']);
-    const ok = await preflightUold(db.urlFor('repl', 'pw', 'shop'), 'shop', { diskDir: '/tmp', minFreeBytes: 1 });
-    assert.equal(ok.binlogFormat, 'ROW');
-    assert.equal(ok.tables, 1);
+    const uold = async (url: string): Promise<PreflightReport> => {
+      const r = new ReportBuilder();
+      await (await checkUoldServer(r, url, 'shop'))?.end();
+      return r.report();
+    };
+    const check = (rep: PreflightReport, name: string) => rep.checks.find((c) => c.name === name)!;
+    const ok = await uold(db.urlFor('repl', 'pw', 'shop'));
+    assert.equal(ok.ok, true, JSON.stringify(ok.checks, null, 1));
+    assert.equal(check(ok, 'binlog_format').detail, 'ROW');
+    assert.match(check(ok, 'replication privileges').detail, /'repl'@'127.0.0.1' has REPLICATION SLAVE, REPLICATION CLIENT on \*\.\* and SELECT on shop/);
     assert.ok(!JSON.stringify(ok).includes(':pw@'), 'no password in the report');
+    assert.doesNotMatch(JSON.stringify(ok), /\*[0-9A-F]{40}/, 'no password hash in the report');
 
     await db.createUser('reader', 'pw', ['SELECT ON shop.*']);
-    await assert.rejects(preflightUold(db.urlFor('reader', 'pw', 'shop'), 'shop', { diskDir: '/tmp', minFreeBytes: 1 }),
-      (e: unknown) => isImagoError(e, 'IMAGO_PREFLIGHT_PRIVILEGES') && /REPLICATION SLAVE, REPLICATION CLIENT/.test(e.message));
-    await assert.rejects(preflightUold(db.urlFor('repl', 'wrong', 'shop'), 'shop', { diskDir: '/tmp', minFreeBytes: 1 }),
-      (e: unknown) => isImagoError(e, 'IMAGO_PREFLIGHT_UNREACHABLE') && !e.message.includes('wrong'));
+    const weak = check(await uold(db.urlFor('reader', 'pw', 'shop')), 'replication privileges');
+    assert.deepEqual([weak.status, weak.code], ['fail', 'IMAGO_PREFLIGHT_PRIVILEGES']);
+    assert.match(weak.detail, /lacks REPLICATION SLAVE, REPLICATION CLIENT ON \*\.\*/);
+    assert.equal(weak.fix, "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'reader'@'127.0.0.1';");
+    await db.query(weak.fix!);
+    assert.equal(check(await uold(db.urlFor('reader', 'pw', 'shop')), 'replication privileges').status, 'ok', 'the printed fix is enough');
+
+    await db.createUser('admin', 'pw', ['ALL PRIVILEGES ON *.*']);
+    const wide = check(await uold(db.urlFor('admin', 'pw', 'shop')), 'least privilege');
+    assert.equal(wide.status, 'warn');
+    assert.match(wide.fix!, /^REVOKE ALL PRIVILEGES ON \*\.\* FROM 'admin'@'127.0.0.1';\nGRANT REPLICATION SLAVE, REPLICATION CLIENT ON \*\.\* TO 'admin'@'127.0.0.1';$/);
+
+    const unreachable = check(await uold(db.urlFor('repl', 'wrong', 'shop')), 'reachable');
+    assert.equal(unreachable.code, 'IMAGO_PREFLIGHT_UNREACHABLE');
+    assert.ok(!unreachable.detail.includes('wrong'), unreachable.detail);
+
     await db.query("SET GLOBAL binlog_format = 'MIXED'");
-    await assert.rejects(preflightUold(db.urlFor('repl', 'pw', 'shop'), 'shop', { diskDir: '/tmp', minFreeBytes: 1 }),
-      (e: unknown) => isImagoError(e, 'IMAGO_PREFLIGHT_BINLOG'));
+    const mixed = check(await uold(db.urlFor('repl', 'pw', 'shop')), 'binlog_format');
+    assert.deepEqual([mixed.status, mixed.code], ['fail', 'IMAGO_PREFLIGHT_BINLOG']);
+    assert.match(mixed.detail, /binlog_format is MIXED, not ROW/);
+    assert.match(mixed.fix!, /^SET GLOBAL binlog_format = 'ROW';/);
+    await db.query("SET GLOBAL binlog_format = 'ROW'");
   });
 });

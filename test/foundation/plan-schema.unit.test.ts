@@ -152,7 +152,7 @@ describe('plan loader: every error at once, with its path', () => {
     assert.deepEqual(errors.sort(), [
       '/compare/textPatterns/0: not a valid regular expression (Invalid regular expression: /[a-/: Unterminated character class)',
       '/switchover/holdTimeoutMs: must exceed drainTimeoutMs + flushTimeoutMs, or every hold would time out',
-      "/transfer/chunkSize: must be >= 1",
+      "/transfer/chunkSize: must be >= 1 (Rows read from Uold per chunk of the copy (a change while copying: imago throttle --chunk-size).)",
       "/unew: unknown key 'colour'",
       `/unew/conversion: ${path.join(dir, 'conversion')} is a directory; name the file itself`,
       `/unew/schemaFile: file not found: ${path.join(dir, 'nope.sql')}`,
