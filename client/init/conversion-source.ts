@@ -98,6 +98,8 @@ export function conversionSource(input: ConversionSourceInput): string {
   const unfed = match.unfed.map((t) => t.name);
   const todos = match.tables.reduce((n, m) => n + todoNotes(m, unfed).length, 0);
   const indent = (lines: string[], by: string) => lines.map((l) => (l ? by + l : l));
+  const entries = match.tables.flatMap((m) => tableEntry(m, unfed));
+  const usesTodo = entries.some((l) => l.includes('todo('));
   const out = [
     '/**',
     ` * Conversion ${input.name}: how each row of Uold becomes rows of Unew (docs/conversion.md).`,
@@ -106,20 +108,22 @@ export function conversionSource(input: ConversionSourceInput): string {
     ' * Copies are pure and deterministic: the bulk copy and the change stream may both convert a row, in any order.',
     todos
       ? ` * ${todos} TODO(s) below need you. A todo(...) throws when a row reaches it: \`imago preflight\` converts real rows and names each one left.`
-      : ' * Every table is copied as it is: no TODO.',
+      : ' * Every table is copied as it is: nothing to fill in.',
     ' */',
     "import type { ConversionModule } from 'imago/conversion';",
     '',
-    '/** A value still to be written: throws, naming it, until you replace the call. */',
-    'function todo(what: string): never {',
-    '  throw new Error(`TODO in the conversion: ${what}`);',
-    '}',
-    '',
+    ...(usesTodo ? [
+      '/** A value still to be written: throws, naming it, until you replace the call. */',
+      'function todo(what: string): never {',
+      '  throw new Error(`TODO in the conversion: ${what}`);',
+      '}',
+      '',
+    ] : []),
     ...match.tables.flatMap((m) => [...rowType(m), '']),
     'const conversion: ConversionModule = {',
     `  name: ${quote(input.name)},`,
     '  tables: [',
-    ...indent(match.tables.flatMap((m) => tableEntry(m, unfed)), '    '),
+    ...indent(entries, '    '),
     '  ],',
     '  // Old tables deliberately not carried over (any other table without an entry fails the preflight).',
     '  ignoreTables: [],',

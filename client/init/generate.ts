@@ -133,9 +133,17 @@ export function tsconfig(): unknown {
   };
 }
 
-/** Whether 'imago/conversion' resolves from a folder by itself (imago installed there, or the folder inside this package). */
-function typesResolveFrom(dir: string): boolean {
-  try { require.resolve('imago/conversion', { paths: [dir] }); return true; } catch { return false; }
+/**
+ * Whether 'imago/conversion' resolves from a folder by itself: imago installed
+ * in a node_modules above it, or the folder inside this package. Looked up
+ * by hand: under tsx, require.resolve ignores its `paths` option.
+ */
+export function typesResolveFrom(dir: string): boolean {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, 'node_modules', 'imago', 'package.json'))) return true;
+    try { if (JSON.parse(fs.readFileSync(path.join(d, 'package.json'), 'utf8')).name === 'imago') return true; } catch { /* none here */ }
+    if (path.dirname(d) === d) return false;
+  }
 }
 
 async function readUold(url: string, database: string): Promise<TableInfo[]> {
