@@ -35,12 +35,12 @@ export interface SampleOptions {
 }
 
 /** Converts a sample of every converted table into the scratch Unew, one verdict per table. */
-export async function checkSamples(r: ReportBuilder, conv: ConversionModule, uold: mysql.Pool, scratch: ScratchUnew, opts: SampleOptions): Promise<void> {
+export async function checkSamples(r: ReportBuilder, conv: ConversionModule, uold: mysql.Pool, scratch: ScratchUnew, opts: SampleOptions & { uoldTables: string[] }): Promise<void> {
   const target = await scratch.connect();
   try {
     for (const tc of conv.tables) {
-      const others = conv.tables.filter((t) => t !== tc).map((t) => t.source);
-      const one: ConversionModule = { ...conv, tables: [tc], ignoreTables: [...(conv.ignoreTables ?? []), ...others] };
+      // Every other Uold table set aside: whether each is covered is the 'tables' group's verdict, not this table's.
+      const one: ConversionModule = { ...conv, tables: [tc], ignoreTables: opts.uoldTables.filter((t) => t !== tc.source) };
       try {
         await transferPreflight({
           source: { url: opts.uoldUrl, database: opts.uoldDatabase },

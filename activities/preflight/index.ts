@@ -59,7 +59,7 @@ export async function runPreflight(plan: UpgradePlan, opts: PreflightOptions): P
     const catalog = pool ? await readUoldCatalog(pool, database) : undefined;
     if (catalog && conv) tableChecks(r, catalog, conv, database);
     else r.skip(`tables: ${catalog ? 'the conversion did not load' : 'Uold was not reached'}`);
-    if (opts.scratch) await scratchChecks(r, plan, { pool, uoldUrl, conv, sampleRows: opts.sampleRows ?? 100 });
+    if (opts.scratch) await scratchChecks(r, plan, { pool, uoldUrl, conv, uoldTables: [...(catalog?.tables.keys() ?? [])], sampleRows: opts.sampleRows ?? 100 });
     else r.skip('unew schema and samples: no scratch database in this run (imago preflight makes them)');
     await checkInterceptors(r, plan);
     await checkProvider(r, plan, opts.providers);
@@ -70,7 +70,7 @@ export async function runPreflight(plan: UpgradePlan, opts: PreflightOptions): P
   return r.report();
 }
 
-async function scratchChecks(r: ReportBuilder, plan: UpgradePlan, s: { pool?: mysql.Pool; uoldUrl?: string; conv?: ReturnType<typeof checkConversionLoads>; sampleRows: number }): Promise<void> {
+async function scratchChecks(r: ReportBuilder, plan: UpgradePlan, s: { pool?: mysql.Pool; uoldUrl?: string; conv?: ReturnType<typeof checkConversionLoads>; uoldTables: string[]; sampleRows: number }): Promise<void> {
   let scratch: ScratchUnew;
   try {
     scratch = await ScratchUnew.start(plan.unew.database, plan.unew.grants?.privileges ?? DEFAULT_APP_PRIVILEGES);
@@ -90,7 +90,7 @@ async function scratchChecks(r: ReportBuilder, plan: UpgradePlan, s: { pool?: my
     // The transfer refuses to start on these; its per-table check would only repeat them.
     if (!s.pool || !s.uoldUrl || !s.conv) { r.skip(`samples: ${!s.conv ? 'the conversion did not load' : 'Uold was not reached'}`); return; }
     if (r.failed('uold')) { r.skip("samples: Uold's binary log or the replication user's privileges must be fixed first"); return; }
-    await checkSamples(r, s.conv, s.pool, scratch, { uoldUrl: s.uoldUrl, uoldDatabase: plan.uold.db.database, sampleRows: s.sampleRows });
+    await checkSamples(r, s.conv, s.pool, scratch, { uoldUrl: s.uoldUrl, uoldDatabase: plan.uold.db.database, sampleRows: s.sampleRows, uoldTables: s.uoldTables });
   } finally {
     await scratch.destroy();
   }
