@@ -3,7 +3,7 @@
  * what fixes it. Serialisable and free of secrets: the workflow keeps it in
  * its status (and so in history and the web UI).
  */
-import { imagoError, type ImagoError } from '../../lib/errors';
+import { ERRORS, imagoError, type ErrorCode, type ImagoError } from '../../lib/errors';
 import type { Check } from '../../lib/uold-requirements';
 
 export const PREFLIGHT_GROUPS = ['secrets', 'uold', 'tables', 'conversion', 'unew schema', 'samples', 'interceptors', 'provider', 'temporal'] as const;
@@ -47,7 +47,8 @@ export class ReportBuilder {
 /** A failed check from an error: its registry code when it has one, its first line as the detail. */
 export function checkFromError(name: string, err: unknown, fix?: string): Check {
   const e = err as { code?: string; detail?: string; message?: string };
-  const code = typeof e?.code === 'string' && /^[A-Z]+_[A-Z_]+$/.test(e.code) ? (e.code as Check['code']) : undefined;
+  // Only registry codes: a driver's own (ER_ACCESS_DENIED_ERROR, ERR_…) is part of the detail, not a code.
+  const code = typeof e?.code === 'string' && e.code in ERRORS ? (e.code as ErrorCode) : undefined;
   const detail = String(e?.detail ?? e?.message ?? err).split('\n')[0].slice(0, 600);
   return { name, status: 'fail', detail, ...(code ? { code } : {}), ...(fix ? { fix } : {}) };
 }
