@@ -1,7 +1,9 @@
 /**
  * The conversion interface: how a system tells Imago to turn its old rows
  * (Uold's schema) into new rows (Unew's schema). The data transfer consumes it
- * for any system; examples/auction/conversion is one implementation.
+ * for any system; examples/auction/conversion is one implementation. A
+ * system's own module imports these types as 'imago/conversion' (the
+ * package's `exports`; `imago init` writes such a module).
  *
  * The unit of conversion is one old row, keyed by its old primary key, so an
  * insert, an update and a delete seen in Uold's binlog can each be mapped:
