@@ -7,7 +7,7 @@ import { MariaDbInstance } from '../../lib/mariadb';
 import { freePort } from '../../lib/ports';
 import { imagoError } from '../../lib/errors';
 import { DEFAULT_APP_PRIVILEGES } from '../../plan/schema';
-import type { PreparedSwitch, Provider, ProvisionRequest, TrafficState, UnewHandle, UniverseRecord } from '../provider';
+import type { PreparedSwitch, Provider, ProvisionRequest, SwitchCheck, TrafficState, UnewHandle, UniverseRecord, UoldRetirement } from '../provider';
 import { alive, isOurs, terminate } from './pids';
 
 interface LocalState {
@@ -158,6 +158,15 @@ export class LocalProvider implements Provider {
   async applySwitch(): Promise<void> { /* nothing to change: see prepareSwitch */ }
 
   async trafficState(): Promise<TrafficState> { return 'none'; }
+
+  async verifySwitch(): Promise<SwitchCheck[]> { return []; }
+
+  // Uold runs behind the interceptors and is the user's: nothing at this provider's level to retire.
+  async retireUold(): Promise<UoldRetirement> {
+    return { kept: true, detail: 'the local provider does not manage Uold: nothing to retire' };
+  }
+
+  async validateWorker(): Promise<void> { /* everything it needs is checked by the plan's schema and preflight */ }
 
   async listUniverses(unew: Record<string, unknown>): Promise<UniverseRecord[]> {
     const base = (unew as unknown as LocalUnew).local?.baseDir || defaultUniversesDir();
