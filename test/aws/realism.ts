@@ -28,7 +28,8 @@
  *    RegisterTargets naming it answers InvalidTarget.
  *    https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
  * 5. Throttling: occasional RequestLimitExceeded (EC2, HTTP 503) and
- *    Throttling (ELB, HTTP 400), at a seeded rate.
+ *    Throttling (ELB, HTTP 400), at a seeded rate, and once for each
+ *    action named in `throttleFirst`.
  *    https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html
  *    https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/CommonErrors.html
  * 6. Protocols: ModifyListener / ModifyRule / CreateRule whose forward
@@ -56,6 +57,8 @@ import {
 export interface RealismOptions {
   /** Probability that one EC2 or ELB call is throttled (seeded). Default 0. */
   throttleRate?: number;
+  /** These actions are throttled once each, at their first call (a deterministic share of the throttling). */
+  throttleFirst?: string[];
   seed?: number;
   /** Multiplies the health-check timing (interval × healthy threshold), so tests wait less. Default 1. */
   timeScale?: number;
@@ -105,6 +108,7 @@ export class RealismProxy {
   private ec2!: EC2Client;
   private rng: () => number;
   private tokens = new Map<string, { key: string; body: string }>();
+  private throttledOnce = new Set<string>();
   private freshDescribe = new Set<string>();
   private freshRegister = new Set<string>();
   private registeredAt = new Map<string, number>();
@@ -141,7 +145,7 @@ export class RealismProxy {
   reset(opts: Partial<RealismOptions> = {}): void {
     Object.assign(this.opts, opts);
     this.rng = mulberry32(this.opts.seed ?? 42);
-    this.tokens.clear(); this.freshDescribe.clear(); this.freshRegister.clear();
+    this.tokens.clear(); this.throttledOnce.clear(); this.freshDescribe.clear(); this.freshRegister.clear();
     this.registeredAt.clear(); this.inUseSince.clear(); this.releasedAt.clear();
     this.calls.length = 0;
     this.stats = RealismProxy.zero();
@@ -180,7 +184,9 @@ export class RealismProxy {
     const refuse = (status: number, code: string, message: string) => reply(status, errorBody(service, code, message), code);
 
     // 5. Throttling, before anything else happens.
-    if ((service === 'ec2' || service === 'elasticloadbalancing') && this.rng() < (this.opts.throttleRate ?? 0)) {
+    const first = (this.opts.throttleFirst ?? []).includes(action) && !this.throttledOnce.has(action);
+    if (first) this.throttledOnce.add(action);
+    if ((service === 'ec2' || service === 'elasticloadbalancing') && (first || this.rng() < (this.opts.throttleRate ?? 0))) {
       this.stats.throttled++;
       return service === 'ec2' ? refuse(503, 'RequestLimitExceeded', 'Request limit exceeded.') : refuse(400, 'Throttling', 'Rate exceeded');
     }

@@ -74,8 +74,9 @@ describe('the whole upgrade on AWS (moto + realism layer), run by `imago worker`
 
   beforeEach(async () => {
     await moto.reset();
-    // Throttling on: about one EC2 or ELB call in 30 answers RequestLimitExceeded / Throttling.
-    proxy.reset({ throttleRate: 1 / 30, seed: 11, releaseLagMs: 1_000 });
+    // Throttling on: about one EC2 or ELB call in 30 answers RequestLimitExceeded / Throttling, and the first
+    // RunInstances, RegisterTargets and ModifyListener (inside the hold) always do.
+    proxy.reset({ throttleRate: 1 / 30, throttleFirst: ['RunInstances', 'RegisterTargets', 'ModifyListener'], seed: 11, releaseLagMs: 1_000 });
     w = await createWorld(moto.endpoint);
   });
 
@@ -158,6 +159,15 @@ describe('the whole upgrade on AWS (moto + realism layer), run by `imago worker`
       Object.assign(process.env, keep);
     }
   }
+  /** Where failed requests fell, by phase: for the failure message. */
+  function whenErrors(timeline: Array<{ t: number; endpoint: string; errors: number }>, loadStart: number, status: UpgradeStatus): string {
+    return timeline.filter((b) => b.errors).map((b) => {
+      const at = loadStart + b.t;
+      const phase = [...status.timings].reverse().find((x) => x.startedAt <= at)?.phase ?? 'before';
+      return `${b.errors}×${b.endpoint} at +${b.t} ms (${phase})`;
+    }).join(', ') || 'none';
+  }
+
   function assertLoopbackOnly(status: UpgradeStatus): void {
     const urls = status.unew?.appUrls ?? [];
     assert.equal(urls.length, 2, 'one app URL per instance');
@@ -168,6 +178,7 @@ describe('the whole upgrade on AWS (moto + realism layer), run by `imago worker`
     s = await stage();
     const { database, adminUrl, appUrl } = await prepareUnewDatabase();
     worker = startWorker({ [ADMIN_ENV]: adminUrl });
+    const loadStart = Date.now();
     const load = workload(s, 200_000, 40);
     const id = `aws-complete-${Date.now()}`;
     let status: UpgradeStatus;
@@ -202,7 +213,7 @@ describe('the whole upgrade on AWS (moto + realism layer), run by `imago worker`
     assert.ok(res.ledger.length > 20, `the workload wrote (${res.ledger.length} acknowledged writes)`);
     const ledger = await checkLedger(adminUrl, 'v2', res.ledger);
     assert.deepEqual({ missing: ledger.missing.length, duplicated: ledger.duplicated.length, altered: ledger.altered.length }, { missing: 0, duplicated: 0, altered: 0 });
-    assert.equal(res.errors, 0, `failed requests: ${JSON.stringify(res.byStatus)}`);
+    assert.equal(res.errors, 0, `failed requests: ${JSON.stringify(res.byStatus)}; when: ${whenErrors(res.timeline, loadStart, status)}`);
     const served = await mixedStateViolations(s);
     assert.ok(served.unew > 0, 'Unew (the auction v2 fleet) served after the switch');
     assert.equal(served.violations, 0, 'no request served by Uold after the first one served by Unew');
@@ -213,7 +224,8 @@ describe('the whole upgrade on AWS (moto + realism layer), run by `imago worker`
     console.log(`      pause: cut-over total ${cut.totalMs.toFixed(1)} ms (hold ${cut.holdMs.toFixed(1)}, drain ${cut.drainMs.toFixed(1)}, flush ${cut.flushMs.toFixed(1)}, switch ${cut.switchMs.toFixed(1)} ms); largest client latency ${pauseMs} ms; ${res.requests} requests, ${res.ledger.length} writes`);
     console.log(`      ELB calls from termination on: ${elbDuring.length} (${modifies.length} Modify: ${modifies.map((c) => c.action).join(', ')}); realism: ${JSON.stringify(proxy.stats)}`);
     assert.equal(modifies.filter((c) => c.status === 200).length >= 4, true, 'every forwarder modified');
-    assert.ok(proxy.stats.throttled > 0 && proxy.stats.notFound > 0 && proxy.stats.initial > 0, `the realism layer was in the way: ${JSON.stringify(proxy.stats)}`);
+    assert.ok(proxy.stats.throttled >= 3 && proxy.stats.notFound > 0 && proxy.stats.invalidTarget > 0 && proxy.stats.initial > 0, `the realism layer was in the way: ${JSON.stringify(proxy.stats)}`);
+    assert.ok(modifies.some((c) => c.injected === 'Throttling'), 'a Modify call inside the hold was throttled, and retried by the SDK');
   });
 
   it('abort while awaiting approval: nothing left by tag (instances, volumes, group, probe rule), the routes untouched', async () => {
