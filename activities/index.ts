@@ -12,7 +12,7 @@ import type { UpgradePlan } from '../plan/types';
 import type { Provider } from '../providers/provider';
 import { LocalProvider } from '../providers/local/local-provider';
 import { createAwsProvider } from '../providers/aws/aws-provider';
-import { createCutoverActivities } from './cutover';
+import { createCutoverActivities, type CutoverHooks } from './cutover';
 import { createTestingActivities } from './testing';
 import { createGrantsActivities } from './grants';
 import { createTransferActivities } from './transfer-runner';
@@ -24,6 +24,8 @@ export interface ActivityDeps {
   client: () => Client;
   /** Default: every provider (defaultProviders()); tests may pass their own. */
   providers?: Record<string, Provider>;
+  /** Test code only: wraps the cut-over's steps or control clients to inject faults at step boundaries. */
+  cutoverHooks?: CutoverHooks;
 }
 
 /**
@@ -56,7 +58,7 @@ export function createActivities(deps: ActivityDeps): UpgradeActivities {
     ...createTransferActivities(deps.client),
     ...createTestingActivities(),
     ...createGrantsActivities(),
-    ...createCutoverActivities(providerOf),
+    ...createCutoverActivities(providerOf, deps.client, deps.cutoverHooks),
   };
   return Object.fromEntries(Object.entries(acts).map(([name, fn]) => [name, wrap(fn as (...a: unknown[]) => Promise<unknown>)])) as unknown as UpgradeActivities;
 }

@@ -16,8 +16,9 @@ import type { SearchAttributePair } from '@temporalio/common';
 import { ImagoFromVersion, ImagoOutcome, ImagoPhase, ImagoSystem, ImagoToVersion } from '../workflows/search-attributes';
 import { ERRORS, imagoError, isImagoError, type ErrorCode } from '../lib/errors';
 import type { UpgradePlan } from '../plan/types';
-import { abortUpdate, approveUpdate, finalizeUpdate, pauseUpdate, resumeUpdate, rollbackUpdate, setThrottleUpdate, statusQuery } from '../workflows/messages';
-import { EXIT_CODES, TASK_QUEUE, WORKFLOW_TYPE, type Phase, type TransferControls, type UpgradeInput, type UpgradeStatus } from '../workflows/status';
+import { liveStatus } from './live-status';
+import { abortUpdate, approveUpdate, cutoverCheckUpdate, finalizeUpdate, pauseUpdate, resumeUpdate, rollbackUpdate, setThrottleUpdate, statusQuery } from '../workflows/messages';
+import { EXIT_CODES, TASK_QUEUE, WORKFLOW_TYPE, type CutoverCheckReport, type Phase, type TransferControls, type UpgradeInput, type UpgradeStatus } from '../workflows/status';
 import { connect, resolveSettings, workflowUrl, type ConnectionFlags, type ConnectionSettings } from './connection';
 
 const SEARCH_KEYS = { phase: ImagoPhase, system: ImagoSystem, from: ImagoFromVersion, to: ImagoToVersion, outcome: ImagoOutcome };
@@ -126,7 +127,7 @@ export class ImagoClient {
   /** The workflow's status query. Works on a closed upgrade too, as long as a worker is running. */
   async status(id: string): Promise<UpgradeStatus> {
     const handle = this.handle(id);
-    try { return await handle.query(statusQuery); } catch (err) {
+    try { return await liveStatus(this.client, handle); } catch (err) {
       throw this.translate(err, handle.workflowId, 'status');
     }
   }
@@ -141,6 +142,8 @@ export class ImagoClient {
   pause(id: string): Promise<string> { return this.update(id, 'pause', (h) => h.executeUpdate(pauseUpdate, { args: [] })); }
   resume(id: string): Promise<string> { return this.update(id, 'resume', (h) => h.executeUpdate(resumeUpdate, { args: [] })); }
   finalize(id: string): Promise<string> { return this.update(id, 'finalize', (h) => h.executeUpdate(finalizeUpdate, { args: [] })); }
+  /** The cut-over's dry run now, on the worker: every check with its figure; nobody is held. */
+  cutoverCheck(id: string): Promise<CutoverCheckReport> { return this.update(id, 'cutover check', (h) => h.executeUpdate(cutoverCheckUpdate, { args: [] })); }
   rollback(id: string, reason: string): Promise<string> { return this.update(id, 'rollback', (h) => h.executeUpdate(rollbackUpdate, { args: [{ reason }] })); }
   setThrottle(id: string, change: ThrottleChange): Promise<TransferControls> {
     return this.update(id, 'setThrottle', (h) => h.executeUpdate(setThrottleUpdate, { args: [change] }));
@@ -220,11 +223,11 @@ export class ImagoClient {
     if (isImagoError(err)) return err;
     if (err instanceof WorkflowNotFoundError) return imagoError('CLIENT_NOT_FOUND', `${workflowId} (${op}) in namespace '${this.settings.namespace}'`, err);
     if (err instanceof WorkflowUpdateFailedError) {
-      // The workflow's validator (or handler) refused: keep its code when it used the registry.
-      const reason = String((err.cause as Error | undefined)?.message ?? err.message);
-      const m = /^([A-Z][A-Z0-9_]+): (.*)$/s.exec(reason);
-      if (m && m[1] in ERRORS) return imagoError(m[1] as ErrorCode, `${op} on ${workflowId}: ${m[2]}`, err);
-      return imagoError('IMAGO_WRONG_PHASE', `${op} on ${workflowId} refused: ${reason}; nothing was changed`, err);
+      // The workflow's validator (or handler) refused: its failure's type is the registry code (workflows/rules.ts).
+      const cause = err.cause as (Error & { type?: string }) | undefined;
+      const reason = String(cause?.message ?? err.message);
+      const code = cause?.type && cause.type in ERRORS ? (cause.type as ErrorCode) : 'IMAGO_WRONG_PHASE';
+      return imagoError(code, `${op} on ${workflowId}: ${reason}; nothing was changed`, err);
     }
     if (op === 'status' && /query|deadline|timed? ?out|no poller|worker/i.test(String((err as Error)?.message))) {
       return imagoError('CLIENT_STATUS_UNAVAILABLE', `${workflowId}: ${(err as Error).message}`, err);

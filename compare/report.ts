@@ -60,9 +60,14 @@ export interface CompareReport extends EngineCounters {
   endpoints: EndpointReport[];
 }
 
+/** Which rule of the verdict failed: 'no-traffic' and 'min-samples' only say "not enough evidence yet". */
+export type VerdictRule = 'no-traffic' | 'min-samples' | 'regression' | 'server-error';
+
 export interface CompareVerdict {
   pass: boolean;
   reasons: string[];
+  /** The same failures as `reasons`, with the rule each broke (for code: the workflow stops testing early on a real failure). */
+  failures: Array<{ rule: VerdictRule; endpoint: string | null; reason: string }>;
   endpoints: Array<{ endpoint: string; samples: number; regressionRate: number; pass: boolean }>;
   compared: number;
   dropped: number;
@@ -106,15 +111,16 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
  * pass: a gate must not open on the absence of evidence.
  */
 export function buildVerdict(report: CompareReport): CompareVerdict {
-  const reasons: string[] = [];
+  const failures: CompareVerdict['failures'] = [];
+  const fail = (rule: VerdictRule, endpoint: string | null, reason: string) => failures.push({ rule, endpoint, reason });
   const endpoints: CompareVerdict['endpoints'] = [];
-  if (report.compared === 0) reasons.push('no mirrored pair has been compared yet: send read traffic through the interceptor with mirroring on');
+  if (report.compared === 0) fail('no-traffic', null, 'no mirrored pair has been compared yet: send read traffic through the interceptor with mirroring on');
   for (const e of report.endpoints) {
     if (e.samples === 0) continue;
     let ok = true;
     if (e.samples < report.minSamplesPerEndpoint) {
       ok = false;
-      reasons.push(`${e.endpoint}: ${e.samples} pairs compared, needs at least ${report.minSamplesPerEndpoint} (minSamplesPerEndpoint)`);
+      fail('min-samples', e.endpoint, `${e.endpoint}: ${e.samples} pairs compared, needs at least ${report.minSamplesPerEndpoint} (minSamplesPerEndpoint)`);
     }
     if (e.regressionRate > report.maxRegressionRate) {
       ok = false;
@@ -126,15 +132,15 @@ export function buildVerdict(report: CompareReport): CompareVerdict {
         const undecided = f.noiseDifferences > 0 && e.noiseSamples < report.noiseMinSamples ? `, noise undecided: needs ${report.noiseMinSamples}` : '';
         return `field ${f.field} (${Object.keys(f.kinds).join('/')}) differs in ${f.differences}/${e.samples} pairs (${pct(f.differenceRate)}; Uold-vs-Uold ${pct(f.noiseRate)} over ${e.noiseSamples} samples${undecided})${eg}`;
       }).join('; ');
-      reasons.push(`${e.endpoint}: regression rate ${pct(e.regressionRate)} > ${pct(report.maxRegressionRate)} (maxRegressionRate): ${detail}`);
+      fail('regression', e.endpoint, `${e.endpoint}: regression rate ${pct(e.regressionRate)} > ${pct(report.maxRegressionRate)} (maxRegressionRate): ${detail}`);
     }
     if (rate(e.serverErrors, e.samples) > report.maxServerErrorRate) {
       ok = false;
       const ex = e.serverErrorExample;
       const eg = ex ? `, e.g. ${ex.request.method} ${ex.request.url}: Uold ${ex.uold.status} vs Unew ${ex.unew.error ?? ex.unew.status}` : '';
-      reasons.push(`${e.endpoint}: Unew failed where Uold answered in ${e.serverErrors}/${e.samples} pairs (${pct(rate(e.serverErrors, e.samples))} > ${pct(report.maxServerErrorRate)}, maxServerErrorRate)${eg}`);
+      fail('server-error', e.endpoint, `${e.endpoint}: Unew failed where Uold answered in ${e.serverErrors}/${e.samples} pairs (${pct(rate(e.serverErrors, e.samples))} > ${pct(report.maxServerErrorRate)}, maxServerErrorRate)${eg}`);
     }
     endpoints.push({ endpoint: e.endpoint, samples: e.samples, regressionRate: e.regressionRate, pass: ok });
   }
-  return { pass: reasons.length === 0, reasons, endpoints, compared: report.compared, dropped: report.dropped, pending: report.pending };
+  return { pass: failures.length === 0, reasons: failures.map((f) => f.reason), failures, endpoints, compared: report.compared, dropped: report.dropped, pending: report.pending };
 }

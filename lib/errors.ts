@@ -45,7 +45,8 @@ export const ERRORS = {
   INGRESS_UNAUTHORIZED: { message: 'The interceptor refused the control token', retryable: false, hint: 'Pass the token given to the interceptor (--token-file or IMAGO_INGRESS_TOKEN).' },
   INGRESS_DRAIN_TIMEOUT: { message: 'In-flight requests did not drain in time', retryable: true, hint: 'A slow upstream request is still running; raise the drain timeout or retry later.' },
   INGRESS_LISTEN_FAILED: { message: 'The interceptor could not listen on its address', retryable: true, hint: 'Check that the host:port is free and allowed.' },
-  INGRESS_FLEET_PARTIAL: { message: 'Fleet switchover passed the point of no return but an interceptor did not release', retryable: false, hint: 'Other interceptors already serve from the new target; the named one will release to the old target at its hard timeout (a mixed state). Fix or stop it at once.' },
+  // Retried: past the point of no return the only way is forward, so the driver keeps trying.
+  INGRESS_FLEET_PARTIAL: { message: 'Past the point of no return, an interceptor is not yet committed or released to the new target', retryable: true, hint: "Committed interceptors release forward by themselves at their hard timeout; the driver keeps moving the named one forward (hold, flush, switch, commit, release) until it answers. Restore its control API; see docs/cut-over.md." },
 
   // --- data transfer
   TRANSFER_NO_PRIMARY_KEY: { message: 'A table has no primary key', retryable: false, hint: 'Add a primary key to the table, or exclude it from the conversion.' },

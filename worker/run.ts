@@ -42,6 +42,9 @@ export async function createWorker(opts: RunWorkerOptions): Promise<{ worker: Wo
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 20,
     maxConcurrentWorkflowTaskExecutions: opts.maxConcurrentWorkflowTasks ?? 10,
     shutdownGraceTime: '5 seconds',
+    // The transfer reports progress in heartbeat details (no history events):
+    // send them at least every 2 s, so `imago status` is as fresh as it was with signals.
+    maxHeartbeatThrottleInterval: '2 seconds',
   };
   const worker = await Worker.create(workerOptions);
   return {

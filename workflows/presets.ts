@@ -3,7 +3,7 @@ import { ActivityCancellationType, type ActivityOptions } from '@temporalio/work
 /**
  * Named timeout and retry presets for the upgrade's activities. Errors whose
  * type is a non-retryable Imago code (validation, consistency) are never
- * retried: activities/failures.ts marks them so.
+ * retried: activities/index.ts (toFailure) marks them so.
  */
 export const presets = {
   /** Quick calls: status, control API, small queries. */
@@ -22,11 +22,19 @@ export const presets = {
   testing: { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry: { initialInterval: '1 second', maximumAttempts: 2 } },
 } satisfies Record<string, ActivityOptions>;
 
-/** The cut-over is bounded by the hold timeout; a retry starts a new, clean attempt. */
+/**
+ * The cut-over. It heartbeats every second, so a dead worker is noticed
+ * within the heartbeat timeout and a second attempt never overlaps a live
+ * first one. Its attempts are not limited: an attempt that fails before the
+ * point of no return restores Uold and *returns* (switched: false); only a
+ * failure past it throws, and then the only way is forward, again and again
+ * until every client is on Unew.
+ */
 export function cutoverPreset(holdTimeoutMs: number): ActivityOptions {
   return {
-    startToCloseTimeout: holdTimeoutMs + 30_000,
+    // The pre-hold verification may wait up to 30 s for Unew, plus the hold, plus forward completion.
+    startToCloseTimeout: holdTimeoutMs + 5 * 60_000,
     heartbeatTimeout: '10 seconds',
-    retry: { initialInterval: '500 ms', maximumInterval: '5 seconds', maximumAttempts: 3 },
+    retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
   };
 }

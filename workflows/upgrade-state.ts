@@ -1,6 +1,6 @@
 /** Pure helpers of the upgrade workflow: initial status, bounded series, the gate. Deterministic. */
 import type { CompareSummary, VerificationSummary } from '../activities/types';
-import type { GateResult, TestResult, TransferProgressSnapshot, UpgradeInput, UpgradeStatus } from './status';
+import type { CutoverReport, GateResult, SignalRecord, TestResult, TransferEdgeEvent, TransferProgressSnapshot, UpgradeInput, UpgradeStatus } from './status';
 
 export const SERIES_MAX = 600;
 
@@ -11,17 +11,43 @@ export function initialStatus(input: UpgradeInput, now: number): UpgradeStatus {
     phase: 'bootstrapping', phaseStartedAt: now, timings: [], unew: null, transfer: null,
     controls: { paused: false, stop: false, chunkSize: plan.transfer.chunkSize, maxThreadsRunning: plan.transfer.maxThreadsRunning, maxLagMs: plan.transfer.maxLagMs },
     tests: [], compare: null, verification: null, gate: null,
-    approval: { policy: plan.approval.policy, approved: false }, cutovers: [], pointOfNoReturnPassed: false,
-    lastError: null, abortReason: null, outcome: 'running', preflight: null,
+    approval: { policy: plan.approval.policy, approved: false }, cutovers: [], cutoverCheck: null, pointOfNoReturnPassed: false, pointOfNoReturn: null,
+    lastError: null, abortReason: null, outcome: 'running', preflight: null, signals: [], transferError: null, runs: 1,
     series: { transfer: [], ingress: [] },
   };
 }
 
-/** Appends a progress point; past SERIES_MAX points every other one is dropped, so the series stays bounded. */
-export function pushSeries(status: UpgradeStatus, p: TransferProgressSnapshot): void {
-  const s = status.series.transfer;
-  s.push({ at: p.at, percent: p.percent, copiedRows: p.copiedRows, rowsPerSec: p.rowsPerSec, lagMs: p.lagMs });
-  if (s.length > SERIES_MAX) status.series.transfer = s.filter((_, i) => i % 2 === 0 || i === s.length - 1);
+/** One point of the transfer's progress series (kept by the transfer activity, bounded to SERIES_MAX). */
+export function seriesPoint(p: TransferProgressSnapshot): UpgradeStatus['series']['transfer'][number] {
+  return { at: p.at, percent: p.percent, copiedRows: p.copiedRows, rowsPerSec: p.rowsPerSec, lagMs: p.lagMs };
+}
+
+/** What an edge from the transfer changes in the status: the snapshot, and the failure while it is retried. */
+export function applyTransferEdge(status: UpgradeStatus, e: TransferEdgeEvent, now: number): void {
+  status.transfer = e.snapshot;
+  if (e.edge === 'error' && e.error) {
+    status.transferError = { code: e.error.code, message: e.error.message, attempt: e.attempt, at: now };
+    status.lastError = `data transfer (attempt ${e.attempt}, retried): ${e.error.code}: ${e.error.message}`;
+  } else if (e.edge === 'started' || e.edge === 'caught-up') {
+    if (status.transferError) status.lastError = null;
+    status.transferError = null;
+  }
+}
+
+/** A cut-over report with nothing done yet. */
+export function emptyCutoverReport(attempt: number): CutoverReport {
+  return {
+    attempt, switched: false, mode: 'fresh', pointOfNoReturn: false, holdMs: 0, drainMs: 0, flushMs: 0, verifyMs: 0, switchMs: 0,
+    recordMs: 0, providerMs: 0, releaseMs: 0, totalMs: 0, uoldPosition: '', changedRowsVerified: 0,
+  };
+}
+
+export const SIGNALS_KEPT = 50;
+
+/** Records an operator message that came as a signal; the list stays bounded. */
+export function recordSignal(status: UpgradeStatus, r: SignalRecord): void {
+  status.signals.push(r);
+  if (status.signals.length > SIGNALS_KEPT) status.signals.splice(0, status.signals.length - SIGNALS_KEPT);
 }
 
 /** The switchover gate: every test passed, the compare verdict passed, zero data differences. */

@@ -41,6 +41,21 @@ export const controlCommands: CommandSpec[] = [
     { options: { 'chunk-size': { type: 'string' }, 'max-threads-running': { type: 'string' }, 'max-lag-ms': { type: 'string' } },
       details: '  --chunk-size N            rows per copy chunk\n  --max-threads-running N   throttle when Uold runs more threads\n  --max-lag-ms N            throttle when Unew lags more' }),
   verb('finalize', 'End the post-switchover window now; Uold is released per policy.', (c, id) => c.finalize(id)),
+  {
+    name: 'cutover check', positionals: ['id'], connects: true,
+    summary: "Dry-run the cut-over now: every check and its figure, nobody held (exit 0 when all pass, 1 otherwise).",
+    details: '  Runs on the worker, against the real interceptors, databases and provider: tokens, lag, the hold\n  budget against the measured drain + flush, the smoke test, the provider\'s preconditions.',
+    async run(ctx) {
+      const id = ctx.args.id;
+      const report = await withClient(ctx, (c) => c.cutoverCheck(id));
+      if (ctx.json) printJson(ctx.io, { id, operation: 'cutover check', result: report });
+      else {
+        for (const c of report.checks) ctx.io.out(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.step.padEnd(18)} ${c.name}${c.ms !== undefined ? ` (${c.ms} ms)` : ''}: ${c.detail}\n`);
+        ctx.io.out(report.ok ? 'cut-over check: every check passed\n' : `cut-over check: ${report.checks.filter((c) => !c.ok).length} check(s) failed; the cut-over will not hold anyone until they pass\n`);
+      }
+      return report.ok ? EXIT_CODES.completed : EXIT_CODES.usage;
+    },
+  },
   verb('rollback', 'Return traffic to Uold during the post-switchover window.',
     (c, id, ctx) => c.rollback(id, requiredString(ctx, 'reason', 'why traffic goes back to Uold')),
     { options: { reason: { type: 'string' } }, details: '  --reason TEXT  required' }),
