@@ -7,7 +7,9 @@
  *
  * Each call is retried by the SDK alone, in adaptive mode (exponential
  * backoff with jitter plus client-side rate limiting once AWS throttles):
- * the one retry layer per call (see classify.ts).
+ * the one retry layer per call (see classify.ts). The exception is the
+ * Modify calls inside the hold (elbSwitch): sent once by the SDK and retried
+ * at once by switcher.ts, because clients are waiting.
  *
  * Clients are pooled per region and endpoint for the worker's lifetime, so
  * the cut-over's applySwitch finds a client whose credentials prepareSwitch
@@ -18,7 +20,11 @@ import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balan
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { imagoError } from '../../lib/errors';
 
-export interface AwsClients { ec2: EC2Client; elb: ElasticLoadBalancingV2Client; ssm: SSMClient; region: string }
+export interface AwsClients {
+  ec2: EC2Client; elb: ElasticLoadBalancingV2Client; ssm: SSMClient; region: string;
+  /** ELB client for the Modify calls inside the hold: no SDK retry (its backoff and rate limiting would stretch the clients' pause); switcher.ts retries at once. */
+  elbSwitch: ElasticLoadBalancingV2Client;
+}
 
 export interface Where { region?: string; endpoint?: string }
 
@@ -40,7 +46,10 @@ export class ClientPool {
         retryMode: 'adaptive',
         maxAttempts: SDK_MAX_ATTEMPTS,
       };
-      c = { ec2: new EC2Client(common), elb: new ElasticLoadBalancingV2Client(common), ssm: new SSMClient(common), region: region ?? '' };
+      c = {
+        ec2: new EC2Client(common), elb: new ElasticLoadBalancingV2Client(common), ssm: new SSMClient(common), region: region ?? '',
+        elbSwitch: new ElasticLoadBalancingV2Client({ ...common, retryMode: 'standard', maxAttempts: 1 }),
+      };
       this.pool.set(key, c);
     }
     return c;
@@ -59,7 +68,8 @@ export class ClientPool {
       throw imagoError('PROVIDER_AWS_INVALID', 'unew.aws.region: not set, and the worker has no default region (set unew.aws.region, or AWS_REGION / a profile region on the worker)');
     }
     try {
-      const creds = await c.elb.config.credentials();
+      // Both ELB clients resolve (and cache) their credentials now: applySwitch, inside the hold, looks up none.
+      const [creds] = await Promise.all([c.elb.config.credentials(), c.elbSwitch.config.credentials()]);
       if (!creds?.accessKeyId) throw new Error('empty credentials');
     } catch (err) {
       throw imagoError('PROVIDER_AWS_PERMISSION', `no AWS credentials on this worker: the SDK's default chain (environment, profile, SSO, instance or task role) found none: ${(err as Error).message}`, err);
@@ -69,7 +79,7 @@ export class ClientPool {
   }
 
   destroy(): void {
-    for (const c of this.pool.values()) { c.ec2.destroy(); c.elb.destroy(); c.ssm.destroy(); }
+    for (const c of this.pool.values()) { c.ec2.destroy(); c.elb.destroy(); c.ssm.destroy(); c.elbSwitch.destroy(); }
     this.pool.clear();
   }
 }

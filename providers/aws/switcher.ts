@@ -20,7 +20,7 @@
  */
 import { DescribeListenersCommand, DescribeRulesCommand, ModifyListenerCommand, ModifyRuleCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { PreparedSwitch, SwitchCheck } from '../provider';
-import { call, lookup } from './classify';
+import { classifyAwsError, lookup } from './classify';
 import type { AwsClients } from './clients';
 import { TargetGroups } from './target-group';
 import { describeForwarders, forwardTargets, planChanges, trafficOf, type ForwardChange, type Forwarder, type Side } from './topology';
@@ -29,6 +29,26 @@ export interface Route {
   loadBalancerArns: string[];
   uoldTargetGroupArn: string;
   unewTargetGroupArn: string;
+}
+
+/**
+ * Pauses between tries of one Modify call inside the hold, when AWS throttles
+ * or fails transiently: short and few (under a second in all), instead of
+ * the SDK's backoff (a throttled call waits 0.5 s and more there, and its
+ * adaptive rate limiter then slows the other calls too), because every
+ * client is waiting. Past them the error goes up and the cut-over, past its
+ * point of no return, completes forward.
+ */
+export const IN_HOLD_RETRY_MS = [20, 40, 80, 160, 320];
+
+export async function modifyNow<T>(what: string, send: () => Promise<T>, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<T> {
+  for (let i = 0; ; i++) {
+    try { return await send(); } catch (err) {
+      const e = classifyAwsError(err, what);
+      if (e.code !== 'PROVIDER_AWS_TRANSIENT' || i >= IN_HOLD_RETRY_MS.length) throw e;
+      await sleep(IN_HOLD_RETRY_MS[i]);
+    }
+  }
 }
 
 /** Groups changes by listener: rules first (planChanges' order), listeners independent of each other. */
@@ -72,8 +92,8 @@ export class Switcher {
     const results = await Promise.allSettled(byListener(changes).map(async (group) => {
       for (const ch of group) {
         calls++;
-        if (ch.kind === 'rule') await call(`ModifyRule ${ch.where}`, () => this.c.elb.send(new ModifyRuleCommand({ RuleArn: ch.arn, Actions: ch.actions })));
-        else await call(`ModifyListener ${ch.where}`, () => this.c.elb.send(new ModifyListenerCommand({ ListenerArn: ch.arn, DefaultActions: ch.actions })));
+        if (ch.kind === 'rule') await modifyNow(`ModifyRule ${ch.where}`, () => this.c.elbSwitch.send(new ModifyRuleCommand({ RuleArn: ch.arn, Actions: ch.actions })));
+        else await modifyNow(`ModifyListener ${ch.where}`, () => this.c.elbSwitch.send(new ModifyListenerCommand({ ListenerArn: ch.arn, DefaultActions: ch.actions })));
       }
     }));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -12,7 +12,7 @@ import { clientToken, probeValue, targetGroupName } from '../../providers/aws/na
 import { awsPlanSchema, validateAwsPlan } from '../../providers/aws/plan-schema';
 import { freePriority } from '../../providers/aws/probe-rule';
 import { appUrlOf, deleteOnTermination, spread, type FleetInstance } from '../../providers/aws/provisioner';
-import { byListener } from '../../providers/aws/switcher';
+import { byListener, IN_HOLD_RETRY_MS, modifyNow } from '../../providers/aws/switcher';
 import { classifyForwarder, forwardTargets, planChanges, retarget, trafficOf, type Forwarder } from '../../providers/aws/topology';
 import { bootScript, shellQuote } from '../../providers/aws/user-data';
 
@@ -135,6 +135,21 @@ describe('aws provider: pure parts (no server)', () => {
     assert.deepEqual([spread(5, 2), spread(1, 3)], [[3, 2], [1, 0, 0]]);
     assert.deepEqual([freePriority([]), freePriority([50_000, 49_999]), freePriority(Array.from({ length: 50_000 }, (_, i) => i + 1))], [50_000, 49_998, undefined]);
     assert.deepEqual([matches(200, '200'), matches(204, '200-299'), matches(302, '200,302'), matches(503, '200-399')], [true, true, true, false]);
+  });
+
+  it('inside the hold a throttled Modify is tried again within milliseconds, a final error at once', async () => {
+    const waits: number[] = [];
+    const sleep = async (ms: number) => { waits.push(ms); };
+    let calls = 0;
+    assert.equal(await modifyNow('ModifyListener', async () => { if (++calls < 3) throw awsErr('Throttling'); return 'ok'; }, sleep), 'ok');
+    assert.deepEqual(waits, IN_HOLD_RETRY_MS.slice(0, 2));
+    assert.ok(IN_HOLD_RETRY_MS.reduce((a, b) => a + b, 0) < 1_000, 'all the pauses together stay under a second');
+    calls = 0; waits.length = 0;
+    await assert.rejects(modifyNow('ModifyListener', async () => { calls++; throw awsErr('Throttling'); }, sleep), (e: any) => isImagoError(e, 'PROVIDER_AWS_TRANSIENT'));
+    assert.equal(calls, IN_HOLD_RETRY_MS.length + 1);
+    calls = 0;
+    await assert.rejects(modifyNow('ModifyListener', async () => { calls++; throw awsErr('IncompatibleProtocols'); }, sleep), (e: any) => isImagoError(e, 'PROVIDER_AWS_INVALID'));
+    assert.equal(calls, 1);
   });
 
   it('app URLs from the template: instance fields and tags; what is missing is named', () => {

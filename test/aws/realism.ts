@@ -68,8 +68,10 @@ export interface RealismOptions {
   releaseLagMs?: number;
   /** Behaviour 2: the load balancer's health check of one target once `initial` is over; undefined keeps moto's answer. */
   healthOf?: (instanceId: string, check: { path: string; matcher: string }) => Promise<boolean | undefined>;
-  /** Called after each call is answered (tests inject faults here, e.g. kill the worker after the first Modify). */
+  /** Called after each call is answered. */
   onCall?: (c: ProxiedCall) => void | Promise<void>;
+  /** Called once moto has made a change and before the caller hears of it (tests inject a crash here, e.g. kill the worker mid-swap). */
+  beforeReply?: (c: ProxiedCall) => void | Promise<void>;
 }
 
 export interface ProxiedCall { at: number; service: string; action: string; status: number; injected?: string }
@@ -149,6 +151,7 @@ export class RealismProxy {
     this.registeredAt.clear(); this.inUseSince.clear(); this.releasedAt.clear();
     this.calls.length = 0;
     this.stats = RealismProxy.zero();
+    delete this.opts.beforeReply; delete this.opts.onCall;
   }
 
   async stop(): Promise<void> {
@@ -174,11 +177,12 @@ export class RealismProxy {
     const action = target ? target.split('.').pop()! : form.get('Action') ?? '?';
     const call: ProxiedCall = { at: Date.now(), service, action, status: 0 };
     const reply = async (status: number, text: string, injected?: string) => {
-      res.writeHead(status, { 'content-type': target ? 'application/x-amz-json-1.1' : 'text/xml' });
-      res.end(text);
       call.status = status;
       if (injected) call.injected = injected;
       this.calls.push(call);
+      await this.opts.beforeReply?.(call);
+      res.writeHead(status, { 'content-type': target ? 'application/x-amz-json-1.1' : 'text/xml' });
+      res.end(text);
       await this.opts.onCall?.(call);
     };
     const refuse = (status: number, code: string, message: string) => reply(status, errorBody(service, code, message), code);
