@@ -4,7 +4,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Action } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { defaultProviders, validateProviderOnWorker } from '../../activities';
 import { isImagoError } from '../../lib/errors';
+import type { UpgradePlan } from '../../plan/types';
 import { matches } from '../../providers/aws/aws-provider';
 import { classifyAwsError, untilConsistent } from '../../providers/aws/classify';
 import { allows, cidrContains } from '../../providers/aws/inspector';
@@ -33,6 +35,32 @@ const fwd = (tg: string): Action[] => [{ Type: 'forward', TargetGroupArn: tg }];
 function forwarder(kind: 'listener' | 'rule', id: string, actions: Action[], over: Partial<Forwarder> = {}): Forwarder {
   return { kind, arn: `${kind}-${id}`, listenerArn: over.listenerArn ?? 'L1', loadBalancerArn: 'lb', loadBalancerType: 'application', protocol: 'HTTP', port: 80, where: `${kind} ${id}`, actions, probe: false, ...over };
 }
+
+describe("the worker's plan check for providers (no server)", () => {
+  const plan = (provider: 'local' | 'aws') => ({ unew: { provider, app, aws: structuredClone(valid) } }) as unknown as UpgradePlan;
+  const saved = { ...process.env };
+  afterEach(() => {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  });
+
+  it('every provider is registered by default; a plan naming one the worker does not run fails with its path', async () => {
+    assert.deepEqual(Object.keys(defaultProviders()).sort(), ['aws', 'local']);
+    await assert.rejects(validateProviderOnWorker({ local: defaultProviders().local }, plan('aws')),
+      (e: any) => isImagoError(e, 'IMAGO_PLAN_INVALID') && /\/unew\/provider: 'aws' is not available on this worker \(it runs: local\)/.test(e.message));
+  });
+
+  it('an aws plan on a worker without credentials, or without a region, fails before anything is created', async () => {
+    Object.assign(process.env, { AWS_EC2_METADATA_DISABLED: 'true', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', AWS_CONFIG_FILE: '/nonexistent', AWS_REGION: 'eu-west-1' });
+    delete process.env.AWS_ACCESS_KEY_ID; delete process.env.AWS_SECRET_ACCESS_KEY; delete process.env.AWS_PROFILE;
+    await assert.rejects(validateProviderOnWorker(defaultProviders(), plan('aws')), (e: any) => isImagoError(e, 'PROVIDER_AWS_PERMISSION') && /no AWS credentials on this worker/.test(e.message));
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'x' });
+    await validateProviderOnWorker(defaultProviders(), plan('aws'));
+    delete process.env.AWS_REGION; delete process.env.AWS_DEFAULT_REGION;
+    await assert.rejects(validateProviderOnWorker(defaultProviders(), plan('aws')), (e: any) => isImagoError(e, 'PROVIDER_AWS_INVALID') && /unew\.aws\.region: not set/.test(e.message));
+    await validateProviderOnWorker(defaultProviders(), plan('local'));
+  });
+});
 
 describe('aws provider: pure parts (no server)', () => {
   it('plan: defaults applied and frozen, app from unew.app, health path from unew.app.healthPath, input untouched', () => {

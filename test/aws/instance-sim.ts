@@ -26,6 +26,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CreateTagsCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { imagoError } from '../../lib/errors';
+import { findOnPath } from '../../lib/moto';
 import { freePort } from '../../lib/ports';
 import { ManagedProcess } from '../../lib/proc';
 import { matches } from '../../providers/aws/aws-provider';
@@ -52,6 +54,7 @@ export class InstanceSimulator {
   private stopped = false;
 
   constructor(private readonly motoEndpoint: string, private readonly healthPath = '/health') {
+    if (!findOnPath('aws')) throw imagoError('IMAGO_PREREQ_MISSING', "'aws' (the AWS CLI) is not on PATH: the simulated instances' boot scripts run it; run 'bash scripts/setup.sh'");
     this.ec2 = new EC2Client({ endpoint: motoEndpoint, region: REGION, credentials: CREDENTIALS });
   }
 

@@ -111,6 +111,8 @@ export class RealismProxy {
   private rng: () => number;
   private tokens = new Map<string, { key: string; body: string }>();
   private throttledOnce = new Set<string>();
+  private protocols = new Map<string, string>();
+  private inUseUpdate: Promise<void> = Promise.resolve();
   private freshDescribe = new Set<string>();
   private freshRegister = new Set<string>();
   private registeredAt = new Map<string, number>();
@@ -147,7 +149,7 @@ export class RealismProxy {
   reset(opts: Partial<RealismOptions> = {}): void {
     Object.assign(this.opts, opts);
     this.rng = mulberry32(this.opts.seed ?? 42);
-    this.tokens.clear(); this.throttledOnce.clear(); this.freshDescribe.clear(); this.freshRegister.clear();
+    this.tokens.clear(); this.throttledOnce.clear(); this.protocols.clear(); this.freshDescribe.clear(); this.freshRegister.clear();
     this.registeredAt.clear(); this.inUseSince.clear(); this.releasedAt.clear();
     this.calls.length = 0;
     this.stats = RealismProxy.zero();
@@ -276,13 +278,13 @@ export class RealismProxy {
       const listenerArn = action === 'ModifyRule'
         ? form.get('RuleArn')!.replace(':listener-rule/', ':listener/').replace(/\/[^/]+$/, '')
         : form.get('ListenerArn')!;
-      const listener = (await this.elb.send(new DescribeListenersCommand({ ListenerArns: [listenerArn] })).catch(() => undefined))?.Listeners?.[0];
-      const protocol = form.get('Protocol') ?? listener?.Protocol;
+      // Protocols never change once created: cached, so the check costs moto nothing after the first look.
+      const protocol = form.get('Protocol') ?? await this.protocolOf(listenerArn, async () => (await this.elb.send(new DescribeListenersCommand({ ListenerArns: [listenerArn] })).catch(() => undefined))?.Listeners?.[0]?.Protocol);
       const tgArns = [...new Set(this.listParam(form, /TargetGroupArn$/))];
       if (protocol && tgArns.length) {
-        const groups = (await this.elb.send(new DescribeTargetGroupsCommand({ TargetGroupArns: tgArns })).catch(() => undefined))?.TargetGroups ?? [];
-        const bad = groups.filter((g) => FAMILY[g.Protocol ?? ''] !== FAMILY[protocol]);
-        if (bad.length) { this.stats.incompatible++; return { code: 'IncompatibleProtocols', message: `The protocol of target group ${bad.map((g) => `${g.TargetGroupName} (${g.Protocol})`).join(', ')} is not valid with a ${protocol} listener` }; }
+        const groups = await Promise.all(tgArns.map(async (arn) => ({ arn, protocol: await this.protocolOf(arn, async () => (await this.elb.send(new DescribeTargetGroupsCommand({ TargetGroupArns: [arn] })).catch(() => undefined))?.TargetGroups?.[0]?.Protocol) })));
+        const bad = groups.filter((g) => g.protocol && FAMILY[g.protocol] !== FAMILY[protocol]);
+        if (bad.length) { this.stats.incompatible++; return { code: 'IncompatibleProtocols', message: `The protocol of target group ${bad.map((g) => `${g.arn.split('/')[1]} (${g.protocol})`).join(', ')} is not valid with a ${protocol} listener` }; }
       }
       // 7: an OIDC action modified without its secret must say to keep the existing one.
       for (const [k, v] of form.entries()) {
@@ -295,6 +297,7 @@ export class RealismProxy {
       }
     }
     if (action === 'DeleteTargetGroup') {
+      await this.inUseUpdate;
       const arn = form.get('TargetGroupArn')!;
       const released = this.releasedAt.get(arn);
       if (released !== undefined && Date.now() - released < (this.opts.releaseLagMs ?? 0)) {
@@ -305,13 +308,21 @@ export class RealismProxy {
     return undefined;
   }
 
+  private async protocolOf(arn: string, look: () => Promise<string | undefined>): Promise<string | undefined> {
+    if (!this.protocols.has(arn)) { const p = await look(); if (p) this.protocols.set(arn, p); return p; }
+    return this.protocols.get(arn);
+  }
+
   private async afterElb(action: string, form: URLSearchParams, text: string): Promise<string> {
     const now = Date.now();
     if (action === 'RegisterTargets') {
       const tg = form.get('TargetGroupArn')!;
       for (const id of this.listParam(form, /^Targets\.member\.\d+\.Id$/)) this.registeredAt.set(`${tg}|${id}`, now);
     }
-    if (/^(Create|Modify|Delete)(Rule|Listener)$/.test(action)) await this.recomputeInUse(now);
+    // After a change of routes, which groups are in use is worked out in the background (it takes
+    // several calls to moto): the caller's answer does not wait for it; the next health or delete does.
+    if (/^(Create|Modify|Delete)(Rule|Listener)$/.test(action)) this.inUseUpdate = this.inUseUpdate.then(() => this.recomputeInUse(now)).then(() => undefined, () => undefined);
+    if (action === 'DeleteTargetGroup' || action === 'DescribeTargetHealth') await this.inUseUpdate;
     if (action === 'DescribeRules' || action === 'DescribeListeners') {
       const hidden = text.replace(/<ClientSecret>[^<]*<\/ClientSecret>/g, '');
       if (hidden !== text) this.stats.secretsHidden++;
