@@ -140,12 +140,14 @@ describe('aws realism layer: documented AWS behaviours moto lacks', function () 
   });
 
   it('8. DeleteTargetGroup right after its last rule went away: ResourceInUse for releaseLagMs, then deleted', async () => {
-    proxy.reset({ releaseLagMs: 600 });
+    proxy.reset({ releaseLagMs: 1_500 });
     const tg = (await elb.send(new CreateTargetGroupCommand({ Name: 'lag', Protocol: 'HTTP', Port: 8080, VpcId: w.vpcId }))).TargetGroups![0].TargetGroupArn!;
     const rule = (await elb.send(new CreateRuleCommand({ ListenerArn: w.listenerArn, Priority: 600, Conditions: [{ Field: 'path-pattern', Values: ['/lag'] }], Actions: [{ Type: 'forward', TargetGroupArn: tg }] }))).Rules![0].RuleArn!;
+    // The layer notes the group in use in the background; a describe of its health waits for that note.
+    await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg }));
     await elb.send(new DeleteRuleCommand({ RuleArn: rule }));
     await assert.rejects(elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: tg })), (e: any) => (e.Code ?? e.name) === 'ResourceInUse');
-    await sleep(700);
+    await sleep(1_600);
     await elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: tg }));
     assert.equal(proxy.stats.inUse, 1);
   });

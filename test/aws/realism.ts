@@ -351,7 +351,8 @@ export class RealismProxy {
   private async recomputeInUse(now: number): Promise<Set<string>> {
     const used = await this.groupsInUse();
     for (const tg of used) if (!this.inUseSince.has(tg)) { this.inUseSince.set(tg, now); this.releasedAt.delete(tg); }
-    for (const tg of [...this.inUseSince.keys()]) if (!used.has(tg)) { this.inUseSince.delete(tg); this.releasedAt.set(tg, now); }
+    // The lag counts from when the release is seen (a loaded moto may take a while to tell).
+    for (const tg of [...this.inUseSince.keys()]) if (!used.has(tg)) { this.inUseSince.delete(tg); this.releasedAt.set(tg, Date.now()); }
     return used;
   }
 
