@@ -124,8 +124,9 @@ describe('the whole upgrade on AWS (moto + realism layer), run by `imago worker`
       p.mirror.minDurationMs = 5_000;
       p.postSwitchover.windowMs = 500;
       // This machine is shared and loaded: the cut-over's own check refuses a drain budget below the p99
-      // latency it measures (2.5 s seen), so the budgets are roomier than the example plan's.
-      p.switchover = { ...p.switchover, drainTimeoutMs: 4_000, holdTimeoutMs: 9_000, maxAttempts: 5 };
+      // latency it measures (2.5 s seen), so the budgets are roomier than the example plan's. The hold stays
+      // short: when the worker dies mid-swap, held clients wait it out (the workload gives up at 10 s).
+      p.switchover = { ...p.switchover, drainTimeoutMs: 3_000, holdTimeoutMs: 6_000, maxAttempts: 5 };
       overrides(p);
     });
     const plan = loadPlanFile(file);
@@ -337,14 +338,22 @@ describe('the whole upgrade on AWS (moto + realism layer), run by `imago worker`
       id = `aws-crash-${Date.now()}`;
       try {
         const { handle, unew } = await startUpgrade(id, db.database);
-        while (!crashedAt) {
+        const why = async () => {
+          const st = await handle.query(statusQuery).catch(() => null);
+          return `phase ${st?.phase}, last error ${st?.lastError}, attempts ${JSON.stringify(st?.cutovers.map((c) => [c.mode, c.switched, c.error]))}\nworker:\n${worker!.tail(15)}`;
+        };
+        for (const deadline = Date.now() + 200_000; !crashedAt;) {
           const st = await handle.query(statusQuery).catch(() => null);
           assert.ok(!st || !['completed', 'failed', 'aborted'].includes(st.phase), `ended before the swap: ${st?.lastError}`);
+          assert.ok(Date.now() < deadline, `no swap within 200 s: ${await why()}`);
           await new Promise((r) => setTimeout(r, 200));
         }
         partial = await routes();
         worker = startWorker(env);
-        status = await handle.result();
+        let timer: NodeJS.Timeout | undefined;
+        status = await Promise.race([handle.result(), new Promise<never>((_, reject) => {
+          timer = setTimeout(() => { void why().then((w) => reject(new Error(`not completed 80 s after the crash: ${w}`))); }, 80_000);
+        })]).finally(() => clearTimeout(timer));
         unewTg = ((await w!.elb.send(new DescribeTargetGroupsCommand({ Names: [targetGroupName(id)] }))).TargetGroups ?? [])[0]?.TargetGroupArn ?? '';
         found = { routes: await routes(), left: await leftByTag(unew), groups: await targetGroups(), instances: await instancesByState(id) };
       } finally {
