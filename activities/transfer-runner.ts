@@ -13,7 +13,7 @@
  * The operator's controls (pause, chunk size, throttle, stop) are read with a
  * query, which adds no event either.
  */
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { isImagoError } from '../lib/errors';
 import type { UpgradePlan } from '../plan/types';
@@ -75,6 +75,9 @@ export class LagEdges {
     }
     return null;
   }
+
+  /** After a failure: not caught up until the next 'caught-up' edge. */
+  reset(): void { this.caughtUp = false; this.aboveSince = null; }
 }
 
 export function createTransferActivities(client: () => Client) {
@@ -89,7 +92,7 @@ export function createTransferActivities(client: () => Client) {
       const edge = (e: TransferEdge, snapshot: TransferProgressSnapshot, error?: { code: string; message: string }) =>
         wf.signal(transferEdgeSignal, { edge: e, attempt, snapshot, ...(error ? { error } : {}) }).catch(() => undefined);
 
-      const transfer = createTransfer({
+      const create = () => createTransfer({
         source: { url: uoldDbUrl(plan), database: plan.uold.db.database },
         target: { url: unewAdminUrl(handle), database: handle.db.database },
         conversion: loadConversion(plan),
@@ -98,47 +101,80 @@ export function createTransferActivities(client: () => Client) {
         serverId: readerServerId(handle.upgradeId, 'transfer'),
         throttle: { maxThreadsRunning: plan.transfer.maxThreadsRunning, maxLagMs: plan.transfer.maxLagMs },
       });
-      const abort = new AbortController();
-      ctx.cancellationSignal.addEventListener('abort', () => abort.abort());
-      let failed: unknown;
-      const running = transfer.run(abort.signal).catch((err) => { failed = err; });
-      let finished = false;
-      void running.then(() => { finished = true; });
+      const stop = new AbortController();
+      ctx.cancellationSignal.addEventListener('abort', () => stop.abort());
       let controls: TransferControls | null = null;
       let lastPhase: TransferProgressSnapshot['phase'] | null = null;
       const lag = new LagEdges();
-      await edge('started', toSnapshot(transfer.progress(), false));
-      while (!finished) {
-        await Promise.race([running, new Promise((r) => setTimeout(r, 500))]);
-        try {
-          const c = await wf.query(transferControlsQuery);
-          if (c.stop) abort.abort();
-          if (!controls || c.paused !== controls.paused) { if (c.paused) transfer.pause(); else transfer.resume(); }
-          if (!controls || c.chunkSize !== controls.chunkSize) transfer.setChunkSize(c.chunkSize);
-          if (!controls || c.maxLagMs !== controls.maxLagMs || c.maxThreadsRunning !== controls.maxThreadsRunning) {
-            transfer.setThrottle({ maxLagMs: c.maxLagMs, maxThreadsRunning: c.maxThreadsRunning });
-          }
-          controls = c;
-        } catch { /* the workflow may be busy or gone; keep going, the heartbeat decides */ }
-        if (finished) break;
-        const snap = toSnapshot(transfer.progress(), controls?.paused ?? false);
-        series = pushPoint(series, snap);
-        ctx.heartbeat({ snapshot: snap, series } satisfies TransferHeartbeat);
-        if (lastPhase === 'copy' && snap.phase === 'following') await edge('copy-done', snap);
-        lastPhase = snap.phase;
-        const e = lag.next(snap.phase, snap.lagMs, controls?.maxLagMs ?? plan.transfer.maxLagMs, Date.now());
-        if (e) await edge(e, snap);
+      let incidentSince: number | null = null;
+      let lastErrorEdgeAt = -Infinity;
+      let first: ReturnType<typeof create> | null = create();
+      await edge('started', toSnapshot(first.progress(), false));
+      for (let retry = 0; ; retry++) {
+        // Each run resumes from the state kept in Unew.
+        const transfer = first ?? create();
+        first = null;
+        let failed: unknown;
+        const running = transfer.run(stop.signal).catch((err) => { failed = err; });
+        let finished = false;
+        void running.then(() => { finished = true; });
+        controls = null;
+        while (!finished) {
+          await Promise.race([running, new Promise((r) => setTimeout(r, 500))]);
+          try {
+            const c = await wf.query(transferControlsQuery);
+            if (c.stop) stop.abort();
+            if (!controls || c.paused !== controls.paused) { if (c.paused) transfer.pause(); else transfer.resume(); }
+            if (!controls || c.chunkSize !== controls.chunkSize) transfer.setChunkSize(c.chunkSize);
+            if (!controls || c.maxLagMs !== controls.maxLagMs || c.maxThreadsRunning !== controls.maxThreadsRunning) {
+              transfer.setThrottle({ maxLagMs: c.maxLagMs, maxThreadsRunning: c.maxThreadsRunning });
+            }
+            controls = c;
+          } catch { /* the workflow may be busy or gone; keep going, the heartbeat decides */ }
+          if (finished) break;
+          const snap = toSnapshot(transfer.progress(), controls?.paused ?? false);
+          series = pushPoint(series, snap);
+          ctx.heartbeat({ snapshot: snap, series } satisfies TransferHeartbeat);
+          if (lastPhase === 'copy' && snap.phase === 'following') await edge('copy-done', snap);
+          lastPhase = snap.phase;
+          const e = lag.next(snap.phase, snap.lagMs, controls?.maxLagMs ?? plan.transfer.maxLagMs, Date.now());
+          if (e) await edge(e, snap);
+          // Healthy again after a failure: the next failure is a new incident.
+          if (incidentSince !== null && snap.phase === 'following' && (snap.lagMs ?? Infinity) <= plan.transfer.maxLagMs) { incidentSince = null; retry = 0; lastErrorEdgeAt = -Infinity; }
+        }
+        if (!failed || stop.signal.aborted) {
+          const last = toSnapshot(transfer.progress(), false, true);
+          series = pushPoint(series, last);
+          await edge('stopped', last);
+          return { snapshot: last, series };
+        }
+        // A failure is a state, reported in the status with its code; retried for a bounded time.
+        const code = String(isImagoError(failed) ? failed.code : (failed as { code?: string })?.code ?? 'TRANSFER_STREAM_FAILED');
+        const message = String((failed as Error)?.message ?? failed).slice(0, 2_000);
+        incidentSince ??= Date.now();
+        const retryable = isImagoError(failed) ? failed.retryable : true;
+        // transfer.onUnreachable 'wait' keeps retrying (the status names the cause; an operator may abort).
+        const budget = plan.transfer.unreachableRetryMs;
+        const exhausted = plan.transfer.onUnreachable === 'fail' && Date.now() - incidentSince >= budget;
+        const left = plan.transfer.onUnreachable === 'wait' ? 'waiting (transfer.onUnreachable = wait)' : `${Math.max(0, Math.round((budget - (Date.now() - incidentSince)) / 1000))} s of retries left`;
+        // At most one report a minute while an incident lasts: the history stays bounded even when waiting for days.
+        if (retryable && !exhausted ? Date.now() - lastErrorEdgeAt >= 60_000 : true) {
+          lastErrorEdgeAt = Date.now();
+          await edge('error', toSnapshot(transfer.progress(), false), { code, message: retryable && !exhausted ? `${message} (retrying: ${left})` : message });
+        }
+        if (!retryable || exhausted) {
+          // The code leads the message: it is what the status and the operator see last.
+          throw ApplicationFailure.create({
+            type: code, nonRetryable: true,
+            message: `${code}: ${message}${exhausted ? ` — still failing after ${Math.round((Date.now() - incidentSince) / 1000)} s of retries (transfer.unreachableRetryMs)` : ''}`,
+          });
+        }
+        lag.reset();
+        lastPhase = null;
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 1_000 * 2 ** Math.min(retry, 5))));
+        ctx.heartbeat({ snapshot: toSnapshot(transfer.progress(), false), series } satisfies TransferHeartbeat);
+        if (stop.signal.aborted) return { snapshot: toSnapshot(transfer.progress(), false, true), series };
       }
-      if (failed && !abort.signal.aborted) {
-        // The workflow names the cause in its status while Temporal retries this activity.
-        const code = isImagoError(failed) ? failed.code : (failed as { code?: string })?.code ?? 'TRANSFER_FAILED';
-        await edge('error', toSnapshot(transfer.progress(), false), { code: String(code), message: String((failed as Error)?.message ?? failed).slice(0, 2_000) });
-        throw failed;
-      }
-      const last = toSnapshot(transfer.progress(), false, true);
-      series = pushPoint(series, last);
-      await edge('stopped', last);
-      return { snapshot: last, series };
     },
   };
 }

@@ -3,81 +3,16 @@
  * endpoint and per field: samples, rates, classification, examples) and the
  * verdict for the switchover gate.
  */
-import type { DiffKind } from './differ';
 import type { CompareRules } from './rules';
-import type { Example, Tally } from './tally';
+import type { Tally } from './tally';
+import type { CompareReport, CompareVerdict, EngineCounters, FieldReport, VerdictRule } from './report-schema';
 
-export interface FieldReport {
-  field: string;
-  /** regression: counts against the endpoint; noise: differs Uold-vs-Uold as often; lag-explained: agreed on recheck. */
-  classification: 'regression' | 'noise' | 'lag-explained';
-  differences: number;
-  differenceRate: number;
-  /** differenceRate when the field is a regression, else 0. */
-  regressionRate: number;
-  noiseDifferences: number;
-  noiseRate: number;
-  lagExplained: number;
-  kinds: Partial<Record<DiffKind, number>>;
-  examples: Example[];
-}
-
-export interface EndpointReport {
-  endpoint: string;
-  samples: number;
-  /** Pairs with at least one difference that is not noise. */
-  regressions: number;
-  regressionRate: number;
-  noiseSamples: number;
-  lagExplained: number;
-  rechecks: number;
-  recheckSkipped: number;
-  /** Pairs where Unew failed (5xx or no reply) and Uold answered below 500. */
-  serverErrors: number;
-  /** The first of them. */
-  serverErrorExample?: Example;
-  fields: FieldReport[];
-}
-
-export interface EngineCounters {
-  received: number;
-  compared: number;
-  /** Pairs dropped because the queue was full (onPair never blocks). */
-  dropped: number;
-  /** Pairs that could not be judged: Uold's own reply failed. */
-  skipped: number;
-  /** Pairs queued or waiting for a lag recheck. */
-  pending: number;
-  noiseSamples: number;
-  noiseSkipped: number;
-}
-
-export interface CompareReport extends EngineCounters {
-  minSamplesPerEndpoint: number;
-  noiseMinSamples: number;
-  maxRegressionRate: number;
-  maxServerErrorRate: number;
-  endpoints: EndpointReport[];
-}
-
-/** Which rule of the verdict failed: 'no-traffic' and 'min-samples' only say "not enough evidence yet". */
-export type VerdictRule = 'no-traffic' | 'min-samples' | 'regression' | 'server-error';
-
-export interface CompareVerdict {
-  pass: boolean;
-  reasons: string[];
-  /** The same failures as `reasons`, with the rule each broke (for code: the workflow stops testing early on a real failure). */
-  failures: Array<{ rule: VerdictRule; endpoint: string | null; reason: string }>;
-  endpoints: Array<{ endpoint: string; samples: number; regressionRate: number; pass: boolean }>;
-  compared: number;
-  dropped: number;
-  pending: number;
-}
+export type { CompareReport, CompareVerdict, EndpointReport, EngineCounters, FieldReport, VerdictRule } from './report-schema';
 
 const rate = (n: number, d: number) => (d ? n / d : 0);
 
 export function buildReport(tally: Tally, rules: Readonly<CompareRules>, counters: EngineCounters): CompareReport {
-  const endpoints: EndpointReport[] = [];
+  const endpoints: CompareReport['endpoints'] = [];
   for (const e of tally.endpoints.values()) {
     const fields: FieldReport[] = [];
     for (const f of e.fields.values()) {

@@ -30,13 +30,6 @@ export const ERRORS = {
   IMAGO_PREFLIGHT_PRIVILEGES: { message: 'The replication user lacks a privilege', retryable: false, hint: 'GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT to the user named in uold.db.url.' },
   IMAGO_PREFLIGHT_DISK: { message: 'Not enough disk space for Unew', retryable: false, hint: 'Free disk space or point unew.local.baseDir at a larger volume.' },
 
-  // --- sample system (examples/auction)
-  AUCTION_BAD_REQUEST: { message: 'Malformed request', retryable: false, hint: 'Send valid JSON with the documented fields.' },
-  AUCTION_CONFIG_INVALID: { message: 'The auction service configuration is invalid', retryable: false, hint: 'Fix each listed setting in the environment (AUCTION_*) or in the file named by AUCTION_CONFIG_FILE.' },
-  AUCTION_START_FAILED: { message: 'The auction service did not become healthy', retryable: true, hint: 'Read the service log quoted in the message (database URL, grants, port).' },
-  AUCTION_SCHEMA_UNKNOWN: { message: 'The database does not hold a known auction schema', retryable: false, hint: "Create it with setupDatabase(admin, 'v1'|'v2', ...) first." },
-  AUCTION_WORKLOAD_INVALID: { message: 'Workload options are invalid', retryable: false, hint: 'Fix each listed option; unknown keys are rejected.' },
-
   // --- ingress interceptor
   INGRESS_BAD_TRANSITION: { message: 'The interceptor cannot make this transition in its current state', retryable: false, hint: 'Read the state with GET /status and send the transition it allows.' },
   INGRESS_UNREACHABLE: { message: 'An ingress interceptor did not answer its control API', retryable: true, hint: 'Check the control URL and token in the plan.' },
@@ -67,7 +60,6 @@ export const ERRORS = {
   // --- workflow / driver
   IMAGO_ABORTED: { message: 'The upgrade was aborted', retryable: false, hint: 'Unew was destroyed; Uold was never touched.' },
   IMAGO_GATE_FAILED: { message: 'The switchover gate did not pass', retryable: false, hint: 'Read the status: failed tests, compare verdict or verification differences.' },
-  IMAGO_TESTS_FAILED: { message: "A plan test failed against Unew", retryable: false, hint: 'Read the test output in the status.' },
   IMAGO_WRONG_PHASE: { message: 'This operation is not allowed in the current phase', retryable: false, hint: "Check 'imago status <id>' for the phase and what it accepts." },
   IMAGO_TRANSFER_FAILED: { message: 'The data transfer failed', retryable: false, hint: 'Read the cause; Unew was destroyed and Uold untouched.' },
   IMAGO_CUTOVER_FAILED: { message: 'Termination did not complete within its bounds in any attempt', retryable: false, hint: 'Every interceptor was released to Uold; lower the write rate or raise switchover timeouts.' },
@@ -95,6 +87,8 @@ export const ERRORS = {
   CLIENT_ALREADY_RUNNING: { message: 'An upgrade with this plan name is already running', retryable: false, hint: "Watch it with 'imago watch <id>', or abort it before starting again." },
   CLIENT_STATUS_UNAVAILABLE: { message: 'The upgrade did not answer the status query', retryable: true, hint: "A worker must be running to answer queries, even for a finished upgrade: start 'imago worker'." },
   CLIENT_COMPONENT_MISSING: { message: 'A component this command runs is not installed in this checkout', retryable: false, hint: 'Update the checkout; the named module must exist.' },
+  CLIENT_SEARCH_ATTRIBUTES_MISSING: { message: "The Temporal namespace lacks Imago's search attributes", retryable: false, hint: "Register them once per namespace with 'imago server setup' (same --address and --namespace), as the message says." },
+  CLIENT_SERVER_REFUSED: { message: 'The Temporal server refused the request', retryable: false, hint: "Read the server's reason in the message: a missing permission (the operator service needs an admin role), a namespace that does not exist, or a server too old for the call." },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -30,10 +30,17 @@ export interface UnewHandle {
   state: Record<string, unknown>;
 }
 
+/** Who a universe belongs to: the upgrade's workflow, for garbage collection. */
+export interface UniverseOwner { namespace: string; taskQueue: string; workflowId: string }
+
 export interface ProvisionRequest {
   upgradeId: string;
   /** The plan's `unew` section (provider-specific settings live under it). */
   unew: Record<string, unknown>;
+  /** Recorded with the universe (state file, tags), so `imago gc` and the worker's sweep can find its workflow. */
+  owner?: UniverseOwner;
+  /** The plan file's folder: the application starts there (default: the worker's current folder). */
+  planDir?: string;
 }
 
 /** One check of a provider-level switch, made before any interceptor holds (dry run and prepare). */
@@ -60,7 +67,10 @@ export interface UniverseRecord {
   upgradeId: string;
   /** What it holds (processes, folders, instances, volumes), for the operator. */
   detail: string;
-  /** True when it serves live traffic now (a completed upgrade's Unew): `destroy` refuses it. */
+  /** Marked as (possibly) serving clients by a cut-over: never garbage. */
+  serving: boolean;
+  owner?: UniverseOwner;
+  /** True when it serves live traffic now, as the provider reads it (AWS: a listener forwards to its group): `destroy` refuses it. */
   inUse?: boolean;
 }
 
@@ -126,6 +136,13 @@ export interface Provider {
    * before anything is created.
    */
   validateWorker(unew: Record<string, unknown>): Promise<void>;
+  /**
+   * Marks the universe as one that may serve clients (true: before a cut-over
+   * attempt holds anyone; false: when the attempt put everyone back on Uold).
+   * Garbage collection never destroys a marked universe: keeping garbage is a
+   * cost, destroying a live system is a loss.
+   */
+  markServing(handle: UnewHandle, serving: boolean): Promise<void>;
   /** Remove everything created for upgradeId. Idempotent; works from the id alone after a crash. */
   destroy(upgradeId: string, unew: Record<string, unknown>): Promise<void>;
   /** Every universe this provider finds for the plan's settings (folders, tags), whatever the state of its workflow: the input of `imago gc`. */

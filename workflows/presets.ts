@@ -15,7 +15,13 @@ export const presets = {
    * so an abort's cancellation reaches it quickly, and it has stopped before compensation runs.
    */
   health: { startToCloseTimeout: '1 hour', heartbeatTimeout: '10 seconds', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, retry: { initialInterval: '2 seconds', maximumInterval: '30 seconds', maximumAttempts: 5 } },
-  /** Copy and follow: runs for as long as the upgrade, resumes from Unew's state after a retry. */
+  /**
+   * Copy and follow: runs for as long as the upgrade, resumes from Unew's state after a retry.
+   * A database that does not answer is retried inside the activity, each failure reported in the
+   * status with its code, for transfer.unreachableRetryMs per incident; then, by transfer.onUnreachable, it
+   * fails for good (non-retryable) or keeps waiting. Temporal's retries are left for worker crashes, which may
+   * happen any number of times over an upgrade that runs for days.
+   */
   // Cancellation waits for the activity to stop, so nothing writes to Unew after compensation destroys it.
   transfer: { startToCloseTimeout: '30 days', heartbeatTimeout: '20 seconds', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, retry: { initialInterval: '1 second', maximumInterval: '10 seconds' } },
   /** Plan tests and verification: long, heartbeating, retried once (a failing test is a verdict, not a fault). */

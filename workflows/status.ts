@@ -151,6 +151,8 @@ export interface UpgradeStatus {
   transferError: { code: string; message: string; attempt: number; at: number } | null;
   /** Runs of this upgrade so far: 1 + the number of continue-as-new. */
   runs: number;
+  /** Each continue-as-new: when, where the next run picked up, and the history length it left behind (the last 50). */
+  continuations: Array<{ at: number; resumeAt: 'data-transfer' | 'testing' | 'awaiting-approval'; historyLength: number }>;
   lastError: string | null;
   preflight: unknown | null;
   abortReason: string | null;

@@ -12,7 +12,7 @@ export function initialStatus(input: UpgradeInput, now: number): UpgradeStatus {
     controls: { paused: false, stop: false, chunkSize: plan.transfer.chunkSize, maxThreadsRunning: plan.transfer.maxThreadsRunning, maxLagMs: plan.transfer.maxLagMs },
     tests: [], compare: null, verification: null, gate: null,
     approval: { policy: plan.approval.policy, approved: false }, cutovers: [], cutoverCheck: null, pointOfNoReturnPassed: false, pointOfNoReturn: null,
-    lastError: null, abortReason: null, outcome: 'running', preflight: null, signals: [], transferError: null, runs: 1,
+    lastError: null, abortReason: null, outcome: 'running', preflight: null, signals: [], transferError: null, runs: 1, continuations: [],
     series: { transfer: [], ingress: [] },
   };
 }
@@ -75,4 +75,21 @@ export function describeFailure(err: unknown): string {
     e = e.cause as typeof e;
   }
   return text;
+}
+
+/**
+ * What Temporal's web UI shows as the upgrade's current details (markdown):
+ * where it stands, and what it waits for with the command that unblocks it.
+ */
+export function currentDetails(status: UpgradeStatus, workflowId: string): string {
+  const lines = [`**${status.system}** ${status.from} → ${status.to} on \`${status.provider}\` — phase **${status.phase}**${status.runs > 1 ? ` (run ${status.runs})` : ''}`];
+  const t = status.transfer;
+  if (t && !['completed', 'aborted', 'failed'].includes(status.phase)) lines.push(`transfer: ${t.phase}, ${t.percent}% copied, lag ${t.lagMs ?? '?'} ms (live figures: the \`runTransfer\` activity's heartbeat)`);
+  if (status.gate) lines.push(`gate: ${status.gate.pass ? 'passed' : `failed — ${status.gate.reasons[0] ?? ''}`}`);
+  if (status.phase === 'awaiting-approval') lines.push(`awaiting approval: send signal \`approve\` (input \`{"by": "your name"}\`) or run \`imago approve ${workflowId}\`; to stop, signal \`abort\` with \`{"reason": "…"}\``);
+  if (status.pointOfNoReturnPassed && status.phase !== 'completed') lines.push('point of no return passed: the switch only goes forward');
+  if (status.cutovers.length) { const c = status.cutovers[status.cutovers.length - 1]; lines.push(`cut-over attempt ${c.attempt}: ${c.switched ? `switched (hold → release ${c.totalMs.toFixed(1)} ms)` : c.mode}`); }
+  if (status.lastError && status.outcome !== 'completed') lines.push(`last error: ${status.lastError.slice(0, 300)}`);
+  if (status.outcome !== 'running') lines.push(`outcome: **${status.outcome}**`);
+  return lines.join('\n\n');
 }

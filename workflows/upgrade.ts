@@ -25,7 +25,7 @@
  */
 import {
   ApplicationFailure, CancellationScope, allHandlersFinished, condition, continueAsNew, isCancellation, log, proxyActivities,
-  setHandler, sleep, upsertSearchAttributes, workflowInfo,
+  setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { UpgradeActivities } from '../activities/types';
 import type { UnewHandle } from '../providers/provider';
@@ -37,7 +37,7 @@ import { cutoverPreset, presets } from './presets';
 import { reasonOf, refusal, senderOf, validate, type Operation, type RulesView } from './rules';
 import { ImagoFromVersion, ImagoOutcome, ImagoPhase, ImagoSystem, ImagoToVersion } from './search-attributes';
 import type { CarriedState, GateResult, Phase, ResumePoint, UpgradeInput, UpgradeStatus } from './status';
-import { applyTransferEdge, describeFailure, emptyCutoverReport, evaluateGate, initialStatus, recordSignal } from './upgrade-state';
+import { applyTransferEdge, currentDetails, describeFailure, emptyCutoverReport, evaluateGate, initialStatus, recordSignal } from './upgrade-state';
 
 const short = proxyActivities<UpgradeActivities>(presets.short);
 const healthWait = proxyActivities<UpgradeActivities>(presets.health);
@@ -162,6 +162,7 @@ function startRun(input: UpgradeInput): Run {
       const r = refusal(op, view(), arg);
       recordSignal(status, { name: op, at: Date.now(), accepted: !r, ...(r ? { reason: r.reason } : {}), ...(senderOf(arg) ? { by: senderOf(arg) } : {}) });
       if (!r) apply[op](arg);
+      showDetails(run);
     });
   }
   setHandler(setThrottleUpdate, (t) => { status.controls = { ...status.controls, ...t }; return status.controls; }, { validator: (t) => validate('setThrottle', view(), t) });
@@ -178,7 +179,10 @@ function startRun(input: UpgradeInput): Run {
     if (!t) return;
     if (e.edge === 'started' && e.attempt > 1) { t.restarts += 1; t.caughtUp = false; }
     if (e.edge === 'caught-up') t.caughtUp = true;
-    if (e.edge === 'fell-behind' || e.edge === 'error') t.caughtUp = false;
+    if (e.edge === 'fell-behind') t.caughtUp = false;
+    // A failure means Unew was not fed for a while: like a restart, it invalidates the compare window.
+    if (e.edge === 'error') { t.caughtUp = false; t.restarts += 1; }
+    showDetails(run);
   });
   setHandler(pointOfNoReturnSignal, ({ attempt, at }) => {
     // Durable: from here on the workflow never compensates, whatever the cut-over activity reports.
@@ -197,7 +201,13 @@ function setPhase(run: Run, phase: Phase): void {
   status.phase = phase;
   status.phaseStartedAt = now;
   upsertSearchAttributes([{ key: ImagoPhase, value: phase }]);
+  showDetails(run);
   log.info('phase', { upgradeId: run.input.upgradeId, phase });
+}
+
+/** The web UI's current details, kept in step with the status (no history event: it is read with a query). */
+function showDetails(run: Run): void {
+  setCurrentDetails(currentDetails(run.status, workflowInfo().workflowId));
 }
 
 function expectNotAborted(run: Run): void {
@@ -308,6 +318,7 @@ async function testAndSwitch(run: Run, resumeAt: ResumePoint | undefined): Promi
       setPhase(run, 'testing');
       const gate = await runTestingPhase(run);
       status.gate = gate;
+      showDetails(run);
       if (!gate.pass) throw ApplicationFailure.nonRetryable(`the switchover gate did not pass: ${gate.reasons.join('; ')}`, 'IMAGO_GATE_FAILED');
     }
     skipTesting = false;
@@ -351,13 +362,15 @@ async function compareWindow(run: Run) {
     await short.startMirror(handle, plan, run.compareEpoch);
     const restartsBefore = run.transfer!.restarts;
     const start = Date.now();
-    await untilOrContinue(run, 'testing', () => run.transfer!.failure !== null, plan.mirror.minDurationMs);
+    // No continue-as-new inside the window: it is bounded (maxDurationMs) and
+    // would restart testing. A suggestion is taken at the next wait (approval).
+    await until(run, () => run.transfer!.failure !== null, plan.mirror.minDurationMs);
     expectTransferAlive(run);
     let compare = await short.compareVerdict(plan, handle);
     const stale = () => !compare.unewFresh || run.transfer!.restarts !== restartsBefore;
     const needsSamplesOnly = () => compare.failures.every((f) => f.rule === 'min-samples' || f.rule === 'no-traffic');
     while (!compare.pass && !stale() && needsSamplesOnly() && Date.now() - start < plan.mirror.maxDurationMs) {
-      await untilOrContinue(run, 'testing', () => run.transfer!.failure !== null, 2_000);
+      await until(run, () => run.transfer!.failure !== null, 2_000);
       expectTransferAlive(run);
       compare = await short.compareVerdict(plan, handle);
     }
@@ -424,7 +437,7 @@ async function cutOverAttempt(run: Run): Promise<boolean> {
   expectNotAborted(run);
   run.attempts += 1;
   setPhase(run, 'termination');
-  const cut = proxyActivities<UpgradeActivities>(cutoverPreset(plan.switchover.holdTimeoutMs));
+  const cut = proxyActivities<UpgradeActivities>({ ...cutoverPreset(plan.switchover.holdTimeoutMs), summary: `cut-over attempt ${run.attempts}` });
   const args = { ...cutoverArgs(run), attempt: run.attempts };
   let report;
   try {
@@ -444,6 +457,7 @@ async function cutOverAttempt(run: Run): Promise<boolean> {
     }
   }
   if (report) status.cutovers.push(report);
+  showDetails(run);
   if (report?.switched) {
     status.pointOfNoReturnPassed = true;
     status.pointOfNoReturn ??= { attempt: report.attempt, at: Date.now() };
@@ -492,6 +506,7 @@ async function continueNow(run: Run): Promise<never> {
   // The transfer resumes in the next run from the state it keeps in Unew; stop it here first.
   await stopTransfer(run);
   await condition(allHandlersFinished);
+  run.status.continuations = [...run.status.continuations, { at: Date.now(), resumeAt, historyLength: workflowInfo().historyLength }].slice(-50);
   const carried: CarriedState = {
     status: run.status, handle: run.handle!, resumeAt, approved: run.approved, approvalWaitStartedAt: run.approvalWaitStartedAt,
     attempts: run.attempts, compareEpoch: run.compareEpoch,

@@ -62,9 +62,11 @@ export async function runCutover(steps: CutoverSteps, ctx: CutoverContext, repor
     // after all, its next attempt finishes forward from this clean state.
     throw new NotSwitched(`recording the point of no return: ${(err as Error).message}`, ctx.cancelled.aborted ? [] : await steps.restore());
   }
+  // Commit before the provider's switch: once a load balancer may send
+  // clients to Unew, no interceptor's hold may time out back to Uold.
+  await steps.commitInterceptors(); report.releaseMs = lap();
   await steps.switchProvider(); report.providerMs = lap();
-  await steps.commitInterceptors();
-  await steps.release(); report.releaseMs = lap();
+  await steps.release(); report.releaseMs += lap();
   report.totalMs = performance.now() - t0;
   report.switched = true;
 }

@@ -6,23 +6,32 @@
  * problem at once. `imago cutover check <id>` prints it; the workflow runs it
  * before every attempt and does not hold anyone when it fails.
  */
-import type { IngressStatus } from '../../interceptors/ingress';
+import type { IngressControlClient, IngressStatus } from '../../interceptors/ingress';
 import { flushTo, readUoldPosition } from '../../transfer/flush';
 import { verifyChangedSince } from '../../transfer/verify';
 import type { CutoverCheck } from '../../workflows/status';
 import { loadConversion, readerServerId } from '../context';
 import { SWITCH_MARGIN, UNEW_UPSTREAM, type CutoverContext, type CutoverSteps } from './steps';
 
-/** p99 of an interceptor's latency histogram (upper bound of the bucket), the expected drain time. */
-export function p99Of(latency: IngressStatus['latency']): number | null {
-  if (!latency.count) return null;
-  const want = latency.count * 0.99;
-  let seen = 0;
-  for (let i = 0; i < latency.counts.length; i++) {
-    seen += latency.counts[i];
-    if (seen >= want) return latency.boundsMs[i] ?? latency.boundsMs[latency.boundsMs.length - 1] * 2;
-  }
-  return latency.boundsMs[latency.boundsMs.length - 1] * 2;
+/** p99 of a list of durations (ms), or null when empty. */
+export function p99(values: number[]): number | null {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)];
+}
+
+/** How many of an interceptor's latest served requests the drain estimate looks at. */
+const DRAIN_SAMPLE = 500;
+
+/**
+ * The drain a hold would wait for: the p99 of the upstream time (sent →
+ * reply finished) of the interceptor's latest requests. Not its client-visible
+ * latency, which includes the time requests spent held by earlier holds.
+ */
+async function drainEstimate(c: IngressControlClient, st: IngressStatus): Promise<number | null> {
+  const since = Math.max(0, (st.counters.served ?? 0) - DRAIN_SAMPLE);
+  const { records } = await c.served(since, DRAIN_SAMPLE);
+  return p99(records.filter((r) => r.end >= r.start && r.status < 600).map((r) => r.end - r.start));
 }
 
 export class DryRunSteps implements CutoverSteps {
@@ -79,10 +88,15 @@ export class DryRunSteps implements CutoverSteps {
 
   async waitDrained(): Promise<void> {
     // A hold drains the requests in flight: the slowest typical request bounds it.
-    const p99s = this.statuses.map((s) => (s ? p99Of(s.latency) : null)).filter((v): v is number => v !== null);
+    const p99s: number[] = [];
+    for (const [i, st] of this.statuses.entries()) {
+      if (!st) continue;
+      const v = await drainEstimate(this.ctx.clients[i], st).catch(() => null);
+      if (v !== null) p99s.push(v);
+    }
     this.drainMs = p99s.length ? Math.max(...p99s) : 0;
     const limit = this.ctx.plan.switchover.drainTimeoutMs;
-    this.add('waitDrained', 'drain', this.drainMs <= limit, p99s.length ? `p99 of the requests through the interceptors is ${this.drainMs} ms (drain timeout ${limit} ms)` : 'no request seen yet: nothing to drain', this.drainMs);
+    this.add('waitDrained', 'drain', this.drainMs <= limit, p99s.length ? `p99 upstream time of the latest requests through the interceptors is ${Math.round(this.drainMs * 10) / 10} ms (drain timeout ${limit} ms)` : 'no request seen yet: nothing to drain', this.drainMs);
   }
 
   async readFinalPosition(): Promise<string> {

@@ -15,7 +15,7 @@ import type { Client } from '@temporalio/client';
 import { restoreAll } from '../../interceptors/ingress';
 import type { UpgradePlan } from '../../plan/types';
 import type { Provider, UnewHandle } from '../../providers/provider';
-import { pointOfNoReturnSignal } from '../../workflows/messages';
+import { pointOfNoReturnSignal, statusQuery } from '../../workflows/messages';
 import type { CutoverCheckReport, CutoverReport, UpgradeStatus } from '../../workflows/status';
 import { ingressClients, uoldDbUrl, unewAdminUrl } from '../context';
 import { DryRunSteps } from './dry-run';
@@ -72,7 +72,12 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
     async cutOver(args: CutoverArgs): Promise<CutoverReport> {
       let prior: { pnr?: boolean } | undefined;
       try { prior = Context.current().info.heartbeatDetails as { pnr?: boolean } | undefined; } catch { /* unit tests */ }
-      const stage = { now: 'reconcile', pnr: args.pointOfNoReturn || !!prior?.pnr };
+      // A retry gets the first attempt's arguments: ask the workflow itself
+      // whether the point of no return was recorded since (a query adds no
+      // history). The heartbeat and the real state below are the fallbacks.
+      const recorded = args.pointOfNoReturn || !!prior?.pnr
+        || await client().workflow.getHandle(args.workflowId).query(statusQuery).then((st) => st.pointOfNoReturnPassed, () => false);
+      const stage = { now: 'reconcile', pnr: recorded };
       const ctx = contextOf(args, stage);
       const report = emptyReport(args.attempt);
       return beating(stage, args.attempt, async () => {
@@ -80,10 +85,14 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
         if (stage.pnr || passedPointOfNoReturn(state)) {
           // Forward only. The workflow may not know yet (a crash right after
           // the first commit): tell it before doing anything else.
-          if (!args.pointOfNoReturn) await ctx.recordPointOfNoReturn();
+          if (!recorded) await ctx.recordPointOfNoReturn();
+          await ctx.provider.markServing(ctx.handle, true);
           await completeForward(ctx, report, Date.now() + FORWARD_ATTEMPT_MS);
           return report;
         }
+        // Before anyone is held: from here the universe may serve clients, and
+        // garbage collection must keep it whatever happens to this worker.
+        await ctx.provider.markServing(ctx.handle, true);
         // A dead attempt's hold, never committed: put it back before starting over.
         const held = state.interceptors.map((s, i) => (s?.hold ? i : -1)).filter((i) => i >= 0);
         if (held.length) await restoreAll(held.map((i) => ctx.clients[i]), held.map((i) => state.interceptors[i]!.hold!.origin));
@@ -94,6 +103,8 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
         } catch (err) {
           if (err instanceof NotSwitched && !report.pointOfNoReturn) {
             const problems = err.restoreProblems.length ? `; restore problems: ${err.restoreProblems.join(' | ')}` : '';
+            // Every client is back on Uold and Unew served nobody: it is a candidate universe again, not a live one.
+            await ctx.provider.markServing(ctx.handle, false).catch(() => undefined);
             return { ...report, mode: 'restored', switched: false, error: `${err.message}${problems}` };
           }
           // Past the point of no return: finish forward now; if that is not

@@ -13,12 +13,14 @@
 import * as crypto from 'node:crypto';
 import { imagoError } from '../../lib/errors';
 import { resolveSecret } from '../../lib/secrets';
-import type { Provider, ProvisionRequest, SwitchCheck, TrafficState, UnewHandle, UniverseRecord, UoldRetirement } from '../provider';
-import type { ConsistencyOptions } from './classify';
+import type { Provider, ProvisionRequest, SwitchCheck, TrafficState, UnewHandle, UniverseOwner, UniverseRecord, UoldRetirement } from '../provider';
+import { CreateTagsCommand, DeleteTagsCommand } from '@aws-sdk/client-ec2';
+import { call, type ConsistencyOptions } from './classify';
 import { ClientPool, type AwsClients, type Where } from './clients';
 import { inspectAws, type PreflightResult } from './inspector';
 import { listUniverses } from './inventory';
 import { validateAwsPlan, type AwsPlan } from './plan-schema';
+import { TAG_SERVING } from './naming';
 import { ProbeRules } from './probe-rule';
 import { appUrlOf, Provisioner, type FleetInstance } from './provisioner';
 import { retireUold } from './retire';
@@ -42,6 +44,8 @@ export interface AwsState {
   uoldTargetGroupArn: string; targetGroupArn?: string; instanceIds: string[];
   /** Drawn once per provisioning: part of every RunInstances ClientToken (naming.ts). */
   launchNonce: string;
+  /** The upgrade's workflow, tagged on everything created (for `imago gc`). */
+  owner?: UniverseOwner;
   healthPath: string; matcher: string; appPort: number; targetsHealthyMs: number;
 }
 
@@ -124,7 +128,7 @@ export function createAwsProvider(deps: AwsProviderDeps = {}): AwsProvider {
       const pre = await preflight(req);
       const state: AwsState = {
         ...whereOf(plan), vpcId: pre.vpcId, loadBalancerArns: pre.loadBalancerArns, probeListenerArn: pre.probeListenerArn, protocol: pre.protocol,
-        uoldTargetGroupArn: plan.uoldTargetGroupArn, instanceIds: [], launchNonce: crypto.randomBytes(8).toString('hex'),
+        uoldTargetGroupArn: plan.uoldTargetGroupArn, instanceIds: [], launchNonce: crypto.randomBytes(8).toString('hex'), ...(req.owner ? { owner: req.owner } : {}),
         healthPath: plan.healthCheck.path, matcher: plan.healthCheck.matcher, appPort: plan.appPort, targetsHealthyMs: plan.timeouts.targetsHealthyMs,
       };
       return {
@@ -146,12 +150,12 @@ export function createAwsProvider(deps: AwsProviderDeps = {}): AwsProvider {
         secretEnv: plan.secretEnv, ...(plan.bootScript ? { bootScript: plan.bootScript } : {}),
       });
       const provisioner = new Provisioner(c, pollMs, consistency);
-      const fleet = await provisioner.provision(handle.upgradeId, s.launchNonce, plan, userData);
+      const fleet = await provisioner.provision(handle.upgradeId, s.launchNonce, plan, userData, s.owner);
       const tgs = new TargetGroups(c, consistency);
-      const tgArn = await tgs.ensure(handle.upgradeId, plan, s.vpcId, s.protocol);
+      const tgArn = await tgs.ensure(handle.upgradeId, plan, s.vpcId, s.protocol, s.owner);
       await tgs.register(tgArn, fleet.map((i) => i.instanceId));
       // Unew's group in use by a rule no client matches: the load balancer health-checks it from now on.
-      await new ProbeRules(c).ensure(handle.upgradeId, s.probeListenerArn, tgArn);
+      await new ProbeRules(c).ensure(handle.upgradeId, s.probeListenerArn, tgArn, s.owner);
       const urls = await appUrls(provisioner, fleet, plan, deadline);
       const state: AwsState = { ...s, instanceIds: fleet.map((i) => i.instanceId), targetGroupArn: tgArn };
       return { ...handle, appUrls: urls, state: { ...state } };
@@ -226,6 +230,16 @@ export function createAwsProvider(deps: AwsProviderDeps = {}): AwsProvider {
       const wrong = back.filter((x) => !x.ok);
       if (wrong.length) throw imagoError('PROVIDER_AWS_CONFLICT', wrong.map((x) => x.detail).join('; '));
       return back;
+    },
+
+    async markServing(handle, serving) {
+      // A tag on Unew's instances: `imago gc` never destroys a universe that carries it. Called before
+      // any hold (never inside it): its calls are not the swap's.
+      const s = stateOf(handle);
+      if (!s.instanceIds.length) return;
+      const c = await pool.warm(whereOf(s));
+      if (serving) await call('CreateTags (serving)', () => c.ec2.send(new CreateTagsCommand({ Resources: s.instanceIds, Tags: [{ Key: TAG_SERVING, Value: 'true' }] })));
+      else await call('DeleteTags (serving)', () => c.ec2.send(new DeleteTagsCommand({ Resources: s.instanceIds, Tags: [{ Key: TAG_SERVING }] })));
     },
 
     async retireUold(handle, unew, opts): Promise<UoldRetirement> {

@@ -9,20 +9,20 @@ import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import type { UniverseRecord } from '../provider';
 import { call } from './classify';
 import type { AwsClients } from './clients';
-import { TAG_UPGRADE, TG_PREFIX } from './naming';
+import { ownerOf, TAG_SERVING, TAG_UPGRADE, TG_PREFIX, type Owner } from './naming';
 import { ProbeRules } from './probe-rule';
 import { Switcher } from './switcher';
 import { TargetGroups } from './target-group';
 import { loadBalancersOf, volumesOf } from './teardown';
 import { describeForwarders } from './topology';
 
-interface Found { instances: string[]; volumes: string[]; targetGroups: string[]; probeRules: string[]; inUse: boolean }
+interface Found { instances: string[]; volumes: string[]; targetGroups: string[]; probeRules: string[]; inUse: boolean; marked: boolean; owner?: Owner }
 
 export async function listUniverses(c: AwsClients, uoldTargetGroupArn: string): Promise<UniverseRecord[]> {
   const by = new Map<string, Found>();
   const of = (id: string) => {
     let f = by.get(id);
-    if (!f) { f = { instances: [], volumes: [], targetGroups: [], probeRules: [], inUse: false }; by.set(id, f); }
+    if (!f) { f = { instances: [], volumes: [], targetGroups: [], probeRules: [], inUse: false, marked: false }; by.set(id, f); }
     return f;
   };
   let NextToken: string | undefined;
@@ -31,8 +31,13 @@ export async function listUniverses(c: AwsClients, uoldTargetGroupArn: string): 
       Filters: [{ Name: 'tag-key', Values: [TAG_UPGRADE] }, { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down'] }], NextToken,
     })));
     for (const i of (res.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
-      const id = i.Tags?.find((t) => t.Key === TAG_UPGRADE)?.Value;
-      if (id) of(id).instances.push(`${i.InstanceId} (${i.State?.Name})`);
+      const t = Object.fromEntries((i.Tags ?? []).map((x) => [x.Key!, x.Value ?? '']));
+      const id = t[TAG_UPGRADE];
+      if (!id) continue;
+      const f = of(id);
+      f.instances.push(`${i.InstanceId} (${i.State?.Name})`);
+      if (t[TAG_SERVING] === 'true') f.marked = true;
+      f.owner ??= ownerOf(t);
     }
     NextToken = res.NextToken;
   } while (NextToken);
@@ -47,6 +52,7 @@ export async function listUniverses(c: AwsClients, uoldTargetGroupArn: string): 
   for (const g of groups) {
     const f = of(g.tags[TAG_UPGRADE]);
     f.targetGroups.push(g.name);
+    f.owner ??= ownerOf(g.tags);
     if ((await switcher.usersOf({ loadBalancerArns: g.loadBalancerArns }, g.arn)).length) f.inUse = true;
   }
   const listeners = [...new Set((await describeForwarders(c, [...lbArns])).map((x) => x.listenerArn))];
@@ -54,9 +60,12 @@ export async function listUniverses(c: AwsClients, uoldTargetGroupArn: string): 
 
   return [...by.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([upgradeId, f]) => ({
     upgradeId,
+    // Serving: marked by a cut-over (the tag on its instances), or a listener forwards to its group now.
+    serving: f.marked || f.inUse,
     inUse: f.inUse,
+    ...(f.owner ? { owner: f.owner } : {}),
     detail: [
-      f.inUse ? 'LIVE: a listener forwards to its target group' : '',
+      f.inUse ? 'LIVE: a listener forwards to its target group' : f.marked ? 'marked serving by a cut-over' : '',
       f.instances.length ? `${f.instances.length} instance(s): ${f.instances.join(', ')}` : '',
       f.targetGroups.length ? `target group ${f.targetGroups.join(', ')}` : '',
       f.probeRules.length ? `${f.probeRules.length} probe rule(s)` : '',

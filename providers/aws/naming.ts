@@ -9,6 +9,8 @@ import { createHash } from 'node:crypto';
 export const TAG_UPGRADE = 'imago:upgrade-id';
 export const TAG_ROLE = 'imago:role';
 export const TAG_SLOT = 'imago:slot';
+/** Set on Unew's instances before a cut-over holds anyone: the universe may serve clients, so it is never garbage. */
+export const TAG_SERVING = 'imago:serving';
 export const ROLE_APP = 'unew-app';
 export const ROLE_TG = 'unew-target-group';
 export const ROLE_PROBE = 'unew-probe-rule';
@@ -44,10 +46,29 @@ export function probeValue(upgradeId: string): string {
   return digest(upgradeId, 'probe').slice(0, 32);
 }
 
-export function tags(upgradeId: string, role: string, extra: Array<{ Key: string; Value: string }> = []): Array<{ Key: string; Value: string }> {
-  return [{ Key: TAG_UPGRADE, Value: upgradeId }, { Key: TAG_ROLE, Value: role }, ...extra];
+/** Who a universe belongs to (namespace, task queue, workflow id), so `imago gc` and the worker's sweep find its workflow. */
+export const TAG_OWNER_NAMESPACE = 'imago:owner-namespace';
+export const TAG_OWNER_TASK_QUEUE = 'imago:owner-task-queue';
+export const TAG_OWNER_WORKFLOW = 'imago:owner-workflow-id';
+
+export interface Owner { namespace: string; taskQueue: string; workflowId: string }
+type Tag = { Key: string; Value: string };
+
+export function ownerTags(owner?: Owner): Tag[] {
+  if (!owner) return [];
+  // Tag values hold at most 256 characters.
+  return [{ Key: TAG_OWNER_NAMESPACE, Value: owner.namespace.slice(0, 256) }, { Key: TAG_OWNER_TASK_QUEUE, Value: owner.taskQueue.slice(0, 256) }, { Key: TAG_OWNER_WORKFLOW, Value: owner.workflowId.slice(0, 256) }];
 }
 
-export function instanceTags(upgradeId: string, slot: number): Array<{ Key: string; Value: string }> {
-  return tags(upgradeId, ROLE_APP, [{ Key: TAG_SLOT, Value: String(slot) }, { Key: 'Name', Value: `imago-unew-${upgradeId}`.slice(0, 255) }]);
+export function ownerOf(tagMap: Record<string, string>): Owner | undefined {
+  const [namespace, taskQueue, workflowId] = [tagMap[TAG_OWNER_NAMESPACE], tagMap[TAG_OWNER_TASK_QUEUE], tagMap[TAG_OWNER_WORKFLOW]];
+  return namespace && taskQueue && workflowId ? { namespace, taskQueue, workflowId } : undefined;
+}
+
+export function tags(upgradeId: string, role: string, extra: Tag[] = [], owner?: Owner): Tag[] {
+  return [{ Key: TAG_UPGRADE, Value: upgradeId }, { Key: TAG_ROLE, Value: role }, ...extra, ...ownerTags(owner)];
+}
+
+export function instanceTags(upgradeId: string, slot: number, owner?: Owner): Tag[] {
+  return tags(upgradeId, ROLE_APP, [{ Key: TAG_SLOT, Value: String(slot) }, { Key: 'Name', Value: `imago-unew-${upgradeId}`.slice(0, 255) }], owner);
 }

@@ -17,7 +17,7 @@ import { CreateRuleCommand, DeleteRuleCommand, DescribeRulesCommand, type Rule }
 import { imagoError } from '../../lib/errors';
 import { call, lookup } from './classify';
 import type { AwsClients } from './clients';
-import { PROBE_HEADER, PROBE_HOST, probeValue, ROLE_PROBE, TAG_ROLE, TAG_UPGRADE, tags } from './naming';
+import { PROBE_HEADER, PROBE_HOST, probeValue, ROLE_PROBE, TAG_ROLE, TAG_UPGRADE, tags, type Owner } from './naming';
 import { TargetGroups } from './target-group';
 import { isProbeRule } from './topology';
 
@@ -47,7 +47,7 @@ export class ProbeRules {
   }
 
   /** The probe rule of this upgrade on the listener, creating it once. Returns its ARN. */
-  async ensure(upgradeId: string, listenerArn: string, unewTargetGroupArn: string): Promise<string> {
+  async ensure(upgradeId: string, listenerArn: string, unewTargetGroupArn: string, owner?: Owner): Promise<string> {
     const value = probeValue(upgradeId);
     for (let attempt = 0; ; attempt++) {
       const rules = await this.rules(listenerArn);
@@ -63,7 +63,7 @@ export class ProbeRules {
             { Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: PROBE_HEADER, Values: [value] } },
           ],
           Actions: [{ Type: 'forward', TargetGroupArn: unewTargetGroupArn }],
-          Tags: tags(upgradeId, ROLE_PROBE),
+          Tags: tags(upgradeId, ROLE_PROBE, [], owner),
         }));
         return res.Rules![0].RuleArn!;
       } catch (err) {

@@ -20,7 +20,7 @@ import { imagoError } from '../../lib/errors';
 import { awsCodeOf, call, CONSISTENCY_BUDGET_MS, untilConsistent, type ConsistencyOptions } from './classify';
 import type { AwsClients } from './clients';
 import type { AwsPlan } from './plan-schema';
-import { clientToken, instanceTags, ROLE_APP, TAG_ROLE, TAG_SLOT, TAG_UPGRADE } from './naming';
+import { clientToken, instanceTags, ROLE_APP, TAG_ROLE, TAG_SLOT, TAG_UPGRADE, type Owner } from './naming';
 
 export const STEP_APP = 'app';
 
@@ -114,7 +114,7 @@ export class Provisioner {
   }
 
   /** Launches what is missing of the fleet (nothing on a retry), then waits until every instance runs. */
-  async provision(upgradeId: string, nonce: string, plan: AwsPlan, userData: string): Promise<FleetInstance[]> {
+  async provision(upgradeId: string, nonce: string, plan: AwsPlan, userData: string, owner?: Owner): Promise<FleetInstance[]> {
     const existing = await this.findFleet(upgradeId);
     const perSlot = spread(plan.count, plan.subnets.length);
     const image = (await call('DescribeImages', () => this.c.ec2.send(new DescribeImagesCommand({ ImageIds: [plan.ami] })))).Images?.[0];
@@ -145,8 +145,8 @@ export class Provisioner {
           ...(blockDevices.length ? { BlockDeviceMappings: blockDevices } : {}),
           ClientToken: clientToken(upgradeId, nonce, STEP_APP, slot),
           TagSpecifications: [
-            { ResourceType: 'instance', Tags: instanceTags(upgradeId, slot) },
-            { ResourceType: 'volume', Tags: instanceTags(upgradeId, slot) },
+            { ResourceType: 'instance', Tags: instanceTags(upgradeId, slot, owner) },
+            { ResourceType: 'volume', Tags: instanceTags(upgradeId, slot, owner) },
           ],
         })), { budgetMs: CONSISTENCY_BUDGET_MS.instanceProfile, ...this.consistency });
       const ended = (res.Instances ?? []).filter((i) => ['shutting-down', 'terminated'].includes(i.State?.Name ?? ''));

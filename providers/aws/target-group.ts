@@ -12,7 +12,7 @@ import { imagoError } from '../../lib/errors';
 import { call, CONSISTENCY_BUDGET_MS, lookup, untilConsistent, type ConsistencyOptions } from './classify';
 import type { AwsClients } from './clients';
 import type { AwsPlan } from './plan-schema';
-import { ROLE_TG, tags, TAG_UPGRADE, targetGroupName } from './naming';
+import { ROLE_TG, tags, TAG_UPGRADE, targetGroupName, type Owner } from './naming';
 
 export interface TargetHealthState { state: string; reason?: string; description?: string }
 
@@ -62,7 +62,7 @@ export class TargetGroups {
   }
 
   /** Creates Unew's target group once (a retry finds and returns the same one); `protocol` is Uold's group's, so every listener accepts it. */
-  async ensure(upgradeId: string, plan: AwsPlan, vpcId: string, protocol: string): Promise<string> {
+  async ensure(upgradeId: string, plan: AwsPlan, vpcId: string, protocol: string, owner?: Owner): Promise<string> {
     const existing = await this.find(upgradeId);
     if (existing) return existing;
     const hc = plan.healthCheck;
@@ -76,7 +76,7 @@ export class TargetGroups {
         HealthCheckEnabled: true, HealthCheckProtocol: protocol === 'HTTPS' ? 'HTTPS' : 'HTTP', HealthCheckPath: hc.path, HealthCheckPort: String(hc.port),
         HealthCheckIntervalSeconds: hc.intervalSeconds, HealthCheckTimeoutSeconds: hc.timeoutSeconds,
         HealthyThresholdCount: hc.healthyThreshold, UnhealthyThresholdCount: hc.unhealthyThreshold, Matcher: { HttpCode: hc.matcher },
-        Tags: tags(upgradeId, ROLE_TG),
+        Tags: tags(upgradeId, ROLE_TG, [], owner),
       }));
       return r.TargetGroups![0].TargetGroupArn!;
     }, { budgetMs: 5_000, ...this.consistency });

@@ -36,7 +36,8 @@ import { checkLedger } from '../../examples/auction/ledger-checker';
 import { APP_GRANTS } from '../../examples/auction/database';
 import type { UoldStage } from '../../examples/auction/stage';
 import { abortUpdate, statusQuery } from '../../workflows/messages';
-import { WORKFLOW_TYPE, type UpgradeStatus } from '../../workflows/status';
+import type { UpgradeStatus } from '../../workflows/status';
+import { ImagoClient } from '../../client/api';
 import { mariadbFixture, motoFixture, temporalFixture } from '../fixtures/servers';
 import { mixedStateViolations, stage, waitPhase, workload } from '../e2e/harness';
 import { IngressControlClient } from '../../interceptors/ingress';
@@ -130,7 +131,7 @@ describe('the whole upgrade on AWS (moto + realism layer), run by `imago worker`
       overrides(p);
     });
     const plan = loadPlanFile(file);
-    const handle = await client.workflow.start(WORKFLOW_TYPE, { taskQueue: TASK_QUEUE, workflowId: id, args: [{ upgradeId: id, plan }] });
+    const { handle } = await ImagoClient.fromClient(client).start(plan, { workflowId: id, taskQueue: TASK_QUEUE });
     return { handle, unew: { ...plan.unew } as unknown as Record<string, unknown> };
   }
 
