@@ -7,6 +7,7 @@ import { commitAll, holdAll, releaseAll, restoreAll, switchAll, waitDrainedAll, 
 import { imagoError } from '../../lib/errors';
 import { flushTo, readUoldPosition } from '../../transfer/flush';
 import type { CutoverReport } from '../../workflows/status';
+import { expectSwitched } from './live-steps';
 import { UNEW_UPSTREAM, type CutoverContext, type CutoverSteps } from './steps';
 
 export { emptyCutoverReport as emptyReport } from '../../workflows/upgrade-state';
@@ -109,7 +110,11 @@ export async function completeForward(ctx: CutoverContext, report: CutoverReport
   const t0 = performance.now();
   ctx.beat('forward: provider');
   const routing = await provider.trafficState(handle);
-  if (routing !== 'unew' && routing !== 'none') await provider.applySwitch(handle, await provider.prepareSwitch(handle, 'unew'));
+  if (routing !== 'unew' && routing !== 'none') {
+    const prepared = await provider.prepareSwitch(handle, 'unew');
+    await provider.applySwitch(handle, prepared);
+    await expectSwitched(ctx, prepared);
+  }
   report.providerMs = performance.now() - t0;
   let problems: string[] = [];
   for (;;) {

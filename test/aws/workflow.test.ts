@@ -341,7 +341,6 @@ describe('the whole upgrade on AWS (moto + realism layer), run by `imago worker`
     let adminUrl = '';
     let unewTg = '';
     let id = '';
-    let loadStart = 0;
 
     before(async function () {
       this.timeout(300_000);
@@ -360,7 +359,7 @@ describe('the whole upgrade on AWS (moto + realism layer), run by `imago worker`
           await worker!.kill9();
         },
       });
-      loadStart = Date.now();
+
       const load = workload(s, 200_000, 40);
       id = `aws-crash-${Date.now()}`;
       try {
