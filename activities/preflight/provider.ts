@@ -2,10 +2,10 @@
  * The preflight's checks of the provider that will build Unew: it is one
  * this process runs, and what it needs before it creates anything. For the
  * local provider: mariadbd is installed, the universes' folder is writable
- * with room for a database, and the new version's command can be found. A
- * provider that checks its own preconditions (a `validateWorker` or
- * `preflight` method: AWS resolves its secrets and describes every named
- * resource) is asked to.
+ * with room for a database, and the new version's command can be found.
+ * Every provider's own `validateWorker` (its settings; AWS: a region and
+ * credentials), and, when it has one, its read-only `preflight` (AWS: it
+ * resolves its secrets and describes every resource the plan names).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,8 +19,8 @@ import { checkFromError, type ReportBuilder } from './report';
 /** Room for a fresh MariaDB datadir and the first tables; the copy needs as much again as Uold's data. */
 export const MIN_FREE_BYTES = 256 * 1024 * 1024;
 
-/** A provider's own precondition check, when it has one (not part of every provider's interface). */
-type SelfChecking = { validateWorker?(unew: Record<string, unknown>): Promise<void>; preflight?(req: { upgradeId: string; unew: Record<string, unknown> }): Promise<unknown> };
+/** A provider that also describes, read-only, the resources the plan names (AWS: image, subnets, groups, listener). */
+type Describing = { preflight?(req: { upgradeId: string; unew: Record<string, unknown> }): Promise<unknown> };
 
 export async function checkProvider(r: ReportBuilder, plan: UpgradePlan, providers: Record<string, Provider>): Promise<void> {
   const name = plan.unew.provider;
@@ -30,15 +30,21 @@ export async function checkProvider(r: ReportBuilder, plan: UpgradePlan, provide
     return;
   }
   if (name === 'local') r.add('provider', ...localChecks(plan));
-  const own = provider as Provider & SelfChecking;
   const unew = { ...plan.unew } as Record<string, unknown>;
   try {
-    if (typeof own.validateWorker === 'function') await own.validateWorker(unew);
-    else if (typeof own.preflight === 'function') await own.preflight({ upgradeId: `preflight-${plan.name}`, unew });
-    else return;
-    r.ok('provider', `${name}: its own checks`, 'passed');
+    await provider.validateWorker(unew);
+    r.ok('provider', `${name}: runs here`, 'its settings, and what it needs on this host (AWS: a region and credentials), are there');
   } catch (err) {
-    r.add('provider', checkFromError(`${name}: its own checks`, err));
+    r.add('provider', checkFromError(`${name}: runs here`, err));
+    return;
+  }
+  const describing = provider as Provider & Describing;
+  if (typeof describing.preflight !== 'function') return;
+  try {
+    await describing.preflight({ upgradeId: `preflight-${plan.name}`, unew });
+    r.ok('provider', `${name}: resources`, 'every resource the plan names exists and fits');
+  } catch (err) {
+    r.add('provider', checkFromError(`${name}: resources`, err));
   }
 }
 

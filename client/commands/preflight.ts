@@ -7,8 +7,6 @@
 import { temporal } from '@temporalio/proto';
 import { runPreflight, PREFLIGHT_GROUPS, type PreflightReport, type ReportBuilder } from '../../activities/preflight';
 import { loadPlanFile } from '../../plan/load';
-import { LocalProvider } from '../../providers/local/local-provider';
-import { createAwsProvider } from '../../providers/aws/aws-provider';
 import { EXIT_CODES, TASK_QUEUE } from '../../workflows/status';
 import { connect, type ConnectionSettings } from '../connection';
 import { palette, printJson, type Palette } from '../output';
@@ -42,8 +40,10 @@ The upgrade's own preflight runs the same checks, but for the scratch database.`
     const plan = loadPlanFile(ctx.args.plan);
     const settings = settingsOf(ctx);
     const taskQueue = (ctx.values['task-queue'] as string | undefined) ?? (ctx.io.env.IMAGO_TASK_QUEUE || TASK_QUEUE);
+    // The worker's providers, loaded only when this command runs (they bring the AWS SDK).
+    const { defaultProviders } = require('../../activities') as typeof import('../../activities');
     const report = await runPreflight(plan, {
-      providers: { local: new LocalProvider(), aws: createAwsProvider() },
+      providers: defaultProviders(),
       scratch: ctx.values.offline !== true,
       sampleRows: positiveInt(ctx, 'sample-rows'),
       extra: (r) => checkTemporal(r, settings, taskQueue),
