@@ -5,7 +5,8 @@ import type { UnewHandle } from '../providers/provider';
 import type { TestResult } from '../workflows/status';
 import { verify } from '../transfer/verify';
 import { flushTo, readUoldPosition } from '../transfer/flush';
-import type { CompareVerdict } from '../compare/report';
+import { mergeReports } from '../compare/report';
+import type { CompareReport, CompareVerdict } from '../compare/report-schema';
 import type { CompareSummary, VerificationSummary } from './types';
 import { ingressClients, loadConversion, planDir, readerServerId, uoldDbUrl, unewAdminUrl, withHeartbeat } from './context';
 
@@ -76,13 +77,13 @@ export function createTestingActivities() {
 
     /** The compare verdict across every interceptor (pass only when each passes), and whether Unew was fed meanwhile. */
     async compareVerdict(plan: UpgradePlan, handle?: UnewHandle): Promise<CompareSummary> {
-      const reports: unknown[] = [];
+      const reports: Array<{ interceptor: string; report: CompareReport }> = [];
       const failures: CompareSummary['failures'] = [];
       let samples = 0;
       for (const c of ingressClients(plan)) {
         const r = await c.compare();
         const v = r.verdict as CompareVerdict | null;
-        reports.push({ interceptor: c.baseUrl, pairs: r.pairs, report: r.report, verdict: v });
+        if (r.report) reports.push({ interceptor: new URL(c.baseUrl).host, report: r.report as CompareReport });
         if (!r.comparer || !v) { failures.push({ rule: 'no-engine', endpoint: null, reason: `${c.baseUrl}: no compare engine is attached to this interceptor` }); continue; }
         samples += v.compared;
         for (const f of v.failures ?? []) failures.push({ ...f, reason: `${c.baseUrl}: ${f.reason}` });
@@ -100,7 +101,7 @@ export function createTestingActivities() {
       }
       return {
         pass: failures.length === 0, reasons: failures.map((f) => f.reason), failures, samples, unewFresh, freshness,
-        report: reports.length === 1 ? (reports[0] as { report: unknown }).report : reports,
+        report: mergeReports(reports),
       };
     },
 

@@ -5,6 +5,7 @@ import type { CutoverArgs } from './cutover';
 import type { CutoverCheckReport, CutoverReport, TestResult, UpgradeStatus } from '../workflows/status';
 import type { PreflightReport } from './preflight';
 import type { TransferResult } from './transfer-runner';
+import type { CompareReport } from '../compare/report-schema';
 
 export interface CompareSummary {
   pass: boolean;
@@ -20,8 +21,8 @@ export interface CompareSummary {
    */
   unewFresh: boolean;
   freshness: string;
-  /** The compare engines' reports, one per interceptor (bounded). */
-  report: unknown;
+  /** The compare engines' reports, merged across the interceptors. */
+  report: CompareReport | null;
 }
 
 export interface VerificationSummary {

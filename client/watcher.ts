@@ -12,21 +12,12 @@ import { formatCount, formatDuration, palette, progressBar, type Io, type Palett
 
 export interface CompareVerdict { verdict: 'pass' | 'fail' | 'pending'; samples: number | null; mismatchRate: number | null }
 
-/**
- * status.compare is the compare engine's report (typed unknown here): read
- * only what the view needs. The engine's report has per-endpoint samples and
- * regressions; a simpler {samples, mismatchRate, pass} shape is read too.
- */
+/** The compare verdict so far, from the engine's report (merged across the interceptors) and the gate once it is evaluated. */
 export function compareVerdict(s: Pick<UpgradeStatus, 'compare' | 'gate'>): CompareVerdict {
-  const c = (s.compare ?? {}) as Record<string, unknown>;
-  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-  const endpoints = Array.isArray(c.endpoints) ? (c.endpoints as Array<Record<string, unknown>>) : null;
-  const sum = (k: string) => (endpoints ?? []).reduce((a, e) => a + (num(e[k]) ?? 0), 0);
-  const samples = num(c.samples) ?? (endpoints ? sum('samples') : null) ?? s.gate?.compare?.samples ?? null;
-  let rate = num(c.mismatchRate);
-  if (rate === null && endpoints && samples) rate = sum('regressions') / samples;
-  if (rate === null && num(c.mismatches) !== null && samples) rate = (c.mismatches as number) / samples;
-  const pass = typeof c.pass === 'boolean' ? c.pass : s.gate?.compare?.pass;
+  const c = s.compare;
+  const samples = c ? c.endpoints.reduce((n, e) => n + e.samples, 0) : s.gate?.compare?.samples ?? null;
+  const rate = c && samples ? c.endpoints.reduce((n, e) => n + e.regressions, 0) / samples : null;
+  const pass = s.gate?.compare?.pass;
   return { verdict: pass === undefined ? 'pending' : pass ? 'pass' : 'fail', samples, mismatchRate: rate };
 }
 

@@ -79,3 +79,22 @@ export function buildVerdict(report: CompareReport): CompareVerdict {
   }
   return { pass: failures.length === 0, reasons: failures.map((f) => f.reason), failures, endpoints, compared: report.compared, dropped: report.dropped, pending: report.pending };
 }
+
+/**
+ * One report for a fleet: the reports of several interceptors' engines, with
+ * their counters summed and their endpoints side by side (named by their
+ * interceptor when there is more than one). What `status.compare` holds.
+ */
+export function mergeReports(parts: Array<{ interceptor: string; report: CompareReport }>): CompareReport | null {
+  if (!parts.length) return null;
+  if (parts.length === 1) return parts[0].report;
+  const first = parts[0].report;
+  const sum = (k: keyof EngineCounters) => parts.reduce((n, p) => n + p.report[k], 0);
+  return {
+    received: sum('received'), compared: sum('compared'), dropped: sum('dropped'), skipped: sum('skipped'), pending: sum('pending'),
+    noiseSamples: sum('noiseSamples'), noiseSkipped: sum('noiseSkipped'),
+    minSamplesPerEndpoint: first.minSamplesPerEndpoint, noiseMinSamples: first.noiseMinSamples,
+    maxRegressionRate: first.maxRegressionRate, maxServerErrorRate: first.maxServerErrorRate,
+    endpoints: parts.flatMap((p) => p.report.endpoints.map((e) => ({ ...e, endpoint: `${p.interceptor} ${e.endpoint}` }))),
+  };
+}

@@ -135,7 +135,8 @@ export interface UpgradeStatus {
   transfer: TransferProgressSnapshot | null;
   controls: TransferControls;
   tests: TestResult[];
-  compare: unknown | null;
+  /** The compare engine's report, merged across the interceptors (compare/report.ts mergeReports). */
+  compare: import('../compare/report-schema').CompareReport | null;
   verification: { differences: number; checked: number; examples: unknown[]; position: string } | null;
   gate: GateResult | null;
   approval: { policy: 'auto' | 'manual'; approved: boolean; by?: string; at?: number } ;
@@ -156,7 +157,7 @@ export interface UpgradeStatus {
   /** Each continue-as-new: when, where the next run picked up, and the history length it left behind (the last 50). */
   continuations: Array<{ at: number; resumeAt: 'data-transfer' | 'testing' | 'awaiting-approval'; historyLength: number }>;
   lastError: string | null;
-  preflight: unknown | null;
+  preflight: import('../activities/preflight/report').PreflightReport | null;
   abortReason: string | null;
   outcome: 'running' | 'completed' | 'aborted' | 'failed' | 'rolled-back';
   /** Bounded time series for reports (at most ~600 points each). */

@@ -73,25 +73,22 @@ const prettyJson = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'n
 
 function compareSection(d: ReportData): string {
   const c = d.compare;
-  const raw = (c.raw ?? {}) as Record<string, unknown>;
-  const endpoints = Array.isArray(raw.endpoints) ? (raw.endpoints as Array<Record<string, unknown>>) : [];
-  // Examples: the engine's (per field, regressions first), or a simpler report's own list.
-  const fieldExamples = endpoints.flatMap((e) => (Array.isArray(e.fields) ? (e.fields as Array<Record<string, unknown>>) : [])
-    .filter((f) => f.classification === 'regression').flatMap((f) => (Array.isArray(f.examples) ? f.examples : [])));
-  const examples = (fieldExamples.length ? fieldExamples : Array.isArray(raw.examples) ? raw.examples : []).slice(0, 5);
+  const raw = c.raw;
+  const endpoints = raw?.endpoints ?? [];
+  // Examples: per field, regressions first.
+  const examples = endpoints.flatMap((e) => e.fields.filter((f) => f.classification === 'regression').flatMap((f) => f.examples)).slice(0, 5);
   const verdict = c.verdict === 'pass' ? '<span class="ok">pass</span>' : c.verdict === 'fail' ? '<span class="bad">fail</span>' : '<span class="muted">pending</span>';
-  const threshold = raw.maxRegressionRate ?? raw.threshold;
   const facts: Array<[string, string]> = [
     ['verdict', verdict],
     ['samples', esc(c.samples === null ? '–' : formatNumber(c.samples))],
     ['mismatch rate', esc(formatPercent(c.mismatchRate, 2))],
-    ...(typeof threshold === 'number' ? [['allowed rate', esc(formatPercent(threshold, 2))] as [string, string]] : []),
-    ...['compared', 'mismatches', 'noise', 'noiseSamples', 'dropped', 'skipped'].filter((k) => raw[k] !== undefined).map((k) => [k, esc(human(raw[k]))] as [string, string]),
+    ...(raw ? [['allowed rate', esc(formatPercent(raw.maxRegressionRate, 2))] as [string, string]] : []),
+    ...(raw ? (['compared', 'noiseSamples', 'dropped', 'skipped'] as const).map((k) => [k, esc(human(raw[k]))] as [string, string]) : []),
   ];
   const perEndpoint = endpoints.length
     ? `<table><tr><th>endpoint</th><th>samples</th><th>regressions</th><th>rate</th><th>server errors</th></tr>${endpoints.map((e) =>
       `<tr><td>${esc(e.endpoint)}</td><td class="num">${esc(human(e.samples))}</td><td class="num">${esc(human(e.regressions))}</td>`
-      + `<td class="num">${esc(formatPercent(typeof e.regressionRate === 'number' ? e.regressionRate : null, 2))}</td><td class="num">${esc(human(e.serverErrors ?? 0))}</td></tr>`).join('')}</table>`
+      + `<td class="num">${esc(formatPercent(e.regressionRate, 2))}</td><td class="num">${esc(human(e.serverErrors))}</td></tr>`).join('')}</table>`
     : '';
   const diffs = examples.length
     ? examples.map((e, i) => `<details${i === 0 ? ' open' : ''}><summary>example ${i + 1}</summary><pre>${esc(prettyJson(e))}</pre></details>`).join('')

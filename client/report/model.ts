@@ -26,7 +26,7 @@ export interface ReportData {
   /** The termination + switchover pause, in seconds (null when the upgrade did not get there). */
   pause: Window | null;
   transfer: { x: number[]; percent: number[]; lagMs: Array<number | null>; rowsPerSec: number[] };
-  compare: CompareVerdict & { raw: unknown };
+  compare: CompareVerdict & { raw: UpgradeStatus['compare'] };
   gate: GateResult | null;
   tests: TestResult[];
   verification: UpgradeStatus['verification'];

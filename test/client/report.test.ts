@@ -153,8 +153,10 @@ describe('client: the HTML report', function () {
         // The last phase is open and runs to the right edge: its label must not be cut there.
         timings: [...s.timings.filter((t) => !['completed'].includes(t.phase)).map((t) => (t.phase === 'post-switchover' ? { phase: t.phase, startedAt: t.startedAt } : t))],
         cutovers: [cut, { ...cut, attempt: 2, switched: false, mode: 'restored' as const, pointOfNoReturn: false }],
-        compare: { ...(s.compare as object), mismatchRate: 0.123456789, threshold: 0.0100000001, noise: 3.3333333,
-          examples: [{ method: 'GET', path: `/items/${'7'.repeat(300)}`, diff: [{ path: '$.price', old: 10.123456789, new: 10.1 }] }] },
+        compare: s.compare && { ...s.compare, maxRegressionRate: 0.0100000001, endpoints: s.compare.endpoints.map((e) => ({
+          ...e, regressionRate: 0.123456789, endpoint: `GET /items/${'7'.repeat(300)}`,
+          fields: e.fields.map((f) => ({ ...f, differenceRate: 0.123456789, examples: f.examples.map((x) => ({ ...x, request: { method: 'GET', url: `/items/${'7'.repeat(300)}` }, diff: [{ field: '$.price', kind: 'value' as const, left: '10.12', right: '10.1' }] })) })),
+        })) },
         tests: [...s.tests, { name: 'long-output', passed: false, durationMs: 1234.5678, exitCode: 1, output: `${'y'.repeat(3000)}\n${'z '.repeat(500)}` }],
         lastError: `IMAGO_GATE_FAILED: ${'w'.repeat(600)}`,
         verification: { differences: 1, checked: 1234567, examples: [{ key: { id: 1.23456789 }, column: 'price' }], position: '0-1-500' },

@@ -88,8 +88,15 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<string> {
   const failTests = plan.system.includes('tests-fail');
   s.tests = [{ name: 'smoke', passed: true, durationMs: 120, exitCode: 0, output: 'ok' },
     { name: 'bids', passed: !failTests, durationMs: 340, exitCode: failTests ? 1 : 0, output: failTests ? 'expected 200, got 500 on /bid' : 'ok' }];
-  s.compare = { pass: true, samples: 240, mismatches: 1, noise: 3, mismatchRate: 1 / 240, threshold: 0.01,
-    examples: [{ method: 'GET', path: '/items/7', diff: [{ path: '$.price', old: '10.00', new: '10.0' }] }] };
+  // A compare report of the engine's shape (compare/report-schema.ts): 240 pairs, one regression.
+  const example = { at: Date.now(), request: { method: 'GET', url: '/items/7' }, uold: { status: 200, body: '{"price":"10.00"}' }, unew: { status: 200, body: '{"price":"10.0"}' },
+    diff: [{ field: '$.price', kind: 'value' as const, left: '10.00', right: '10.0' }], judged: 'observed' as const };
+  s.compare = {
+    received: 240, compared: 240, dropped: 0, skipped: 0, pending: 0, noiseSamples: 3, noiseSkipped: 0,
+    minSamplesPerEndpoint: 5, noiseMinSamples: 3, maxRegressionRate: 0.01, maxServerErrorRate: 0,
+    endpoints: [{ endpoint: 'GET /items/:id', samples: 240, regressions: 1, regressionRate: 1 / 240, noiseSamples: 3, lagExplained: 0, rechecks: 0, recheckSkipped: 0, serverErrors: 0,
+      fields: [{ field: '$.price', classification: 'regression', differences: 1, differenceRate: 1 / 240, regressionRate: 1 / 240, noiseDifferences: 0, noiseRate: 0, lagExplained: 0, kinds: { value: 1 }, examples: [example] }] }],
+  };
   s.verification = { differences: 0, checked: total, examples: [], position: '0-1-500' };
   s.gate = { pass: !failTests, reasons: failTests ? ['test bids failed'] : [], tests: { passed: failTests ? 1 : 2, failed: failTests ? 1 : 0 },
     compare: { pass: true, reasons: [], samples: 240 }, verification: { differences: 0, checked: total } };
