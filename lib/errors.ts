@@ -46,6 +46,9 @@ export const ERRORS = {
   INGRESS_DRAIN_TIMEOUT: { message: 'In-flight requests did not drain in time', retryable: true, hint: 'A slow upstream request is still running; raise the drain timeout or retry later.' },
   INGRESS_LISTEN_FAILED: { message: 'The interceptor could not listen on its address', retryable: true, hint: 'Check that the host:port is free and allowed.' },
   INGRESS_FLEET_PARTIAL: { message: 'Fleet switchover passed the point of no return but an interceptor did not release', retryable: false, hint: 'Other interceptors already serve from the new target; the named one will release to the old target at its hard timeout (a mixed state). Fix or stop it at once.' },
+  INGRESS_UPSTREAM_REFUSED: { message: 'The interceptor refused an upstream address', retryable: false, hint: 'Register upstreams inside the allowlist given at start (--upstream-allow / upstreamAllowlist); link-local and cloud metadata addresses are never allowed.' },
+  INGRESS_STATE_INVALID: { message: "The interceptor's state file is unreadable or damaged", retryable: false, hint: 'Read the file named in the message; fix or remove it knowing which target the interceptor must serve (it is not guessed).' },
+  INGRESS_DATAPLANE_FAILED: { message: "The interceptor's data plane (nginx) failed", retryable: true, hint: "Read the nginx error quoted in the message and the error.log of the interceptor's run directory." },
 
   // --- data transfer
   TRANSFER_NO_PRIMARY_KEY: { message: 'A table has no primary key', retryable: false, hint: 'Add a primary key to the table, or exclude it from the conversion.' },
