@@ -1,12 +1,13 @@
 /**
  * Benchmark of the ingress interceptor I (loopback only, bounded: ~2-3 min).
  *
- *   npx tsx benchmarks/ingress.ts [--duration 4] [--repeats 3] [--connections 50] [--rate 1000] [--before DIR]
+ *   npx tsx benchmarks/ingress.ts [--duration 4] [--repeats 3] [--connections 50] [--rate 1000] [--workers N] [--before DIR]
  *
  * 1. The same fixed-cost echo upstream (a node:http process answering a 1 KB
- *    JSON body) reached directly, through I (the CLI process) and through
- *    nginx (proxy_pass with upstream keep-alive), all driven by wrk with the
- *    same settings, rounds interleaved; medians over repeats.
+ *    JSON body) reached directly, through I (the CLI process: nginx with
+ *    Imago's Lua as the data plane) and through plain nginx (proxy_pass with
+ *    upstream keep-alive, the same number of worker processes), all driven by
+ *    wrk with the same settings, rounds interleaved; medians over repeats.
  *    Then the same paths at a fixed, moderate rate (--rate req/s, paced
  *    open-loop like wrk2: latency counted from the scheduled send time, so a
  *    stall is not hidden), sub-millisecond percentiles.
@@ -28,8 +29,9 @@ import { IngressControlClient } from '../interceptors/ingress/control-client';
 
 const { values } = parseArgs({ options: {
   duration: { type: 'string', default: '4' }, repeats: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' },
-  rate: { type: 'string', default: '1000' }, before: { type: 'string' },
+  rate: { type: 'string', default: '1000' }, before: { type: 'string' }, workers: { type: 'string', default: String(Math.max(2, os.availableParallelism())) },
 } });
+const WORKERS = Number(values.workers);
 const RATE = Number(values.rate);
 const BEFORE = values.before ? path.resolve(values.before) : undefined;
 const DURATION = Number(values.duration);
@@ -98,19 +100,20 @@ async function paced(url: string, rate: number, conns: number, seconds: number):
 }
 
 async function main(): Promise<void> {
+  const loadBefore = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imago-bench-ingress-'));
   try {
     const [pOld, pNew, pI, pC, pNginx, pB, pBC] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
     new ManagedProcess('uold', process.execPath, ['-e', ECHO, String(pOld), 'uold'], path.join(dir, 'uold.log'));
     new ManagedProcess('unew', process.execPath, ['-e', ECHO, String(pNew), 'unew'], path.join(dir, 'unew.log'));
     new ManagedProcess('ingress', process.execPath, ['--import', 'tsx', 'interceptors/ingress/main.ts', '--listen', `127.0.0.1:${pI}`,
-      '--upstream', `uold=http://127.0.0.1:${pOld}`, '--control', `127.0.0.1:${pC}`], path.join(dir, 'ingress.log'), { env: { ...process.env, IMAGO_INGRESS_TOKEN: TOKEN } });
+      '--upstream', `uold=http://127.0.0.1:${pOld}`, '--control', `127.0.0.1:${pC}`, '--workers', String(WORKERS)], path.join(dir, 'ingress.log'), { env: { ...process.env, IMAGO_INGRESS_TOKEN: TOKEN } });
     if (BEFORE) {
       new ManagedProcess('ingress-before', process.execPath, ['--import', 'tsx', path.join(BEFORE, 'interceptors/ingress/main.ts'), '--listen', `127.0.0.1:${pB}`,
         '--upstream', `uold=http://127.0.0.1:${pOld}`, '--control', `127.0.0.1:${pBC}`], path.join(dir, 'ingress-before.log'), { env: { ...process.env, IMAGO_INGRESS_TOKEN: TOKEN } });
     }
     fs.writeFileSync(path.join(dir, 'nginx.conf'), `
-worker_processes 1;
+worker_processes ${WORKERS};
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/nginx-error.log warn;
@@ -166,11 +169,12 @@ http {
 
     const f = (n: number, d = 2): string => n.toFixed(d);
     const lines = [
-      `hardware: ${hardwareLine()}; load: wrk -t1 -c${CONNECTIONS} -d${DURATION}s, median of ${REPEATS}`,
+      `hardware: ${hardwareLine()}; load average before/after: ${loadBefore} / ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; data plane and nginx: ${WORKERS} worker processes; wrk -t1 -c${CONNECTIONS} -d${DURATION}s, median of ${REPEATS}`,
       '',
-      '| path to the echo upstream | req/s | ratio to direct | p50 ms | p99 ms | p50 added ms | p99 added ms |',
-      '|---|---|---|---|---|---|---|',
-      ...Object.entries(med).map(([k, v]) => `| ${k} | ${f(v.rps, 0)} | ${f(v.rps / med.direct.rps)} | ${f(v.p50, 3)} | ${f(v.p99, 3)} | ${k === 'direct' ? '-' : f(v.p50 - med.direct.p50, 3)} | ${k === 'direct' ? '-' : f(v.p99 - med.direct.p99, 3)} |`),
+      '| path to the echo upstream | req/s | ratio to direct | ratio to nginx | p50 ms | p99 ms | p50 added ms | p99 added ms |',
+      '|---|---|---|---|---|---|---|---|',
+      ...Object.entries(med).map(([k, v]) => `| ${k} | ${f(v.rps, 0)} | ${f(v.rps / med.direct.rps)} | ${k === 'direct' ? '-' : f(v.rps / med.nginx.rps)} | ${f(v.p50, 3)} | ${f(v.p99, 3)} | ${k === 'direct' ? '-' : f(v.p50 - med.direct.p50, 3)} | ${k === 'direct' ? '-' : f(v.p99 - med.direct.p99, 3)} |`),
+      `(each round's ingress/nginx ratio: ${results.ingress.map((x, i) => f(x.rps / results.nginx[i].rps)).join(', ')})`,
       '',
       `| fixed ${RATE} req/s, 10 connections, ${DURATION} s, paced (median of ${REPEATS}) | p50 ms | p90 ms | p99 ms | max ms | p50 added ms | errors |`,
       '|---|---|---|---|---|---|---|',

@@ -150,30 +150,52 @@ export function createControlHandler(deps: ControlDeps): http.RequestListener & 
     return run;
   };
 
+  /** The last record read or stored, with its version: usually still current (the data plane's own timeout is the only other writer). */
+  let cached: { version: number; record: SwitchRecord } | undefined;
   const record = async (): Promise<DataPlaneRecord> => {
     const r = await dp.record();
+    cached = { version: r.version, record: r.record };
     deps.seen(r.record);
     return r;
   };
 
   /**
-   * Reads the record, computes the transition, stores it if the record did
-   * not change meanwhile (the data plane's own hard timeout may have fired),
-   * else computes again from the new record.
+   * Computes the transition from the cached record and stores it with a
+   * compare-and-set (one round trip); when the record changed meanwhile (the
+   * data plane's own hard timeout fired) or the answer would be "nothing to
+   * do", reads the record again first: an idempotent answer must come from
+   * the current record, never from a cached one.
    */
-  const transit = <T>(compute: (snap: DataPlaneRecord) => switcher.Transition, answer: (t: switcher.Transition, snap: DataPlaneRecord, heldCount: number) => T): Promise<T> => serial(async () => {
+  const transit = <T>(compute: (rec: SwitchRecord, snap?: DataPlaneRecord) => switcher.Transition, answer: (t: switcher.Transition, counts: { heldCount: number; inFlight: number }) => T): Promise<T> => serial(async () => {
+    let fresh: DataPlaneRecord | undefined;
     for (let attempt = 0; attempt < 50; attempt += 1) {
-      const snap = await record();
-      const t = compute(snap);
-      if (!t.changed) { deps.persist(snap.record); return answer(t, snap, snap.heldCount); }
+      const base = cached && !fresh ? cached : (fresh = await record());
+      let t: switcher.Transition;
+      try { t = compute(base.record, fresh); } catch (e) {
+        if (fresh) throw e;
+        cached = undefined; // a refusal, too, must come from the current record
+        continue;
+      }
+      if (!t.changed) {
+        if (!fresh) { cached = undefined; continue; } // confirm "nothing to do" on the current record
+        deps.persist(fresh.record);
+        return answer(t, fresh);
+      }
       // Written before it is applied: a restart after the data plane took
       // it must not bring back a target the switch already left.
       deps.persist(t.next);
       const raw = encodeRecord(t.next, t.next.held ? switcher.timeoutPlan(t.next) : undefined);
-      const put = await dp.put(snap.version, raw, { drained: t.needsDrained, notes: t.notes });
-      if (put.ok) { deps.seen(t.next); return answer(t, snap, put.heldCount); }
-      deps.persist(snap.record);
+      const put = await dp.put(base.version, raw, { drained: t.needsDrained, notes: t.notes });
+      if (put.ok) {
+        cached = { version: put.version, record: t.next };
+        deps.seen(t.next);
+        return answer(t, put);
+      }
+      fresh = await record();
+      deps.persist(fresh.record);
       if (put.reason === 'inflight') throw switcher.inFlightError(t.next.target, put.inFlight);
+      fresh = undefined; // the version moved: compute again from a fresh read
+      cached = undefined;
     }
     throw imagoError('INGRESS_BAD_TRANSITION', 'the interceptor state kept changing under this call; read GET /status and try again');
   });
@@ -245,13 +267,13 @@ export function createControlHandler(deps: ControlDeps): http.RequestListener & 
         const url = b.url.replace(/\/$/, '');
         const addr = await resolveUpstream(b.name, url, deps.allowlist);
         return [200, await transit(
-          (snap) => switcher.register(snap.record, { name: b.name, url, ip: addr.ip, port: addr.port }),
+          (rec) => switcher.register(rec, { name: b.name, url, ip: addr.ip, port: addr.port }),
           (t) => ({ changed: t.changed, upstreams: upstreamsOf(t.next) }),
         )];
       }
       case 'POST /mirror': {
         const b = mirrorBody(body);
-        const r = await transit((snap) => switcher.configureMirror(snap.record, b), (t) => t);
+        const r = await transit((rec) => switcher.configureMirror(rec, b), (t) => t);
         if (b.on) mirrorer.useRules(b.compare);
         return [200, { changed: r.changed, mirror: mirrorStatus(r.next) }];
       }
@@ -259,21 +281,22 @@ export function createControlHandler(deps: ControlDeps): http.RequestListener & 
         const b = holdBody(body);
         const timeoutMs = b.timeoutMs ?? options.limits.defaultHoldTimeoutMs;
         return [200, await transit(
-          (snap) => switcher.hold(snap.record, timeoutMs, Date.now(), snap.inFlight),
-          (t, snap) => ({ changed: t.changed, state: 'held' as const, target: t.next.target, deadline: t.next.deadline, inFlight: snap.inFlight }),
+          (rec) => switcher.hold(rec, timeoutMs, Date.now()),
+          (t, counts) => ({ changed: t.changed, state: 'held' as const, target: t.next.target, deadline: t.next.deadline, inFlight: counts.inFlight }),
         )];
       }
       case 'POST /switch': {
         const b = switchBody(body);
-        return [200, await transit((snap) => switcher.switchTo(snap.record, b.target, snap.inFlight + snap.orphaned), (t) => ({ changed: t.changed, target: t.next.target }))];
+        // In flight is checked where it is exact: by the data plane, when it stores the switch.
+        return [200, await transit((rec, snap) => switcher.switchTo(rec, b.target, snap ? snap.inFlight + snap.orphaned : 0), (t) => ({ changed: t.changed, target: t.next.target }))];
       }
       case 'POST /commit': {
         emptyCommit(body);
-        return [200, await transit((snap) => switcher.commit(snap.record), (t) => ({ changed: t.changed, target: t.next.target }))];
+        return [200, await transit((rec) => switcher.commit(rec), (t) => ({ changed: t.changed, target: t.next.target }))];
       }
       case 'POST /release': {
         emptyRelease(body);
-        return [200, await transit((snap) => switcher.release(snap.record, Date.now()), (t, _snap, held) => ({ changed: t.changed, released: t.changed ? held : 0, target: t.next.target }))];
+        return [200, await transit((rec) => switcher.release(rec, Date.now()), (t, counts) => ({ changed: t.changed, released: t.changed ? counts.heldCount : 0, target: t.next.target }))];
       }
     }
     return [404, { error: 'INGRESS_BAD_REQUEST', message: `no control call ${key}` }];

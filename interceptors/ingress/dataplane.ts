@@ -46,7 +46,7 @@ export interface DataPlaneStatus extends DataPlaneRecord {
 }
 
 export type PutResult =
-  | { ok: true; version: number; heldCount: number }
+  | { ok: true; version: number; heldCount: number; inFlight: number }
   | { ok: false; reason: 'version'; version: number }
   | { ok: false; reason: 'inflight'; version: number; inFlight: number };
 
@@ -184,17 +184,28 @@ export class NginxDataPlane {
     void again(1);
   }
 
-  /** One call to the data plane's control endpoint. */
-  request(method: 'GET' | 'POST', p: string, body?: string, timeoutMs = 10_000): Promise<{ status: number; text: string }> {
+  /**
+   * One call to the data plane's control endpoint. A pooled connection may
+   * belong to a worker that just died: the call is sent once more on a new
+   * connection (every call is safe to repeat: a put is a compare-and-set).
+   */
+  async request(method: 'GET' | 'POST', p: string, body?: string, timeoutMs = 10_000): Promise<{ status: number; text: string }> {
+    try { return await this.requestOnce(method, p, body, timeoutMs, this.agent); } catch (e) {
+      if ((e as { reused?: boolean }).reused) return this.requestOnce(method, p, body, timeoutMs, false);
+      throw e;
+    }
+  }
+
+  private requestOnce(method: 'GET' | 'POST', p: string, body: string | undefined, timeoutMs: number, agent: http.Agent | false): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
-      const req = http.request({ socketPath: this.socketPath, path: p, method, agent: this.agent, timeout: timeoutMs, headers: body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
+      const req = http.request({ socketPath: this.socketPath, path: p, method, agent, timeout: timeoutMs, headers: body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', reject);
       });
       req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
-      req.on('error', (e) => reject(imagoError('INGRESS_UNREACHABLE', `data plane ${method} ${p}: ${e.message}`, e)));
+      req.on('error', (e) => reject(Object.assign(imagoError('INGRESS_UNREACHABLE', `data plane ${method} ${p}: ${e.message}`, e), { reused: req.reusedSocket })));
       req.end(body);
     });
   }

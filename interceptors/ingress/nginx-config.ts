@@ -134,7 +134,9 @@ http {
   }
 
   server {
-    listen ${hostPort(o.listen.host, input.listenPort)} backlog=4096;
+    # reuseport: one accept queue per worker, filled evenly by the kernel; the
+    # master keeps a dead worker's queue open until its replacement takes it.
+    listen ${hostPort(o.listen.host, input.listenPort)} backlog=4096 reuseport;
     error_page 494 =431 @imago_431;
     error_page 413 @imago_413;
     error_page 502 @imago_502;

@@ -38,12 +38,13 @@ export interface Transition {
   needsDrained?: boolean;
 }
 
-/** The number of held requests is filled in by the data plane when it stores the record. */
+/** Filled in by the data plane when it stores the record: the requests held, and in flight, at that moment. */
 export const HELD_PLACEHOLDER = '%HELD%';
+export const IN_FLIGHT_PLACEHOLDER = '%INFLIGHT%';
 
 const same = (rec: SwitchRecord): Transition => ({ changed: false, next: rec, notes: [] });
 
-export function hold(rec: SwitchRecord, timeoutMs: number, now: number, inFlight: number): Transition {
+export function hold(rec: SwitchRecord, timeoutMs: number, now: number): Transition {
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_HOLD_TIMEOUT_MS) {
     throw imagoError('INGRESS_BAD_REQUEST', `hold timeoutMs must be an integer in 1..${MAX_HOLD_TIMEOUT_MS}, got ${JSON.stringify(timeoutMs)}`);
   }
@@ -51,7 +52,7 @@ export function hold(rec: SwitchRecord, timeoutMs: number, now: number, inFlight
   // so a driver that keeps retrying cannot stretch the pause.
   if (rec.held) return same(rec);
   const next: SwitchRecord = { ...rec, held: true, origin: rec.target, committed: false, startedAt: now, deadline: now + timeoutMs, timeoutMs };
-  return { changed: true, next, notes: [['hold', `timeout ${timeoutMs} ms, target ${rec.target}, in flight ${inFlight}`]] };
+  return { changed: true, next, notes: [['hold', `timeout ${timeoutMs} ms, target ${rec.target}, in flight ${IN_FLIGHT_PLACEHOLDER}`]] };
 }
 
 export function switchTo(rec: SwitchRecord, name: string, inFlight: number): Transition {

@@ -14,8 +14,8 @@ describe('the switcher (hold, switch, commit, release, hard timeout)', () => {
   it('switches only while held and drained, and every transition is idempotent', () => {
     let r = base();
     assert.throws(() => sw.switchTo(r, 'unew', 0), /needs a hold first/);
-    r = step(sw.hold(r, 1_000, T0, 0));
-    assert.equal(sw.hold(r, 50, T0 + 10, 0).changed, false, 'a retried hold neither restarts nor extends the timeout');
+    r = step(sw.hold(r, 1_000, T0));
+    assert.equal(sw.hold(r, 50, T0 + 10).changed, false, 'a retried hold neither restarts nor extends the timeout');
     assert.throws(() => sw.switchTo(r, 'unew', 1), /1 request\(s\) still in flight/);
     const t = sw.switchTo(r, 'unew', 0);
     assert.equal(t.needsDrained, true, 'the data plane checks "nothing in flight" again when it stores the switch');
@@ -27,23 +27,23 @@ describe('the switcher (hold, switch, commit, release, hard timeout)', () => {
     r = step(rel);
     assert.deepEqual([r.held, r.target, r.committed], [false, 'unew', false]);
     assert.equal(sw.release(r, T0).changed, false);
-    assert.throws(() => sw.hold(r, 600_001, T0, 0), /1\.\.600000/);
+    assert.throws(() => sw.hold(r, 600_001, T0), /1\.\.600000/);
   });
 
   it('an uncommitted hold that times out goes back to the target it began with', () => {
-    let r = step(sw.hold(base(), 30, T0, 0));
+    let r = step(sw.hold(base(), 30, T0));
     r = step(sw.switchTo(r, 'unew', 0));
     const plan = sw.timeoutPlan(r);
     assert.deepEqual([plan.record.held, plan.record.target], [false, 'uold']);
     assert.equal(plan.switchNote, 'unew -> uold (hold timeout)');
     assert.match(plan.reason, /hold timeout after 30 ms without release; switched back to the old target/);
     // A hold without a switch simply ends.
-    const plain = sw.timeoutPlan(step(sw.hold(base(), 30, T0, 0)));
+    const plain = sw.timeoutPlan(step(sw.hold(base(), 30, T0)));
     assert.deepEqual([plain.record.target, plain.switchNote], ['uold', undefined]);
   });
 
   it('a committed hold that times out releases forward, and cannot be switched back', () => {
-    let r = step(sw.hold(base(), 30, T0, 0));
+    let r = step(sw.hold(base(), 30, T0));
     assert.throws(() => sw.commit(r), /needs a switch under this hold/);
     r = step(sw.switchTo(r, 'unew', 0));
     r = step(sw.commit(r));
@@ -55,18 +55,18 @@ describe('the switcher (hold, switch, commit, release, hard timeout)', () => {
   });
 
   it('a release ends the commitment: the next hold starts undecided', () => {
-    let r = step(sw.hold(base(), 1_000, T0, 0));
+    let r = step(sw.hold(base(), 1_000, T0));
     r = step(sw.switchTo(r, 'unew', 0));
     r = step(sw.commit(r));
     r = step(sw.release(r, T0 + 5));
     assert.equal(r.committed, false);
     assert.throws(() => sw.commit(r), /needs a hold/);
-    r = step(sw.hold(r, 1_000, T0 + 10, 0));
+    r = step(sw.hold(r, 1_000, T0 + 10));
     assert.equal(sw.switchTo(r, 'uold', 0).changed, true, 'a new hold may switch back (a rollback)');
   });
 
   it('a restart serves what the hard timeout would: origin unless committed', () => {
-    let r = step(sw.hold(base(), 1_000, T0, 0));
+    let r = step(sw.hold(base(), 1_000, T0));
     assert.equal(sw.restoredTarget(r), 'uold');
     r = step(sw.switchTo(r, 'unew', 0));
     assert.equal(sw.restoredTarget(r), 'uold', 'switched but not committed: back to the origin');
@@ -85,13 +85,13 @@ describe('the switcher (hold, switch, commit, release, hard timeout)', () => {
     assert.deepEqual(r.mirror, { on: true, shadow: 'unew', percent: 50, methods: ['GET'] });
     assert.equal(sw.configureMirror(r, { on: true, shadow: 'unew', percent: 50 }).changed, false, 'a retried call changes nothing');
     // Switching to the shadow stops mirroring to it.
-    r = step(sw.hold(r, 1_000, T0, 0));
+    r = step(sw.hold(r, 1_000, T0));
     r = step(sw.switchTo(r, 'unew', 0));
     assert.equal(r.mirror.on, false);
   });
 
   it('encodes a record (and its timeout plan) for the data plane and reads it back', () => {
-    let r = step(sw.hold(base(), 400, T0, 0));
+    let r = step(sw.hold(base(), 400, T0));
     r = step(sw.switchTo(r, 'unew', 0));
     const raw = encodeRecord(r, sw.timeoutPlan(r));
     assert.deepEqual(decodeRecord(raw), r);

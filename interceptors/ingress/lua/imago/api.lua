@@ -51,13 +51,17 @@ local function put(args)
       if n > 0 then return { ok = false, reason = 'inflight', inFlight = n, version = ver } end
     end
     local held = D:get('heldtotal') or 0
+    local inflight = state.in_flight(workers())
     D:set('state', raw)
     D:set('ver', ver + 1)
     for _, n in ipairs(notes or {}) do
       local what, detail = n:match('^([^\t]*)\t(.*)$')
-      if what then shm.note(what, (detail:gsub('%%HELD%%', tostring(held)))) end
+      if what then
+        detail = detail:gsub('%%HELD%%', tostring(held)):gsub('%%INFLIGHT%%', tostring(inflight))
+        shm.note(what, detail)
+      end
     end
-    return { ok = true, version = ver + 1, heldCount = held }
+    return { ok = true, version = ver + 1, heldCount = held, inFlight = inflight }
   end)
   return reply(200, out)
 end
