@@ -42,7 +42,9 @@ Runs runWorker() from worker/run.ts with the resolved connection.`,
 export const ingressCommand: CommandSpec = {
   name: 'ingress', summary: 'Run an ingress interceptor until interrupted (nginx data plane, control API).', passThrough: true,
   details: `  imago ingress --listen 127.0.0.1:8080 --upstream uold=http://127.0.0.1:9001 --control 127.0.0.1:8081 --token-file F
-Runs runIngressCli() from interceptors/ingress/main.ts; 'imago ingress --help' lists its options. See docs/ingress.md.`,
+Options: --listen --upstream --control --health --token-file --state-file --upstream-allow CIDR --workers --run-dir --nginx,
+and the limits (--max-body-bytes, --hold-timeout-ms, ...). Runs runIngressCli() from interceptors/ingress/main.ts;
+exit 0 when stopped (SIGINT/SIGTERM), 1 on usage or bad input. See docs/ingress.md.`,
   async run(ctx) {
     const runIngressCli = load('interceptors/ingress/main', 'runIngressCli') as (argv: string[], io: typeof ctx.io) => Promise<number>;
     return runIngressCli(ctx.rest, ctx.io);

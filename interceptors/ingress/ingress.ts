@@ -35,8 +35,9 @@ export interface Ingress {
   status(): Promise<IngressStatus>;
   /**
    * Stops: the health endpoint answers 503, a hold ends as its hard timeout
-   * would end it (back to its origin unless committed), nginx stops accepting
-   * and lets in-flight requests finish (up to graceMs), then everything closes.
+   * would end it (back to its origin unless committed), requests are still
+   * served for limits.shutdownDelayMs, then nginx stops accepting and lets
+   * in-flight requests finish (up to graceMs), then everything closes.
    */
   close(graceMs?: number): Promise<void>;
 }
@@ -137,6 +138,8 @@ export async function startIngress(input: IngressOptionsInput & IngressHooks): P
             }).catch(() => undefined);
             if (put?.ok) latest = plan.record;
           }
+          // Load balancers see the 503 and move away while requests are still served.
+          if (options.limits.shutdownDelayMs) await new Promise((r) => setTimeout(r, options.limits.shutdownDelayMs));
           await dp.stop(graceMs);
           await control.close();
           await mirrorer.close();

@@ -22,7 +22,7 @@ export const LIMIT_FLAGS: Record<string, keyof IngressLimits> = {
   'body-timeout-ms': 'bodyTimeoutMs', 'hold-queue-size': 'holdQueueSize', 'hold-timeout-ms': 'defaultHoldTimeoutMs',
   'shadow-queue-size': 'shadowQueueSize', 'max-capture-bytes': 'maxCaptureBytes', 'max-sockets': 'maxSocketsPerUpstream',
   'served-log-size': 'servedLogSize', 'upstream-idle-timeout-ms': 'upstreamIdleTimeoutMs', 'retry-body-bytes': 'retryBodyBytes',
-  'client-idle-timeout-ms': 'clientIdleTimeoutMs', 'orphan-grace-ms': 'orphanGraceMs',
+  'client-idle-timeout-ms': 'clientIdleTimeoutMs', 'orphan-grace-ms': 'orphanGraceMs', 'shutdown-delay-ms': 'shutdownDelayMs',
 };
 
 export const USAGE = `usage: imago ingress --upstream NAME=http://HOST:PORT (--token-file F | IMAGO_INGRESS_TOKEN=...) [options]
@@ -45,10 +45,9 @@ export interface CliIo {
   signal?: AbortSignal;
 }
 
-function hostPort(v: string, flag: string): { host: string; port: number } {
+function hostPort(v: string): { host: string; port: number } | undefined {
   const m = /^\[?([^\]]+)\]?:(\d+)$/.exec(v);
-  if (!m) throw imagoError('IMAGO_OPTIONS_INVALID', `--${flag} must be host:port, got '${v}'`);
-  return { host: m[1], port: Number(m[2]) };
+  return m ? { host: m[1], port: Number(m[2]) } : undefined;
 }
 
 /** The compare engine, when compare/index.ts exists in this checkout. */
@@ -108,7 +107,9 @@ export function parseIngressArgs(argv: string[], env: NodeJS.ProcessEnv = proces
   const hp = (flag: string): { host: string; port: number } | undefined => {
     const v = str(flag);
     if (v === undefined) return undefined;
-    try { return hostPort(v, flag); } catch (e) { errors.push((e as Error).message); return undefined; }
+    const r = hostPort(v);
+    if (!r) errors.push(`--${flag} must be host:port, got '${v}'`);
+    return r;
   };
   const listen = hp('listen');
   const control = hp('control');

@@ -54,6 +54,8 @@ export const LimitsSchema = Type.Object({
   clientIdleTimeoutMs: intMin(1_000),
   /** After a worker died with requests in flight, `drained` stays false this long: the upstream may still be running them. */
   orphanGraceMs: intMin(0, 600_000),
+  /** On stop, the health endpoint answers 503 this long while requests are still served, so load balancers move away first. */
+  shutdownDelayMs: intMin(0, 600_000),
 }, { additionalProperties: false });
 export type IngressLimits = Required<Static<typeof LimitsSchema>>;
 
@@ -123,6 +125,7 @@ export const DEFAULT_LIMITS: IngressLimits = {
   retryBodyBytes: 64 * 1024,
   clientIdleTimeoutMs: 75_000,
   orphanGraceMs: 5_000,
+  shutdownDelayMs: 0,
 };
 
 export const DEFAULT_NGINX = { binary: '/usr/sbin/nginx', modulesDir: '/usr/lib/nginx/modules' };

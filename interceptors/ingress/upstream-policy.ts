@@ -19,7 +19,8 @@ const REFUSED: Array<[string, number, 'ipv4' | 'ipv6', string]> = [
   ['169.254.0.0', 16, 'ipv4', 'link-local (cloud metadata services)'],
   ['100.100.100.200', 32, 'ipv4', 'a cloud metadata service'],
   ['0.0.0.0', 8, 'ipv4', '"this network"'],
-  ['224.0.0.0', 4, 'ipv4', 'multicast or reserved'],
+  ['224.0.0.0', 4, 'ipv4', 'multicast'],
+  ['240.0.0.0', 4, 'ipv4', 'reserved or broadcast'],
   ['fe80::', 10, 'ipv6', 'link-local'],
   ['fd00:ec2::254', 128, 'ipv6', 'a cloud metadata service'],
   ['ff00::', 8, 'ipv6', 'multicast'],
@@ -28,8 +29,14 @@ const REFUSED: Array<[string, number, 'ipv4' | 'ipv6', string]> = [
 
 /** An IPv4 address written as IPv6 (::ffff:a.b.c.d) is judged as the IPv4 address. */
 export function normaliseIp(ip: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  return m ? m[1] : ip;
+  const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (dotted) return dotted[1];
+  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip); // how URL writes it
+  if (hex) {
+    const [a, b] = [parseInt(hex[1], 16), parseInt(hex[2], 16)];
+    return `${a >> 8}.${a & 255}.${b >> 8}.${b & 255}`;
+  }
+  return ip;
 }
 
 const family = (ip: string): 'ipv4' | 'ipv6' => (isIP(ip) === 6 ? 'ipv6' : 'ipv4');
