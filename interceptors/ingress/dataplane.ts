@@ -90,7 +90,7 @@ export class NginxDataPlane {
   private child: ChildProcess | undefined;
   private stderr = '';
   private stopping = false;
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  private agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   /** Times the master died and was started again. */
   restarts = 0;
   private restartTimes: number[] = [];
@@ -171,11 +171,17 @@ export class NginxDataPlane {
     this.restartTimes = this.restartTimes.filter((t) => now - t < 60_000);
     if (this.restartTimes.length >= 10) { this.s.log(`data plane: ${why}; 10 restarts within a minute, giving up`); return; }
     this.restartTimes.push(now);
-    this.restarts += 1;
     this.s.log(`data plane: ${why}; restarting it`);
+    // Pooled connections lead to the dead master's workers, which finish and quit (PR_SET_PDEATHSIG).
+    this.agent.destroy();
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
     const again = async (attempt: number): Promise<void> => {
       if (this.stopping) return;
-      try { await this.launch(this.s.restartRecord()); this.s.log('data plane: restarted'); } catch (e) {
+      try {
+        await this.launch(this.s.restartRecord());
+        this.restarts += 1;
+        this.s.log('data plane: restarted');
+      } catch (e) {
         // The dying workers may hold the listening sockets for a moment.
         if (attempt < 50) { setTimeout(() => void again(attempt + 1), 100); return; }
         this.s.log(`data plane: restart failed: ${(e as Error).message}`);

@@ -115,11 +115,13 @@ describe('ingress: the data plane survives its own crashes', () => {
     const unew = await stampedUpstream('unew');
     ({ ingress, control } = await ingressFor(uold, { workers: 2, limits: { orphanGraceMs: 200 } }));
     await control.addUpstream('unew', unew.url);
-    const load = traffic(ingress.url, 16);
+    const load = traffic(ingress.url, 24);
     await until(() => load.outcomes.length > 50, 'traffic to flow');
     await control.hold(20_000);
     assert.equal((await control.drained(5_000)).drained, true);
-    await until(async () => (await workers(control)).every((w) => w.held >= 3), 'requests held at both workers');
+    let seen: unknown;
+    await until(async () => { const ws = await workers(control); seen = ws; return ws.every((w) => w.held >= 3); }, 'requests held at both workers')
+      .catch((e: Error) => { throw new Error(`${e.message}: ${JSON.stringify(seen)}; ${load.outcomes.length} done`); });
     const heldAtKill = (await workers(control)).find((w) => w.id === 1)!.held;
     await killWorker(control, 1);
     const afterKill = await control.status();
