@@ -26,6 +26,7 @@ import { hardwareLine } from '../lib/hardware';
 import { ManagedProcess, run, stopAll } from '../lib/proc';
 import { freePort, waitForPort } from '../lib/ports';
 import { IngressControlClient } from '../interceptors/ingress/control-client';
+import { startReferenceNginx } from './reference-nginx';
 
 const { values } = parseArgs({ options: {
   duration: { type: 'string', default: '4' }, repeats: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' },
@@ -112,22 +113,7 @@ async function main(): Promise<void> {
       new ManagedProcess('ingress-before', process.execPath, ['--import', 'tsx', path.join(BEFORE, 'interceptors/ingress/main.ts'), '--listen', `127.0.0.1:${pB}`,
         '--upstream', `uold=http://127.0.0.1:${pOld}`, '--control', `127.0.0.1:${pBC}`], path.join(dir, 'ingress-before.log'), { env: { ...process.env, IMAGO_INGRESS_TOKEN: TOKEN } });
     }
-    fs.writeFileSync(path.join(dir, 'nginx.conf'), `
-worker_processes ${WORKERS};
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  upstream backend { server 127.0.0.1:${pOld}; keepalive 64; }
-  server {
-    listen 127.0.0.1:${pNginx};
-    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }
-  }
-}`);
-    new ManagedProcess('nginx', '/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], path.join(dir, 'nginx.log'));
+    await startReferenceNginx(path.join(dir, 'nginx'), { upstreamPort: pOld, listenPort: pNginx, workers: WORKERS });
     for (const p of [pOld, pNew, pI, pC, pNginx, ...(BEFORE ? [pB, pBC] : [])]) await waitForPort(p, '127.0.0.1', 30_000);
 
     // --- 1. throughput and added latency, rounds interleaved
