@@ -124,7 +124,7 @@ export class Mirrorer {
   /** One sampled request, its primary reply captured: send the shadow copy and pair the replies. */
   onFrame(f: Frame): void {
     const m = f.meta;
-    const shadowIp = m.get('sip');
+    const shadowIp = m.get('sip')?.replace(/^\[|\]$/g, ''); // IPv6 comes in brackets
     const shadowPort = Number(m.get('sport'));
     if (!shadowIp || !shadowPort) return;
     if (this.outstanding >= this.queueSize) { this.counters.shadowDropped += 1; return; }

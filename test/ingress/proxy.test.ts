@@ -4,7 +4,8 @@ import * as net from 'node:net';
 import { freePort } from '../../lib/ports';
 import { isImagoError } from '../../lib/errors';
 import { startIngress } from '../../interceptors/ingress/ingress';
-import { ingressFor, request, startUpstream, TOKEN } from './helpers';
+import { IngressControlClient } from '../../interceptors/ingress/control-client';
+import { ingressFor, RecordingComparer, request, startUpstream, TOKEN, until } from './helpers';
 
 /** Sends raw bytes and returns what came back before the server closed (bounded). */
 function raw(url: string, bytes: string, holdOpenMs = 0): Promise<string> {
@@ -97,6 +98,30 @@ describe('ingress: the reverse proxy', () => {
       const st = await ingress.status();
       assert.equal(st.counters.upstreamErrors, 1);
     } finally { await ingress.close(); }
+  });
+
+  it('listens and forwards over IPv6 too, mirroring included', async () => {
+    const server = http.createServer((req, res) => res.end(JSON.stringify({ upstream: 'v6', url: req.url })));
+    await new Promise<void>((r) => server.listen(0, '::1', () => r()));
+    const shadow = http.createServer((req, res) => res.end(JSON.stringify({ upstream: 'shadow6', url: req.url })));
+    await new Promise<void>((r) => shadow.listen(0, '::1', () => r()));
+    const ingress = await startIngress({ upstream: { name: 'uold', url: `http://[::1]:${(server.address() as { port: number }).port}` }, token: TOKEN, listen: { host: '::1', port: 0 },
+      upstreamAllowlist: ['::1'], comparerFactory: (cfg) => { comparer = new RecordingComparer(cfg); return comparer; } });
+    let comparer: RecordingComparer | undefined;
+    try {
+      assert.match(ingress.url, /^http:\/\/\[::1\]:\d+$/);
+      const control = new IngressControlClient(ingress.controlUrl, TOKEN);
+      await control.addUpstream('unew', `http://[::1]:${(shadow.address() as { port: number }).port}`);
+      await control.mirror({ on: true, shadow: 'unew' });
+      const r = await request(`${ingress.url}/six`);
+      assert.deepEqual([r.status, JSON.parse(r.body).upstream], [200, 'v6']);
+      await until(() => (comparer?.pairs.length ?? 0) === 1, 'the mirrored pair');
+      assert.equal(JSON.parse(comparer!.pairs[0].shadow.body.toString()).upstream, 'shadow6');
+    } finally {
+      await ingress.close();
+      server.close();
+      shadow.close();
+    }
   });
 
   it('validates options once, reporting every error together', async () => {

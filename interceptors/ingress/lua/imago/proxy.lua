@@ -131,7 +131,10 @@ function M.balance()
   -- only when the request was not sent (proxy_next_upstream default).
   if e.start then shm.count('upstreamRetries') else e.start = now_ms() end
   local ok, err = balancer.set_current_peer(e.ip, e.port)
-  if not ok then ngx.log(ngx.ERR, 'imago: set_current_peer: ', err) end
+  if not ok then
+    ngx.log(ngx.ERR, 'imago: set_current_peer(', e.ip, ', ', e.port, '): ', err)
+    return ngx.exit(ngx.ERROR)
+  end
 end
 
 --- Headers named in the upstream's Connection header are not passed on either.

@@ -42,7 +42,9 @@ function M.decode(raw)
   for _, u in ipairs(list(a.up)) do
     local name, idx, ip, port, url = u:match('^(%S+) (%d+) (%S+) (%d+) (%S+)$')
     if name then
-      local e = { name = name, idx = tonumber(idx), ip = ip, port = tonumber(port), url = url }
+      -- set_current_peer reads an IPv6 address only in brackets.
+      local peer = ip:find(':', 1, true) and ('[' .. ip .. ']') or ip
+      local e = { name = name, idx = tonumber(idx), ip = peer, port = tonumber(port), url = url }
       st.ups[name] = e
       st.names[e.idx] = name
     end
