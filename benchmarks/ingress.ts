@@ -108,7 +108,9 @@ async function main(): Promise<void> {
     new ManagedProcess('uold', process.execPath, ['-e', ECHO, String(pOld), 'uold'], path.join(dir, 'uold.log'));
     new ManagedProcess('unew', process.execPath, ['-e', ECHO, String(pNew), 'unew'], path.join(dir, 'unew.log'));
     new ManagedProcess('ingress', process.execPath, ['--import', 'tsx', 'interceptors/ingress/main.ts', '--listen', `127.0.0.1:${pI}`,
-      '--upstream', `uold=http://127.0.0.1:${pOld}`, '--control', `127.0.0.1:${pC}`, '--workers', String(WORKERS)], path.join(dir, 'ingress.log'), { env: { ...process.env, IMAGO_INGRESS_TOKEN: TOKEN } });
+      '--upstream', `uold=http://127.0.0.1:${pOld}`, '--control', `127.0.0.1:${pC}`, '--workers', String(WORKERS),
+      // As operators run it: the state file is written (fsync) when a transition changes what a restart would serve.
+      '--state-file', path.join(dir, 'ingress.state')], path.join(dir, 'ingress.log'), { env: { ...process.env, IMAGO_INGRESS_TOKEN: TOKEN } });
     if (BEFORE) {
       new ManagedProcess('ingress-before', process.execPath, ['--import', 'tsx', path.join(BEFORE, 'interceptors/ingress/main.ts'), '--listen', `127.0.0.1:${pB}`,
         '--upstream', `uold=http://127.0.0.1:${pOld}`, '--control', `127.0.0.1:${pBC}`], path.join(dir, 'ingress-before.log'), { env: { ...process.env, IMAGO_INGRESS_TOKEN: TOKEN } });

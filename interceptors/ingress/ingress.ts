@@ -18,7 +18,7 @@ import { NginxDataPlane } from './dataplane';
 import { Mirrorer } from './mirrorer';
 import { validateIngressOptions, type IngressOptions, type IngressOptionsInput } from './options';
 import { encodeRecord, initialRecord, type SwitchRecord, type UpstreamEntry } from './record';
-import { persistedOf, readState, targetAfterRestart, writeState } from './state-file';
+import { persistedOf, readState, writeState } from './state-file';
 import { restoredTarget, timeoutPlan } from './switcher';
 import { parseAllowlist, resolveUpstream } from './upstream-policy';
 
@@ -68,7 +68,7 @@ export async function startIngress(input: IngressOptionsInput & IngressHooks): P
   let startNote = `started with target ${start.name}`;
   const saved = options.stateFile ? readState(options.stateFile) : undefined;
   if (saved) {
-    const target = targetAfterRestart(saved);
+    const target = saved.target;
     const upstreams: UpstreamEntry[] = [start];
     for (const [name, url] of Object.entries(saved.upstreams)) {
       if (name === start.name) continue;
@@ -81,7 +81,7 @@ export async function startIngress(input: IngressOptionsInput & IngressHooks): P
       }
     }
     rec = { ...rec, upstreams, target, origin: target };
-    startNote = `restored from ${options.stateFile}: target ${target}${saved.hold ? ` (it stopped during a hold ${saved.hold.committed ? 'committed to' : 'not committed to'} ${saved.target}, from ${saved.hold.origin})` : ''}`;
+    startNote = `restored from ${options.stateFile} (saved ${new Date(saved.savedAt).toISOString()}): target ${target}`;
   }
 
   const ownRunDir = !options.runDir;
@@ -98,6 +98,7 @@ export async function startIngress(input: IngressOptionsInput & IngressHooks): P
 
     let latest = rec;
     let lastWritten = '';
+    /** Writes (durably: it costs fsyncs) only when what a restart would serve changes. */
     const persist = (r: SwitchRecord): void => {
       if (!options.stateFile) return;
       const state = persistedOf(r);

@@ -1,10 +1,12 @@
 /**
  * The interceptor's state across restarts of the whole process: its
- * upstreams, its target, and whether a hold's switch was committed. Written
- * before a transition is applied (and again with the outcome), so that an
- * interceptor that restarts after a switch never comes back serving the old
- * target: it restores the target its hard timeout would have chosen
- * (switcher.restoredTarget). Mirroring, holds and counters are not kept.
+ * upstreams, and the target it must serve if it starts again now — the one
+ * its hard timeout would choose (switcher.restoredTarget): an uncommitted
+ * hold goes back to its origin, a committed one forward. The file changes
+ * only when that target or the upstreams change (a commit, a release after an
+ * uncommitted switch, a registration), and is written before the transition
+ * is applied, so an interceptor that restarts after a switch never comes
+ * back serving the old target. Mirroring, holds and counters are not kept.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,8 +19,8 @@ import { restoredTarget } from './switcher';
 export const PersistedState = Type.Object({
   version: Type.Literal(1),
   upstreams: Type.Record(Type.String(), Type.String()),
+  /** The target to serve after a restart. */
   target: Type.String(),
-  hold: Type.Union([Type.Object({ origin: Type.String(), committed: Type.Boolean() }, { additionalProperties: false }), Type.Null()]),
   savedAt: Type.Number(),
 }, { additionalProperties: false });
 export type PersistedState = Static<typeof PersistedState>;
@@ -26,18 +28,7 @@ export type PersistedState = Static<typeof PersistedState>;
 const check = new Ajv({ allErrors: true }).compile<PersistedState>(PersistedState as object);
 
 export function persistedOf(rec: SwitchRecord, now = Date.now()): PersistedState {
-  return {
-    version: 1,
-    upstreams: Object.fromEntries(rec.upstreams.map((u) => [u.name, u.url])),
-    target: rec.target,
-    hold: rec.held ? { origin: rec.origin, committed: rec.committed } : null,
-    savedAt: now,
-  };
-}
-
-/** The target to serve after a restart (see the top of this file). */
-export function targetAfterRestart(s: PersistedState): string {
-  return restoredTarget({ target: s.target, origin: s.hold?.origin ?? s.target, held: s.hold !== null, committed: s.hold?.committed ?? false });
+  return { version: 1, upstreams: Object.fromEntries(rec.upstreams.map((u) => [u.name, u.url])), target: restoredTarget(rec), savedAt: now };
 }
 
 /** The saved state, or undefined when there is none yet. A damaged file is an error: guessing could serve the wrong version. */

@@ -6,7 +6,7 @@ import { isImagoError } from '../../lib/errors';
 import { luaString, luaTable, nginxConfig } from '../../interceptors/ingress/nginx-config';
 import { DEFAULT_LIMITS, DEFAULT_NGINX } from '../../interceptors/ingress/options';
 import { encodeRecord, initialRecord } from '../../interceptors/ingress/record';
-import { persistedOf, readState, targetAfterRestart, writeState } from '../../interceptors/ingress/state-file';
+import { persistedOf, readState, writeState } from '../../interceptors/ingress/state-file';
 
 const record = initialRecord({ name: 'uold', idx: 1, ip: '127.0.0.1', port: 9001, url: 'http://127.0.0.1:9001' });
 
@@ -39,16 +39,16 @@ describe('the data plane configuration and the state file', () => {
 
   it('keeps the state across restarts: the target the hard timeout would choose', () => {
     const held = { ...record, upstreams: [...record.upstreams, { name: 'unew', idx: 2, ip: '127.0.0.1', port: 9002, url: 'http://127.0.0.1:9002' }], held: true, origin: 'uold', target: 'unew' };
-    assert.equal(targetAfterRestart(persistedOf(held)), 'uold', 'uncommitted: back to the origin');
-    assert.equal(targetAfterRestart(persistedOf({ ...held, committed: true })), 'unew', 'committed: forward');
-    assert.equal(targetAfterRestart(persistedOf({ ...held, held: false })), 'unew');
+    assert.equal(persistedOf(held).target, 'uold', 'uncommitted: back to the origin');
+    assert.equal(persistedOf({ ...held, committed: true }).target, 'unew', 'committed: forward');
+    assert.equal(persistedOf({ ...held, held: false }).target, 'unew');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ingress-state-unit-'));
     try {
       const file = path.join(dir, 'state');
       assert.equal(readState(file), undefined, 'none yet');
       writeState(file, persistedOf(held, 5));
-      assert.deepEqual(readState(file), { version: 1, upstreams: { uold: 'http://127.0.0.1:9001', unew: 'http://127.0.0.1:9002' }, target: 'unew', hold: { origin: 'uold', committed: false }, savedAt: 5 });
-      fs.writeFileSync(file, '{"version":1,"upstreams":{},"target":"x","hold":null,"savedAt":1}');
+      assert.deepEqual(readState(file), { version: 1, upstreams: { uold: 'http://127.0.0.1:9001', unew: 'http://127.0.0.1:9002' }, target: 'uold', savedAt: 5 });
+      fs.writeFileSync(file, '{"version":1,"upstreams":{},"target":"x","savedAt":1}');
       assert.throws(() => readState(file), (e: unknown) => isImagoError(e, 'INGRESS_STATE_INVALID') && /target 'x' is not among its upstreams/.test(e.message));
       fs.writeFileSync(file, '{"version":2}');
       assert.throws(() => readState(file), /INGRESS_STATE_INVALID/);
