@@ -84,8 +84,15 @@ local function status()
   local counters = {}
   for _, k in ipairs(shm.COUNTERS) do counters[k] = D:get('c:' .. k) or 0 end
   counters.served = D:get('seq') or 0
-  local hist = {}
-  for i = 1, 16 do hist[i] = D:get('h:' .. i) or 0 end
+  local hist, hsum, requests = {}, 0, 0
+  for i = 1, 16 do hist[i] = 0 end
+  for w = 0, workers() - 1 do
+    local s = shm.wstats[w]
+    requests = requests + s.requests
+    hsum = hsum + s.hsum
+    for i = 1, 16 do hist[i] = hist[i] + s.hist[i - 1] end
+  end
+  counters.requests = requests
   local trs = {}
   local n = D:get('trn') or 0
   for i = math.max(1, n - 49), n do
@@ -101,7 +108,7 @@ local function status()
   end
   return reply(200, {
     version = D:get('ver'), record = D:get('state'), inFlight = inflight, heldCount = held, orphaned = orphaned(),
-    counters = counters, latency = { counts = shm.array(hist), sumMs = D:get('hsum') or 0 },
+    counters = counters, latency = { counts = shm.array(hist), sumMs = hsum },
     transitions = shm.array(trs), workers = shm.array(ws), stopping = D:get('stopping') == true,
   })
 end
@@ -151,13 +158,18 @@ local function floor_div(ms) return math.floor(ms / 100) end
 
 local function timeline(args)
   local now = floor_div(now_ms())
-  local from = math.max(floor_div(tonumber(args.since) or 0), now - 3000)
+  local from = math.max(floor_div(tonumber(args.since) or 0), now - shm.TIMELINE_BUCKETS + 1)
   local out = {}
   for key = from, now do
-    local c = D:get('tc:' .. key)
-    if c then
-      out[#out + 1] = shm.array({ key * 100, c, D:get('ts:' .. key) or 0, D:get('tm:' .. key) or 0, D:get('te:' .. key) or 0 })
+    local c, sum, max, errors = 0, 0, 0, 0
+    for w = 0, workers() - 1 do
+      local s = shm.wstats[w].timeline[key % shm.TIMELINE_BUCKETS]
+      if s.key == key then
+        c, sum, errors = c + s.count, sum + s.sum, errors + s.errors
+        if s.max > max then max = s.max end
+      end
     end
+    if c > 0 then out[#out + 1] = shm.array({ key * 100, c, sum, max, errors }) end
   end
   return reply(200, shm.array(out))
 end

@@ -11,6 +11,7 @@ local SIGQUIT = 3
 function M.init_master(cfg)
   shm.cfg = cfg
   shm.map_ring(cfg.servedLogSize)
+  shm.map_stats(cfg.workers)
   D:set('state', cfg.record)
   D:set('ver', 1)
   D:set('heldtotal', 0)

@@ -32,10 +32,12 @@ local M = {}
 -- what the access phase counted.
 local R = {}
 local INF
+local W -- this worker's figures (shm.lua)
 local pending_ships = 0
 
 function M.init_worker(wid)
   INF = 'inflight:' .. wid
+  W = shm.wstats[wid]
 end
 
 local function json_reply(status, message, headers)
@@ -84,7 +86,7 @@ end
 local function admit(r, mirrored)
   local e = { mirror = mirrored }
   R[r] = e
-  D:incr('c:requests', 1, 0)
+  W.requests = W.requests + 1
   while true do
     D:incr(INF, 1, 0)
     local st = state.get() -- read after counting ourselves in flight (see the top of this file)
@@ -185,25 +187,22 @@ function M.upstream_failed(status)
 end
 
 local LAT = { 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000 }
-local HKEY = {}
-for i = 1, #LAT + 1 do HKEY[i] = 'h:' .. i end
-local tl_key, tl_c, tl_s, tl_m, tl_e = -1
+local NB = shm.TIMELINE_BUCKETS
 
 local function latency(ms, t, err)
-  local b = 1
-  while b <= #LAT and ms > LAT[b] do b = b + 1 end
-  D:incr(HKEY[b], 1, 0)
-  D:incr('hsum', ms, 0)
+  local b = 0
+  while b < #LAT and ms > LAT[b + 1] do b = b + 1 end
+  W.hist[b] = W.hist[b] + 1
+  W.hsum = W.hsum + ms
   local key = floor(t / 100)
-  if key ~= tl_key then
-    tl_key = key
-    tl_c, tl_s, tl_m, tl_e = 'tc:' .. key, 'ts:' .. key, 'tm:' .. key, 'te:' .. key
+  local s = W.timeline[key % NB]
+  if s.key ~= key then
+    s.key, s.count, s.sum, s.max, s.errors = key, 0, 0, 0, 0
   end
-  D:incr(tl_c, 1, 0, 600)
-  D:incr(tl_s, ms, 0, 600)
-  local m = D:get(tl_m)
-  if not m or ms > m then D:set(tl_m, ms, 600) end
-  if err then D:incr(tl_e, 1, 0, 600) end
+  s.count = s.count + 1
+  s.sum = s.sum + ms
+  if ms > s.max then s.max = ms end
+  if err then s.errors = s.errors + 1 end
 end
 
 local function classify(status)
@@ -276,7 +275,7 @@ function M.log()
     if e.adm then D:incr(INF, -1, 0) end
   else
     -- Never admitted: refused before the access phase (malformed, too large, timed out, upgrade).
-    D:incr('c:requests', 1, 0)
+    W.requests = W.requests + 1
     classify(status)
   end
   latency(t - ngx.req.start_time() * 1000, t, status >= 500)

@@ -1,14 +1,15 @@
 -- Shared state of the data plane, common to every nginx worker.
 --
--- Two kinds of shared memory, both created by the master before it forks
--- the workers, so they outlive any worker that crashes:
+-- Shared memory, all created by the master before it forks the workers, so
+-- it outlives any worker that crashes:
 --  * the shared dict `imago` (lua_shared_dict): the switch record, the
 --    counters, the hold queue's size, per-worker in-flight counts. Every
 --    operation on it takes the zone's mutex, so a sequence of them is seen
 --    in the same order by every worker (the atomicity argument relies on it).
 --  * the served ring: an anonymous shared mapping of fixed-size C records
 --    (the atomicity evidence), written without locks: slot = seq % size,
---    where seq comes from an atomic incr, and the writer stores `seq` last.
+--    where seq comes from an atomic incr, and the writer stores `seq` last;
+--  * per-worker figures (requests, latency), each slot written by one worker.
 local ffi = require 'ffi'
 local C = ffi.C
 
@@ -18,6 +19,8 @@ int clock_gettime(int clk, imago_timespec *tp);
 void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
 int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5);
 typedef struct { double seq; double start; double stop; int32_t status; int32_t up; } imago_served;
+typedef struct { double key; double count; double sum; double max; double errors; } imago_bucket;
+typedef struct { double requests; double hist[16]; double hsum; imago_bucket timeline[3000]; } imago_wstats;
 ]]
 
 local M = {}
@@ -39,6 +42,19 @@ function M.map_ring(size)
   if ffi.cast('intptr_t', p) == -1 then error('imago: mmap of the served ring failed') end
   M.ring = ffi.cast('imago_served *', p)
   M.ring_size = size
+end
+
+--- Per-worker figures (requests, latency histogram, timeline), one slot per
+--  worker id, in a shared mapping: written by that worker only, without
+--  locks; read by any worker (summed); kept when a worker is replaced.
+M.TIMELINE_BUCKETS = 3000 -- of 100 ms: five minutes
+function M.map_stats(workers)
+  local p = C.mmap(nil, workers * ffi.sizeof('imago_wstats'), 3, 0x21, -1, 0)
+  if ffi.cast('intptr_t', p) == -1 then error('imago: mmap of the worker figures failed') end
+  M.wstats = ffi.cast('imago_wstats *', p)
+  for w = 0, workers - 1 do
+    for i = 0, M.TIMELINE_BUCKETS - 1 do M.wstats[w].timeline[i].key = -1 end
+  end
 end
 
 --- Ask the kernel to send `sig` to this process when its parent dies.
@@ -72,7 +88,7 @@ function M.locked(can_yield, fn, ...)
 end
 
 M.COUNTERS = {
-  'requests', 'held', 'holdOverflow', 'heldDisconnected', 'upstreamErrors', 'clientAborts',
+  'held', 'holdOverflow', 'heldDisconnected', 'upstreamErrors', 'clientAborts',
   'badRequests', 'tooLarge', 'timeouts', 'autoReleases', 'upstreamRetries', 'shadowDropped',
   'workerRestarts', 'lostInFlight', 'lostHeld',
 }
