@@ -54,13 +54,17 @@ function M.decode(raw)
   return st
 end
 
-local cached_raw, cached
---- The current record (one shared dict get; decoded again only when it changed).
+local cached_ver, cached
+--- The current record: one shared dict get of its version (a number), the
+--  record itself read and decoded again only when the version moved. Every
+--  writer stores the record, then the version, under the transition lock, so
+--  reading the version is the moment a worker learns of a transition.
 function M.get()
-  local raw = D:get('state')
-  if raw ~= cached_raw then
+  local ver = D:get('ver')
+  if ver ~= cached_ver then
+    local raw = D:get('state')
     cached = M.decode(raw)
-    cached_raw = raw
+    cached_ver = ver
   end
   return cached
 end
