@@ -99,8 +99,9 @@ describe('ingress: the upstream keep-alive race', () => {
     await sleep(150);
     // ...so that POSTs now meet connections the upstream closes as they arrive.
     const statuses = await burst(ingress.url, 6, 1, 'POST', '{"bid":2}');
-    assert.ok(up.killed >= 1, 'the race happened');
-    assert.equal(statuses.filter((s) => s === 502).length, up.killed, 'each POST that met the race got 502');
+    const seen = `statuses ${statuses.join(',')}, killed ${up.killed}, served ${up.served.join(' | ')}`;
+    assert.ok(up.killed >= 1, `the race happened (${seen})`);
+    assert.equal(statuses.filter((s) => s === 502).length, up.killed, `each POST that met the race got 502 (${seen})`);
     assert.equal(statuses.filter((s) => s === 200).length, 6 - up.killed);
     const st = await control.status();
     assert.equal(st.counters.upstreamRetries, 0);
