@@ -162,7 +162,7 @@ async function main(): Promise<void> {
       '| path to the echo upstream | req/s | ratio to direct | ratio to nginx | p50 ms | p99 ms | p50 added ms | p99 added ms |',
       '|---|---|---|---|---|---|---|---|',
       ...Object.entries(med).map(([k, v]) => `| ${k} | ${f(v.rps, 0)} | ${f(v.rps / med.direct.rps)} | ${k === 'direct' ? '-' : f(v.rps / med.nginx.rps)} | ${f(v.p50, 3)} | ${f(v.p99, 3)} | ${k === 'direct' ? '-' : f(v.p50 - med.direct.p50, 3)} | ${k === 'direct' ? '-' : f(v.p99 - med.direct.p99, 3)} |`),
-      `(each round's ingress/nginx ratio: ${results.ingress.map((x, i) => f(x.rps / results.nginx[i].rps)).join(', ')})`,
+      `(each round's ingress/nginx ratio: ${results.ingress.map((x, i) => f(x.rps / results.nginx[i].rps)).join(', ')}; median ${f(median(results.ingress.map((x, i) => x.rps / results.nginx[i].rps)))})`,
       '',
       `| fixed ${RATE} req/s, 10 connections, ${DURATION} s, paced (median of ${REPEATS}) | p50 ms | p90 ms | p99 ms | max ms | p50 added ms | errors |`,
       '|---|---|---|---|---|---|---|',

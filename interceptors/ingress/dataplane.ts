@@ -17,7 +17,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { imagoError } from '../../lib/errors';
 import { freePort } from '../../lib/ports';
@@ -79,11 +78,13 @@ function maxOpenFiles(): number {
   return 4_096;
 }
 
-/** The workers' user when nginx is started as root (it would switch them to nobody otherwise). */
+/**
+ * The workers' user when nginx is started as root: root too, since nginx
+ * would switch them to nobody, who cannot reach the private run directory
+ * (docs/ingress.md recommends running the interceptor as its own user).
+ */
 function workerUser(): string | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const info = os.userInfo();
-  return `${info.username} ${fs.existsSync('/etc/group') && /^root:/m.test(fs.readFileSync('/etc/group', 'utf8')) ? 'root' : info.username}`;
+  return process.getuid?.() === 0 ? 'root' : undefined;
 }
 
 export class NginxDataPlane {
