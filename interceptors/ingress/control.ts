@@ -18,7 +18,8 @@ import type { TSchema } from 'typebox';
 import { imagoError, isImagoError, type ImagoError } from '../../lib/errors';
 import {
   EmptyRequest, HoldRequest, MirrorRequest, SwitchRequest, UpstreamRequest,
-  type IngressStatus, type MirrorStatus, type TimelineReply,
+  type CompareReply, type DrainedReply, type HoldReply, type IngressStatus, type MirrorReply, type MirrorStatus, type ReleaseReply,
+  type ServedReply, type TargetReply, type TimelineReply, type UpstreamsReply,
 } from './api';
 import type { DataPlaneRecord, NginxDataPlane } from './dataplane';
 import { prometheusText, LATENCY_BOUNDS_MS } from './metrics';
@@ -244,7 +245,7 @@ export function createControlHandler(deps: ControlDeps): http.RequestListener & 
         const since = intParam(url, 'since', 0);
         const limit = intParam(url, 'limit', 10_000);
         if (!Number.isInteger(since) || since < 0 || !Number.isInteger(limit) || limit < 1) throw imagoError('INGRESS_BAD_REQUEST', 'GET /served: since and limit must be non-negative integers');
-        return [200, await dp.served(since, Math.min(limit, 50_000))];
+        return [200, (await dp.served(since, Math.min(limit, 50_000))) satisfies ServedReply];
       }
       case 'GET /timeline': {
         const since = intParam(url, 'since', 0) || 0;
@@ -252,11 +253,11 @@ export function createControlHandler(deps: ControlDeps): http.RequestListener & 
         return [200, { bucketMs: 100, buckets } satisfies TimelineReply];
       }
       case 'GET /compare':
-        return [200, { comparer: !!mirrorer.comparer, pairs: mirrorer.pairs, report: mirrorer.comparer?.report?.() ?? null, verdict: mirrorer.comparer?.verdict?.() ?? null }];
+        return [200, { comparer: !!mirrorer.comparer, pairs: mirrorer.pairs, report: mirrorer.comparer?.report?.() ?? null, verdict: mirrorer.comparer?.verdict?.() ?? null } satisfies CompareReply];
       case 'GET /drained': {
         const waitMs = intParam(url, 'waitMs', 0);
         if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > MAX_DRAIN_WAIT_MS) throw imagoError('INGRESS_BAD_REQUEST', `GET /drained: waitMs must be an integer in 0..${MAX_DRAIN_WAIT_MS}`);
-        return [200, await dp.drained(waitMs)];
+        return [200, (await dp.drained(waitMs)) satisfies DrainedReply];
       }
     }
     if (req.method !== 'POST') return [404, { error: 'INGRESS_BAD_REQUEST', message: `no control call ${key}` }];
@@ -268,35 +269,35 @@ export function createControlHandler(deps: ControlDeps): http.RequestListener & 
         const addr = await resolveUpstream(b.name, url, deps.allowlist);
         return [200, await transit(
           (rec) => switcher.register(rec, { name: b.name, url, ip: addr.ip, port: addr.port }),
-          (t) => ({ changed: t.changed, upstreams: upstreamsOf(t.next) }),
+          (t): UpstreamsReply => ({ changed: t.changed, upstreams: upstreamsOf(t.next) }),
         )];
       }
       case 'POST /mirror': {
         const b = mirrorBody(body);
         const r = await transit((rec) => switcher.configureMirror(rec, b), (t) => t);
         if (b.on) mirrorer.useRules(b.compare);
-        return [200, { changed: r.changed, mirror: mirrorStatus(r.next) }];
+        return [200, { changed: r.changed, mirror: mirrorStatus(r.next) } satisfies MirrorReply];
       }
       case 'POST /hold': {
         const b = holdBody(body);
         const timeoutMs = b.timeoutMs ?? options.limits.defaultHoldTimeoutMs;
         return [200, await transit(
           (rec) => switcher.hold(rec, timeoutMs, Date.now()),
-          (t, counts) => ({ changed: t.changed, state: 'held' as const, target: t.next.target, deadline: t.next.deadline, inFlight: counts.inFlight }),
+          (t, counts): HoldReply => ({ changed: t.changed, state: 'held', target: t.next.target, deadline: t.next.deadline, inFlight: counts.inFlight }),
         )];
       }
       case 'POST /switch': {
         const b = switchBody(body);
         // In flight is checked where it is exact: by the data plane, when it stores the switch.
-        return [200, await transit((rec, snap) => switcher.switchTo(rec, b.target, snap ? snap.inFlight + snap.orphaned : 0), (t) => ({ changed: t.changed, target: t.next.target }))];
+        return [200, await transit((rec, snap) => switcher.switchTo(rec, b.target, snap ? snap.inFlight + snap.orphaned : 0), (t): TargetReply => ({ changed: t.changed, target: t.next.target }))];
       }
       case 'POST /commit': {
         emptyCommit(body);
-        return [200, await transit((rec) => switcher.commit(rec), (t) => ({ changed: t.changed, target: t.next.target }))];
+        return [200, await transit((rec) => switcher.commit(rec), (t): TargetReply => ({ changed: t.changed, target: t.next.target }))];
       }
       case 'POST /release': {
         emptyRelease(body);
-        return [200, await transit((rec) => switcher.release(rec, Date.now()), (t, counts) => ({ changed: t.changed, released: t.changed ? counts.heldCount : 0, target: t.next.target }))];
+        return [200, await transit((rec) => switcher.release(rec, Date.now()), (t, counts): ReleaseReply => ({ changed: t.changed, released: t.changed ? counts.heldCount : 0, target: t.next.target }))];
       }
     }
     return [404, { error: 'INGRESS_BAD_REQUEST', message: `no control call ${key}` }];
