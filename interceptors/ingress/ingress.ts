@@ -18,7 +18,7 @@ import { NginxDataPlane } from './dataplane';
 import { Mirrorer } from './mirrorer';
 import { validateIngressOptions, type IngressOptions, type IngressOptionsInput } from './options';
 import { encodeRecord, initialRecord, type SwitchRecord, type UpstreamEntry } from './record';
-import { persistedOf, readState, writeState } from './state-file';
+import { persistedOf, StateFile } from './state-file';
 import { restoredTarget, timeoutPlan } from './switcher';
 import { parseAllowlist, resolveUpstream } from './upstream-policy';
 
@@ -66,7 +66,8 @@ export async function startIngress(input: IngressOptionsInput & IngressHooks): P
   const start: UpstreamEntry = { name: options.upstream.name, idx: 1, ip: first.ip, port: first.port, url: options.upstream.url };
   let rec = initialRecord(start);
   let startNote = `started with target ${start.name}`;
-  const saved = options.stateFile ? readState(options.stateFile) : undefined;
+  const stateFile = options.stateFile ? new StateFile(options.stateFile) : undefined;
+  const saved = stateFile?.read();
   if (saved) {
     const target = saved.target;
     const upstreams: UpstreamEntry[] = [start];
@@ -100,13 +101,14 @@ export async function startIngress(input: IngressOptionsInput & IngressHooks): P
     let lastWritten = '';
     /** Writes (durably: it costs fsyncs) only when what a restart would serve changes. */
     const persist = (r: SwitchRecord): void => {
-      if (!options.stateFile) return;
+      if (!stateFile) return;
       const state = persistedOf(r);
       const key = JSON.stringify({ ...state, savedAt: 0 });
       if (key === lastWritten) return;
-      writeState(options.stateFile, state);
+      stateFile.write(state);
       lastWritten = key;
     };
+    if (stateFile) cleanup.push(() => stateFile.close());
     const dp = await NginxDataPlane.start({
       options, runDir, record: encodeRecord(rec), startNote, log,
       restartRecord: () => encodeRecord(afterRestart(latest)),
@@ -144,6 +146,7 @@ export async function startIngress(input: IngressOptionsInput & IngressHooks): P
           await dp.stop(graceMs);
           await control.close();
           await mirrorer.close();
+          stateFile?.close();
           if (ownRunDir) fs.rmSync(runDir, { recursive: true, force: true });
         })();
         return closing;

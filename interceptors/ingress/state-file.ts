@@ -10,6 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
 import Ajv from 'ajv';
 import { Type, type Static } from 'typebox';
 import { imagoError } from '../../lib/errors';
@@ -31,29 +32,95 @@ export function persistedOf(rec: SwitchRecord, now = Date.now()): PersistedState
   return { version: 1, upstreams: Object.fromEntries(rec.upstreams.map((u) => [u.name, u.url])), target: restoredTarget(rec), savedAt: now };
 }
 
-/** The saved state, or undefined when there is none yet. A damaged file is an error: guessing could serve the wrong version. */
-export function readState(file: string): PersistedState | undefined {
-  let text: string;
-  try { text = fs.readFileSync(file, 'utf8'); } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw imagoError('INGRESS_STATE_INVALID', `${file}: ${(e as Error).message}`, e);
-  }
-  let value: unknown;
-  try { value = JSON.parse(text); } catch (e) { throw imagoError('INGRESS_STATE_INVALID', `${file}: not JSON (${(e as Error).message})`, e); }
-  if (!check(value)) throw imagoError('INGRESS_STATE_INVALID', `${file}: ${(check.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message}`).join('; ')}`);
-  if (!(value.target in value.upstreams)) throw imagoError('INGRESS_STATE_INVALID', `${file}: target '${value.target}' is not among its upstreams`);
-  return value;
+/**
+ * The file has two slots of SLOT bytes, each `{seq, sum, state}` (sum: the
+ * SHA-256 of the state's JSON) padded with spaces. A write fills the slot
+ * that does not hold the latest state, in place, then fdatasync: one flush
+ * of a few hundred bytes (about 0.3 ms here, where a rename and two fsyncs
+ * take 3-7 ms). A write torn by a crash damages only the slot being written;
+ * the other still holds the previous state, which is the right one, since
+ * the state is written before the transition it announces is applied.
+ */
+const SLOT = 16 * 1024;
+
+interface Slot { seq: number; sum: string; state: unknown }
+
+const sumOf = (state: unknown): string => createHash('sha256').update(JSON.stringify(state)).digest('hex');
+
+function slotBytes(seq: number, state: PersistedState): Buffer {
+  const text = JSON.stringify({ seq, sum: sumOf(state), state } satisfies Slot);
+  if (Buffer.byteLength(text) > SLOT - 1) throw imagoError('INGRESS_STATE_INVALID', `the state is larger than ${SLOT} bytes (too many upstreams)`);
+  const buf = Buffer.alloc(SLOT, 0x20);
+  buf.write(text, 0, 'utf8');
+  buf[SLOT - 1] = 0x0a;
+  return buf;
 }
 
-/** Replaces the file atomically and durably (write, fsync, rename, fsync the directory). */
-export function writeState(file: string, state: PersistedState): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, `${JSON.stringify(state, null, 2)}\n`);
-    fs.fsyncSync(fd);
-  } finally { fs.closeSync(fd); }
-  fs.renameSync(tmp, file);
-  const dir = fs.openSync(path.dirname(file), 'r');
-  try { fs.fsyncSync(dir); } finally { fs.closeSync(dir); }
+/** The valid slots of a file's bytes, newest first. */
+function slotsOf(bytes: Buffer): Array<{ seq: number; state: unknown; index: number }> {
+  const out: Array<{ seq: number; state: unknown; index: number }> = [];
+  for (let i = 0; i < 2; i += 1) {
+    const text = bytes.subarray(i * SLOT, (i + 1) * SLOT).toString('utf8').trim();
+    if (!text) continue;
+    try {
+      const s = JSON.parse(text) as Slot;
+      if (typeof s.seq === 'number' && s.sum === sumOf(s.state)) out.push({ seq: s.seq, state: s.state, index: i });
+    } catch { /* torn or damaged: the other slot counts */ }
+  }
+  return out.sort((x, y) => y.seq - x.seq);
+}
+
+export class StateFile {
+  private seq = 0;
+  private slot = 0;
+  private fd: number | undefined;
+
+  constructor(readonly file: string) {}
+
+  /** The saved state, or undefined when there is none yet. A damaged file is an error: guessing could serve the wrong version. */
+  read(): PersistedState | undefined {
+    let bytes: Buffer;
+    try { bytes = fs.readFileSync(this.file); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw imagoError('INGRESS_STATE_INVALID', `${this.file}: ${(e as Error).message}`, e);
+    }
+    const slots = slotsOf(bytes);
+    if (!slots.length) throw imagoError('INGRESS_STATE_INVALID', `${this.file}: no intact state in it (not written by this interceptor, or damaged)`);
+    const latest = slots[0];
+    const value = latest.state;
+    if (!check(value)) throw imagoError('INGRESS_STATE_INVALID', `${this.file}: ${(check.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message}`).join('; ')}`);
+    if (!(value.target in value.upstreams)) throw imagoError('INGRESS_STATE_INVALID', `${this.file}: target '${value.target}' is not among its upstreams`);
+    this.seq = latest.seq;
+    this.slot = 1 - latest.index;
+    return value;
+  }
+
+  /** Writes the state durably before returning (see above). */
+  write(state: PersistedState): void {
+    if (this.fd === undefined && !fs.existsSync(this.file)) {
+      // The first time: a complete file, created atomically and durably.
+      const tmp = `${this.file}.tmp-${process.pid}`;
+      const fd = fs.openSync(tmp, 'w', 0o600);
+      try {
+        fs.writeSync(fd, Buffer.concat([slotBytes(this.seq + 1, state), Buffer.alloc(SLOT, 0x20)]));
+        fs.fsyncSync(fd);
+      } finally { fs.closeSync(fd); }
+      fs.renameSync(tmp, this.file);
+      const dir = fs.openSync(path.dirname(this.file), 'r');
+      try { fs.fsyncSync(dir); } finally { fs.closeSync(dir); }
+      this.seq += 1;
+      this.slot = 1;
+      return;
+    }
+    this.fd ??= fs.openSync(this.file, 'r+');
+    fs.writeSync(this.fd, slotBytes(this.seq + 1, state), 0, SLOT, this.slot * SLOT);
+    fs.fdatasyncSync(this.fd);
+    this.seq += 1;
+    this.slot = 1 - this.slot;
+  }
+
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
+  }
 }

@@ -27,6 +27,8 @@ import { imagoError } from '../../lib/errors';
 import { upstreamOf, type MirrorSettings, type SwitchRecord, type TimeoutPlan, type UpstreamEntry } from './record';
 
 export const MAX_HOLD_TIMEOUT_MS = 600_000;
+/** Upstreams one interceptor keeps (the state file holds them all). */
+export const MAX_UPSTREAMS = 64;
 
 export type Note = [what: string, detail: string];
 
@@ -116,6 +118,7 @@ export function register(rec: SwitchRecord, up: Omit<UpstreamEntry, 'idx'>): Tra
   if (had && (had.name === rec.target || had.name === rec.origin)) {
     throw imagoError('INGRESS_BAD_TRANSITION', `upstream '${up.name}' is in use (target or hold origin); register the new version under another name`);
   }
+  if (!had && rec.upstreams.length >= MAX_UPSTREAMS) throw imagoError('INGRESS_BAD_TRANSITION', `already ${MAX_UPSTREAMS} upstreams registered; re-register an unused name instead of adding one`);
   const idx = had ? had.idx : Math.max(0, ...rec.upstreams.map((u) => u.idx)) + 1;
   const entry: UpstreamEntry = { ...up, idx };
   const upstreams = had ? rec.upstreams.map((u) => (u.name === up.name ? entry : u)) : [...rec.upstreams, entry];

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { ManagedProcess } from '../../lib/proc';
 import { freePort, waitForPort } from '../../lib/ports';
 import { IngressControlClient } from '../../interceptors/ingress/control-client';
+import { StateFile } from '../../interceptors/ingress/state-file';
 import { request, startUpstream, TOKEN, until } from './helpers';
 
 describe('ingress: the CLI process', () => {
@@ -107,8 +108,7 @@ describe('ingress: the CLI entry (runIngressCli)', () => {
       await proc.kill9();
       proc = await start(3);
       assert.equal(await served(), 'unew', 'committed: on the new target');
-      const saved = JSON.parse(fs.readFileSync(`${tokenFile}.state`, 'utf8'));
-      assert.equal(saved.target, 'unew');
+      assert.equal(new StateFile(`${tokenFile}.state`).read()?.target, 'unew');
       await proc.stop(5_000);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -6,7 +7,7 @@ import { isImagoError } from '../../lib/errors';
 import { luaString, luaTable, nginxConfig } from '../../interceptors/ingress/nginx-config';
 import { DEFAULT_LIMITS, DEFAULT_NGINX } from '../../interceptors/ingress/options';
 import { encodeRecord, initialRecord } from '../../interceptors/ingress/record';
-import { persistedOf, readState, writeState } from '../../interceptors/ingress/state-file';
+import { persistedOf, StateFile } from '../../interceptors/ingress/state-file';
 
 const record = initialRecord({ name: 'uold', idx: 1, ip: '127.0.0.1', port: 9001, url: 'http://127.0.0.1:9001' });
 
@@ -45,15 +46,30 @@ describe('the data plane configuration and the state file', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ingress-state-unit-'));
     try {
       const file = path.join(dir, 'state');
-      assert.equal(readState(file), undefined, 'none yet');
-      writeState(file, persistedOf(held, 5));
-      assert.deepEqual(readState(file), { version: 1, upstreams: { uold: 'http://127.0.0.1:9001', unew: 'http://127.0.0.1:9002' }, target: 'uold', savedAt: 5 });
+      const sf = new StateFile(file);
+      assert.equal(sf.read(), undefined, 'none yet');
+      sf.write(persistedOf(held, 5));
+      sf.write(persistedOf({ ...held, committed: true }, 6));
+      sf.write(persistedOf({ ...held, held: false }, 7));
+      sf.close();
+      const expected = { version: 1, upstreams: { uold: 'http://127.0.0.1:9001', unew: 'http://127.0.0.1:9002' }, target: 'unew', savedAt: 7 };
+      assert.deepEqual(new StateFile(file).read(), expected, 'the latest of the two slots');
+      // A write torn by a crash damages one slot: the other one, the previous state, is read.
+      const bytes = fs.readFileSync(file);
+      const latest = bytes.subarray(0, 16 * 1024).toString().includes('"savedAt":7') ? 0 : 1;
+      bytes.fill(0x41, latest * 16 * 1024 + 10, latest * 16 * 1024 + 40);
+      fs.writeFileSync(file, bytes);
+      assert.equal(new StateFile(file).read()?.savedAt, 6, 'the slot before the torn one');
+      // After a read, writes go on in the slot that does not hold the latest state.
+      const again = new StateFile(file);
+      again.read();
+      again.write(persistedOf(held, 8));
+      again.close();
+      assert.equal(new StateFile(file).read()?.savedAt, 8);
       fs.writeFileSync(file, '{"version":1,"upstreams":{},"target":"x","savedAt":1}');
-      assert.throws(() => readState(file), (e: unknown) => isImagoError(e, 'INGRESS_STATE_INVALID') && /target 'x' is not among its upstreams/.test(e.message));
-      fs.writeFileSync(file, '{"version":2}');
-      assert.throws(() => readState(file), /INGRESS_STATE_INVALID/);
-      fs.writeFileSync(file, 'garbage');
-      assert.throws(() => readState(file), /not JSON/);
+      assert.throws(() => new StateFile(file).read(), (e: unknown) => isImagoError(e, 'INGRESS_STATE_INVALID') && /no intact state/.test(e.message));
+      fs.writeFileSync(file, Buffer.concat([Buffer.from(JSON.stringify({ seq: 1, sum: createHash('sha256').update('{"version":1,"upstreams":{},"target":"x","savedAt":1}').digest('hex'), state: { version: 1, upstreams: {}, target: 'x', savedAt: 1 } })), Buffer.alloc(100, 32)]));
+      assert.throws(() => new StateFile(file).read(), /target 'x' is not among its upstreams/);
     } finally { fs.rmSync(dir, { recursive: true, force: true }); }
   });
 });
