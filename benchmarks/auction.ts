@@ -11,7 +11,8 @@
  * 3. The ingress interceptor's cost on a DB-backed site: v1 at the bidding
  *    mix reached directly, through plain nginx (benchmarks/reference-nginx.ts)
  *    and through the interceptor (startIngress: nginx + Imago's Lua), rounds
- *    interleaved; each path's throughput as a share of direct's.
+ *    interleaved (the order rotating); each path's throughput as a share of
+ *    direct's, from the medians and paired round by round.
  * Medians over repeats. The load generator shares the machine's cores.
  */
 import * as fs from 'node:fs';
@@ -114,7 +115,11 @@ async function main(): Promise<void> {
         const paths: Record<string, string> = { direct: v1.url, nginx: `http://127.0.0.1:${nginxPort}`, interceptor: ingress.url };
         const res: Record<string, Round[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
         for (const url of Object.values(paths)) await runWorkload({ baseUrl: url, mix: 'bidding', clients: CLIENTS, durationMs: 1_000, users: [1, SERVE.users], items: [1, SERVE.items], seed: 1 });
-        for (let i = 0; i < REPEATS; i++) for (const [k, url] of Object.entries(paths)) res[k].push(await workload(url, i));
+        // Interleaved, and the order rotates from round to round so that no path always runs first or last.
+        const order = Object.keys(paths);
+        for (let i = 0; i < REPEATS; i++) {
+          for (let j = 0; j < order.length; j++) { const k = order[(i + j) % order.length]; res[k].push(await workload(paths[k], i)); }
+        }
         const med = Object.fromEntries(Object.entries(res).map(([k, v]) => [k, { tput: median(v.map((x) => x.tput)), p50: median(v.map((x) => x.p50)), p99: median(v.map((x) => x.p99)), errors: v.reduce((a, x) => a + x.errors, 0) }]));
         const share = (k: string): number => med[k].tput / med.direct.tput;
         out.push(`| v1, bidding mix, ${CLIENTS} clients closed loop, ${SECONDS} s per round, ${WORKERS} worker processes | req/s | share of direct | p50 ms | p99 ms | errors |`, '|---|---|---|---|---|---|',

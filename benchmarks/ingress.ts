@@ -7,7 +7,8 @@
  *    JSON body) reached directly, through I (the CLI process: nginx with
  *    Imago's Lua as the data plane) and through plain nginx (proxy_pass with
  *    upstream keep-alive, the same number of worker processes), all driven by
- *    wrk with the same settings, rounds interleaved; medians over repeats.
+ *    wrk with the same settings, rounds interleaved (the order rotating);
+ *    medians over repeats, and the median of each round's ratio.
  *    Then the same paths at a fixed, moderate rate (--rate req/s, paced
  *    open-loop like wrk2: latency counted from the scheduled send time, so a
  *    stall is not hidden), sub-millisecond percentiles.
@@ -122,12 +123,15 @@ async function main(): Promise<void> {
     const paths: Record<string, string> = { direct: `http://127.0.0.1:${pOld}/`, ingress: `http://127.0.0.1:${pI}/`, ...(BEFORE ? { 'ingress (before)': `http://127.0.0.1:${pB}/` } : {}), nginx: `http://127.0.0.1:${pNginx}/` };
     const results: Record<string, Array<{ rps: number; p50: number; p99: number }>> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
     for (const url of Object.values(paths)) await run('wrk', ['-t1', '-c10', '-d1s', url]); // warm-up
+    // Interleaved, the order rotating from round to round (no path always first or last).
+    const order = Object.keys(paths);
+    const rotated = (r: number): string[] => order.map((_, j) => order[(r + j) % order.length]);
     for (let r = 0; r < REPEATS; r += 1) {
-      for (const [k, url] of Object.entries(paths)) results[k].push(await wrk(url));
+      for (const k of rotated(r)) results[k].push(await wrk(paths[k]));
     }
     const pacedRuns: Record<string, Array<Awaited<ReturnType<typeof paced>>>> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
     for (let r = 0; r < REPEATS; r += 1) {
-      for (const [k, url] of Object.entries(paths)) pacedRuns[k].push(await paced(url, RATE, 10, DURATION));
+      for (const k of rotated(r)) pacedRuns[k].push(await paced(paths[k], RATE, 10, DURATION));
     }
     const pacedMed = Object.fromEntries(Object.entries(pacedRuns).map(([k, v]) => [k, { p50: median(v.map((x) => x.p50)), p90: median(v.map((x) => x.p90)), p99: median(v.map((x) => x.p99)), max: Math.max(...v.map((x) => x.max)), errors: v.reduce((a, x) => a + x.errors, 0) }]));
     const med = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { rps: median(v.map((x) => x.rps)), p50: median(v.map((x) => x.p50)), p99: median(v.map((x) => x.p99)) }]));
