@@ -17,6 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { imagoError } from '../../lib/errors';
 import { freePort } from '../../lib/ports';
@@ -87,6 +88,14 @@ function workerUser(): string | undefined {
   return process.getuid?.() === 0 ? 'root' : undefined;
 }
 
+function assertPortFree(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (e) => reject(imagoError('INGRESS_LISTEN_FAILED', `${host}:${port}: ${e.message} (is another interceptor or server listening there?)`, e)));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
 export class NginxDataPlane {
   private child: ChildProcess | undefined;
   private stderr = '';
@@ -107,6 +116,13 @@ export class NginxDataPlane {
     for (const d of ['tmp', 'tmp/body', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) fs.mkdirSync(path.join(s.runDir, d), { recursive: true, mode: 0o700 });
     const wantPort = s.options.listen.port;
     const wantHealth = s.options.health?.port;
+    // nginx listens with SO_REUSEPORT (one accept queue per worker), which
+    // would let a second interceptor of the same user share a port with a
+    // first one, each holding and switching on its own. So a port must be
+    // free before nginx takes it: a plain bind fails on any socket already there.
+    for (const [host, port] of [[s.options.listen.host, wantPort], ...(s.options.health && wantHealth ? [[s.options.health.host, wantHealth] as const] : [])] as Array<readonly [string, number]>) {
+      if (port) await assertPortFree(host, port);
+    }
     // nginx cannot listen on port 0: pick free ports, and pick again if one was taken meanwhile.
     for (let attempt = 1; ; attempt += 1) {
       const port = wantPort || await freePort(s.options.listen.host);
@@ -146,7 +162,11 @@ export class NginxDataPlane {
     });
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
-      if (exitedEarly) throw imagoError('INGRESS_LISTEN_FAILED', `data plane: ${exitedEarly}: ${this.errorText()}`);
+      if (exitedEarly) {
+        const text = this.errorText();
+        // A port in use or not allowed is the operator's to fix; anything else is nginx's failure.
+        throw imagoError(/bind\(\)|listen\(\)|Address already in use|Permission denied/.test(text) ? 'INGRESS_LISTEN_FAILED' : 'INGRESS_DATAPLANE_FAILED', `data plane: ${exitedEarly}: ${text}`);
+      }
       try {
         await this.request('GET', '/record', undefined, 1_000);
         ready = true;
@@ -154,7 +174,7 @@ export class NginxDataPlane {
       } catch { /* not yet */ }
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
-        throw imagoError('INGRESS_LISTEN_FAILED', `data plane: nginx did not answer within ${READY_TIMEOUT_MS} ms: ${this.errorText()}`);
+        throw imagoError('INGRESS_DATAPLANE_FAILED', `data plane: nginx did not answer within ${READY_TIMEOUT_MS} ms: ${this.errorText()}`);
       }
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -5,6 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
+import { isImagoError } from '../../lib/errors';
 import { ingressFor, request, sleep, startUpstream } from './helpers';
 
 describe('ingress: health and stalls', () => {
@@ -22,6 +23,14 @@ describe('ingress: health and stalls', () => {
     await closing;
     const gone = await request(`${ingress.healthUrl}/health`);
     assert.equal(gone.status, 0, 'a stopped interceptor does not answer');
+  });
+
+  it('refuses to start on a port another interceptor already serves (nginx listens with SO_REUSEPORT)', async () => {
+    const up = await startUpstream('uold');
+    const { ingress } = await ingressFor(up);
+    await assert.rejects(ingressFor(up, { listen: { host: '127.0.0.1', port: Number(new URL(ingress.url).port) } }),
+      (e: unknown) => isImagoError(e, 'INGRESS_LISTEN_FAILED') && /EADDRINUSE/.test(e.message));
+    assert.equal((await request(`${ingress.url}/still-mine`)).status, 200);
   });
 
   it('keeps idle client connections through a 3 s stall of every worker: no reset, every request answered and counted', async function () {
