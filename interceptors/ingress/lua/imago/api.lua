@@ -87,10 +87,10 @@ local function status()
   local hist, hsum, requests = {}, 0, 0
   for i = 1, 16 do hist[i] = 0 end
   for w = 0, workers() - 1 do
-    local s = shm.wstats[w]
-    requests = requests + s.requests
-    hsum = hsum + s.hsum
-    for i = 1, 16 do hist[i] = hist[i] + s.hist[i - 1] end
+    local h = shm.stats(w).head
+    requests = requests + h[0]
+    hsum = hsum + h[17]
+    for i = 1, 16 do hist[i] = hist[i] + h[i] end
   end
   counters.requests = requests
   local trs = {}
@@ -119,7 +119,8 @@ local function fmt(x) return string.format('%.3f', x) end
 local function served(args)
   local since = math.max(0, tonumber(args.since) or 0)
   local limit = math.min(math.max(1, tonumber(args.limit) or 10000), 50000)
-  local ring, size = shm.ring, shm.ring_size
+  local size = shm.ring_size
+  local RSEQ, RSTART, RSTOP, RSTATUS, RUP = shm.ring_seq, shm.ring_start, shm.ring_stop, shm.ring_status, shm.ring_up
   local cur = D:get('seq') or 0
   local oldest = math.max(0, cur - size)
   local lost = math.max(0, oldest - since)
@@ -129,10 +130,10 @@ local function served(args)
   local s = math.max(since, oldest) + 1
   local waited = 0
   while s <= cur and #out < limit do
-    local slot = ring[s % size]
-    local got = slot.seq
+    local i = s % size
+    local got = RSEQ[i]
     if got == s then
-      out[#out + 1] = s .. ' ' .. (names[slot.up] or '?') .. ' ' .. fmt(slot.start) .. ' ' .. fmt(slot.stop) .. ' ' .. slot.status
+      out[#out + 1] = s .. ' ' .. (names[RUP[i]] or '?') .. ' ' .. fmt(RSTART[i]) .. ' ' .. fmt(RSTOP[i]) .. ' ' .. RSTATUS[i]
       next_seq = s
       s = s + 1
     elseif got > s then
@@ -160,13 +161,15 @@ local function timeline(args)
   local now = floor_div(now_ms())
   local from = math.max(floor_div(tonumber(args.since) or 0), now - shm.TIMELINE_BUCKETS + 1)
   local out = {}
+  local all = {}
+  for w = 0, workers() - 1 do all[w + 1] = shm.stats(w) end
   for key = from, now do
     local c, sum, max, errors = 0, 0, 0, 0
-    for w = 0, workers() - 1 do
-      local s = shm.wstats[w].timeline[key % shm.TIMELINE_BUCKETS]
-      if s.key == key then
-        c, sum, errors = c + s.count, sum + s.sum, errors + s.errors
-        if s.max > max then max = s.max end
+    local i = key % shm.TIMELINE_BUCKETS
+    for _, s in ipairs(all) do
+      if s.tl_key[i] == key then
+        c, sum, errors = c + s.tl_count[i], sum + s.tl_sum[i], errors + s.tl_err[i]
+        if s.tl_max[i] > max then max = s.tl_max[i] end
       end
     end
     if c > 0 then out[#out + 1] = shm.array({ key * 100, c, sum, max, errors }) end

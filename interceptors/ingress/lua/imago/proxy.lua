@@ -32,12 +32,16 @@ local M = {}
 -- what the access phase counted.
 local R = {}
 local INF
-local W -- this worker's figures (shm.lua)
+-- This worker's figures (shm.lua): WH[0] requests, WH[1..16] histogram, WH[17] latency sum; the timeline arrays.
+local WH, TK, TC, TS, TM, TE
+local RSEQ, RSTART, RSTOP, RSTATUS, RUP, RSIZE
 local pending_ships = 0
 
 function M.init_worker(wid)
   INF = 'inflight:' .. wid
-  W = shm.wstats[wid]
+  local s = shm.stats(wid)
+  WH, TK, TC, TS, TM, TE = s.head, s.tl_key, s.tl_count, s.tl_sum, s.tl_max, s.tl_err
+  RSEQ, RSTART, RSTOP, RSTATUS, RUP, RSIZE = shm.ring_seq, shm.ring_start, shm.ring_stop, shm.ring_status, shm.ring_up, shm.ring_size
 end
 
 local function json_reply(status, message, headers)
@@ -87,7 +91,7 @@ local function admit(r, mirrored)
   -- Every field at once: one allocation, no rehash as they are filled in.
   local e = { mirror = mirrored, adm = false, up = 0, upname = false, ip = false, port = 0, start = false, q = false, abort_cb = false, sip = false, sport = false, failed = false }
   R[r] = e
-  W.requests = W.requests + 1
+  WH[0] = WH[0] + 1
   while true do
     D:incr(INF, 1, 0)
     local st = state.get() -- read after counting ourselves in flight (see the top of this file)
@@ -191,19 +195,19 @@ local LAT = { 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 1
 local NB = shm.TIMELINE_BUCKETS
 
 local function latency(ms, t, err)
-  local b = 0
-  while b < #LAT and ms > LAT[b + 1] do b = b + 1 end
-  W.hist[b] = W.hist[b] + 1
-  W.hsum = W.hsum + ms
+  local b = 1
+  while b <= 15 and ms > LAT[b] do b = b + 1 end
+  WH[b] = WH[b] + 1
+  WH[17] = WH[17] + ms
   local key = floor(t / 100)
-  local s = W.timeline[key % NB]
-  if s.key ~= key then
-    s.key, s.count, s.sum, s.max, s.errors = key, 0, 0, 0, 0
+  local i = key % NB
+  if TK[i] ~= key then
+    TK[i], TC[i], TS[i], TM[i], TE[i] = key, 0, 0, 0, 0
   end
-  s.count = s.count + 1
-  s.sum = s.sum + ms
-  if ms > s.max then s.max = ms end
-  if err then s.errors = s.errors + 1 end
+  TC[i] = TC[i] + 1
+  TS[i] = TS[i] + ms
+  if ms > TM[i] then TM[i] = ms end
+  if err then TE[i] = TE[i] + 1 end
 end
 
 local function classify(status)
@@ -262,12 +266,12 @@ function M.log()
     if e.start then
       -- The record first, then out of flight: a drained interceptor has every record written.
       local seq = D:incr('seq', 1, 0)
-      local slot = shm.ring[seq % shm.ring_size]
-      slot.start = e.start
-      slot.stop = t
-      slot.status = status
-      slot.up = e.up
-      slot.seq = seq
+      local i = seq % RSIZE
+      RSTART[i] = e.start
+      RSTOP[i] = t
+      RSTATUS[i] = status
+      RUP[i] = e.up
+      RSEQ[i] = seq -- last: a reader trusts a slot whose seq is the one it expects
       if e.failed then shm.count('upstreamErrors') elseif status == 499 then shm.count('clientAborts') end
       if e.sip then ship(e, t, status) end
     else
@@ -276,7 +280,7 @@ function M.log()
     if e.adm then D:incr(INF, -1, 0) end
   else
     -- Never admitted: refused before the access phase (malformed, too large, timed out, upgrade).
-    W.requests = W.requests + 1
+    WH[0] = WH[0] + 1
     classify(status)
   end
   latency(t - ngx.req.start_time() * 1000, t, status >= 500)

@@ -18,9 +18,6 @@ typedef struct { long tv_sec; long tv_nsec; } imago_timespec;
 int clock_gettime(int clk, imago_timespec *tp);
 void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
 int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5);
-typedef struct { double seq; double start; double stop; int32_t status; int32_t up; } imago_served;
-typedef struct { double key; double count; double sum; double max; double errors; } imago_bucket;
-typedef struct { double requests; double hist[16]; double hsum; imago_bucket timeline[3000]; } imago_wstats;
 ]]
 
 local M = {}
@@ -34,27 +31,51 @@ function M.now_ms()
   return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
 end
 
---- The served ring (called once, in the master).
+-- Both mappings are flat arrays of numbers (double*, int32_t*): indexing one
+-- gives a number, where a struct field would allocate a cdata reference on
+-- each access in code LuaJIT does not compile.
+local function map(bytes, what)
+  local p = C.mmap(nil, bytes, 3, 0x21, -1, 0) -- PROT_READ|WRITE, MAP_SHARED|ANONYMOUS: inherited at fork
+  if ffi.cast('intptr_t', p) == -1 then error('imago: mmap of the ' .. what .. ' failed') end
+  return ffi.cast('char *', p)
+end
+
+--- The served ring (called once, in the master): seq, start and stop (double), status and upstream (int32).
 function M.map_ring(size)
-  local bytes = size * ffi.sizeof('imago_served')
-  -- PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS: inherited by every worker at fork.
-  local p = C.mmap(nil, bytes, 3, 0x21, -1, 0)
-  if ffi.cast('intptr_t', p) == -1 then error('imago: mmap of the served ring failed') end
-  M.ring = ffi.cast('imago_served *', p)
+  local p = map(size * (3 * 8 + 2 * 4), 'served ring')
+  M.ring_seq = ffi.cast('double *', p)
+  M.ring_start = ffi.cast('double *', p + size * 8)
+  M.ring_stop = ffi.cast('double *', p + size * 16)
+  M.ring_status = ffi.cast('int32_t *', p + size * 24)
+  M.ring_up = ffi.cast('int32_t *', p + size * 28)
   M.ring_size = size
 end
 
---- Per-worker figures (requests, latency histogram, timeline), one slot per
---  worker id, in a shared mapping: written by that worker only, without
---  locks; read by any worker (summed); kept when a worker is replaced.
-M.TIMELINE_BUCKETS = 3000 -- of 100 ms: five minutes
+--- Per-worker figures, one block of doubles per worker id, written by that
+--  worker only, without locks; read by any worker (summed); kept when a
+--  worker is replaced. Block: [0] requests, [1..16] latency histogram,
+--  [17] latency sum, then five arrays of TIMELINE_BUCKETS (100 ms buckets):
+--  key, count, sum, max, errors.
+M.TIMELINE_BUCKETS = 3000 -- five minutes
+local HEAD = 18
+local BLOCK = HEAD + 5 * M.TIMELINE_BUCKETS
 function M.map_stats(workers)
-  local p = C.mmap(nil, workers * ffi.sizeof('imago_wstats'), 3, 0x21, -1, 0)
-  if ffi.cast('intptr_t', p) == -1 then error('imago: mmap of the worker figures failed') end
-  M.wstats = ffi.cast('imago_wstats *', p)
+  local p = ffi.cast('double *', map(workers * BLOCK * 8, 'worker figures'))
+  M.stats_base = p
   for w = 0, workers - 1 do
-    for i = 0, M.TIMELINE_BUCKETS - 1 do M.wstats[w].timeline[i].key = -1 end
+    local tk = M.stats(w).tl_key
+    for i = 0, M.TIMELINE_BUCKETS - 1 do tk[i] = -1 end
   end
+end
+
+--- Pointers into worker w's block.
+function M.stats(w)
+  local b = M.stats_base + w * BLOCK
+  local n = M.TIMELINE_BUCKETS
+  return {
+    head = b, -- [0] requests, [1..16] histogram, [17] latency sum
+    tl_key = b + HEAD, tl_count = b + HEAD + n, tl_sum = b + HEAD + 2 * n, tl_max = b + HEAD + 3 * n, tl_err = b + HEAD + 4 * n,
+  }
 end
 
 --- Ask the kernel to send `sig` to this process when its parent dies.
