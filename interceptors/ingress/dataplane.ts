@@ -142,7 +142,7 @@ export class NginxDataPlane {
     const conf = path.join(this.s.runDir, 'nginx.conf');
     fs.writeFileSync(conf, nginxConfig({
       options: this.s.options, listenPort: this.port, healthPort: this.healthPort, runDir: this.s.runDir,
-      luaDir: LUA_DIR, record, startNote: this.s.startNote, user: workerUser(), maxOpenFiles: maxOpenFiles(),
+      luaDir: LUA_DIR, record, startNote: this.s.startNote, user: workerUser(), maxOpenFiles: maxOpenFiles(), controlPid: process.pid,
     }), { mode: 0o600 });
     fs.rmSync(this.socketPath, { force: true });
     this.stderr = '';

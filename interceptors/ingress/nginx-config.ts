@@ -21,6 +21,8 @@ export interface NginxConfigInput {
   user?: string;
   /** The hard limit on open files (RLIMIT_NOFILE) nginx may raise itself to; connections are sized from it. */
   maxOpenFiles: number;
+  /** The control process: the data plane quits when it is gone. */
+  controlPid: number;
 }
 
 /** A Lua string literal that survives any content (long brackets with a level no content uses). */
@@ -53,7 +55,7 @@ export function nginxConfig(input: NginxConfigInput): string {
   const cfg = {
     workers: o.workers, holdQueueSize: l.holdQueueSize, servedLogSize: l.servedLogSize, maxCaptureBytes: l.maxCaptureBytes,
     orphanGraceMs: l.orphanGraceMs, mirrorSink: path.join(runDir, 'mirror.sock'), maxPendingShips: Math.max(16, l.shadowQueueSize * 4),
-    record: input.record, startNote: input.startNote,
+    record: input.record, startNote: input.startNote, controlPid: input.controlPid,
   };
   // The shared dict holds the record, counters, tickets and 10 min of timeline: a few MB at most.
   const dictMb = 16 + Math.ceil(l.holdQueueSize / 5_000);

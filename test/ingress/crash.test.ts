@@ -183,6 +183,7 @@ describe('ingress: the data plane survives its own crashes', () => {
     await control.switch('unew');
     await control.commit(); // decided: the switch must survive anything now
     const master = Number((await import('node:fs')).readFileSync(`${ingress.runDir}/nginx.pid`, 'utf8'));
+    const oldWorkers = (await workers(control)).map((w) => w.pid);
     process.kill(master, 'SIGKILL');
     await until(async () => {
       try { return (await control.status()).dataPlane.restarts === 1; } catch { return false; }
@@ -192,5 +193,7 @@ describe('ingress: the data plane survives its own crashes', () => {
     const r = await request(`${ingress.url}/after-restart`);
     assert.equal(JSON.parse(r.body).upstream, 'unew');
     assert.equal(uold.seen.length, 0);
+    // The dead master's workers quit by themselves (nothing left behind).
+    await until(() => oldWorkers.every((pid) => { try { process.kill(pid, 0); return false; } catch { return true; } }), 'the old workers to quit', 10_000);
   });
 });

@@ -22,7 +22,7 @@ describe('the data plane configuration and the state file', () => {
   it('generates the nginx configuration from the options', () => {
     const conf = nginxConfig({
       options: { listen: { host: '127.0.0.1', port: 0 }, workers: 3, nginx: DEFAULT_NGINX, limits: { ...DEFAULT_LIMITS, maxHeaderBytes: 8192, upstreamIdleTimeoutMs: 1500 }, health: { host: '0.0.0.0', port: 0 } },
-      listenPort: 8080, healthPort: 8082, runDir: '/run/x', luaDir: '/lua', record: encodeRecord(record), startNote: 'hello', maxOpenFiles: 20_000,
+      listenPort: 8080, healthPort: 8082, runDir: '/run/x', luaDir: '/lua', record: encodeRecord(record), startNote: 'hello', maxOpenFiles: 20_000, controlPid: 4321,
     });
     for (const line of [
       'worker_processes 3;', 'listen 127.0.0.1:8080 backlog=4096 reuseport;', 'large_client_header_buffers 2 4096;', 'client_max_body_size 10485760;',
@@ -30,8 +30,8 @@ describe('the data plane configuration and the state file', () => {
       'error_page 494 =431 @imago_431;', 'proxy_set_header Host $imago_host;', 'lua_package_path "/lua/?.lua;;";',
     ]) assert.ok(conf.includes(line), line);
     assert.ok(!/^user /m.test(conf), 'no user directive unless started as root');
-    assert.match(conf, /init_master\(\{ workers = 3, holdQueueSize = 10000, .*record = \[\[held=0&target=uold&/);
-    const noHealth = nginxConfig({ options: { listen: { host: '::1', port: 0 }, workers: 2, nginx: DEFAULT_NGINX, limits: DEFAULT_LIMITS }, listenPort: 1, runDir: '/r', luaDir: '/l', record: '', startNote: '', user: 'imago imago', maxOpenFiles: 1_000 });
+    assert.match(conf, /init_master\(\{ workers = 3, holdQueueSize = 10000, .*record = \[\[held=0&target=uold&.*controlPid = 4321 \}/);
+    const noHealth = nginxConfig({ options: { listen: { host: '::1', port: 0 }, workers: 2, nginx: DEFAULT_NGINX, limits: DEFAULT_LIMITS }, listenPort: 1, runDir: '/r', luaDir: '/l', record: '', startNote: '', user: 'imago imago', maxOpenFiles: 1_000, controlPid: 1 });
     assert.ok(noHealth.includes('listen [::1]:1 backlog=4096 reuseport;'));
     assert.ok(noHealth.includes('user imago imago;'));
     assert.ok(noHealth.includes('worker_connections 1024;'));

@@ -57,7 +57,7 @@ function M.init_worker()
     D:set('pid:' .. wid, pid)
   end)
   require('imago.proxy').init_worker(wid)
-  require('imago.queue').init_worker(wid)
+  require('imago.queue').init_worker(wid, shm.parent())
   local ok, err = ngx.timer.at(0, require('imago.queue').run)
   if not ok then ngx.log(ngx.ERR, 'imago: cannot start the poller: ', err) end
 end

@@ -19,10 +19,11 @@ local now_ms = shm.now_ms
 local M = {}
 
 local Q, qh, qt = {}, 1, 0 -- this worker's waiting requests, in arrival order
-local heldn_key
+local heldn_key, master
 
-function M.init_worker(wid)
+function M.init_worker(wid, master_pid)
   heldn_key = 'heldn:' .. wid
+  master = master_pid
 end
 
 --- Enters the queue; returns the entry, or nil and 'released' / 'full'.
@@ -93,12 +94,35 @@ local function check_deadline()
   end)
 end
 
+local SIGQUIT = 3
+local quitting = false
+--- The data plane lives no longer than the processes above it. PR_SET_PDEATHSIG
+--  (main.lua) covers the usual case; this covers a parent that died before
+--  its child could ask for it: a worker whose master is gone quits, and a
+--  worker that finds the control process gone asks the master to quit (both
+--  gracefully: held requests still leave at their hard timeout).
+local function check_parents()
+  if quitting then return end
+  if shm.parent() ~= master then
+    quitting = true
+    ngx.log(ngx.WARN, 'imago: the nginx master is gone; this worker quits')
+    shm.signal(ngx.worker.pid(), SIGQUIT)
+  elseif shm.cfg.controlPid and not shm.alive(shm.cfg.controlPid) then
+    quitting = true
+    ngx.log(ngx.WARN, 'imago: the control process ', shm.cfg.controlPid, ' is gone; the data plane quits')
+    shm.signal(master, SIGQUIT)
+  end
+end
+
 function M.run(premature)
   if premature then return end
+  local n = 0
   while true do
+    n = n + 1
     local ok, err = pcall(function()
       check_deadline()
       pump()
+      if n % 20 == 0 then check_parents() end
     end)
     if not ok then ngx.log(ngx.ERR, 'imago poller: ', err) end
     if ngx.worker.exiting() and qh > qt then return end

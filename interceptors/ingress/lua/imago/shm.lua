@@ -18,6 +18,8 @@ typedef struct { long tv_sec; long tv_nsec; } imago_timespec;
 int clock_gettime(int clk, imago_timespec *tp);
 void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
 int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5);
+int getppid(void);
+int kill(int pid, int sig);
 ]]
 
 local M = {}
@@ -82,6 +84,15 @@ end
 function M.die_with_parent(sig)
   C.prctl(1, sig, 0, 0, 0) -- PR_SET_PDEATHSIG
 end
+
+--- Whether process `pid` exists (kill with signal 0).
+function M.alive(pid)
+  return C.kill(pid, 0) == 0 or ffi.errno() ~= 3 -- ESRCH: no such process
+end
+
+function M.signal(pid, sig) C.kill(pid, sig) end
+
+function M.parent() return C.getppid() end
 
 --- The transition lock: one holder at a time across workers. Critical
 --  sections never yield, so the lock is held for microseconds; its expiry
