@@ -85,8 +85,12 @@ export async function startIngress(input: IngressOptionsInput & IngressHooks): P
     startNote = `restored from ${options.stateFile} (saved ${new Date(saved.savedAt).toISOString()}): target ${target}`;
   }
 
+  // Unix socket paths are limited to 107 bytes: the run directory holds two.
+  if (options.runDir && path.resolve(options.runDir).length > 90) {
+    throw imagoError('IMAGO_OPTIONS_INVALID', `ingress: runDir must be at most 90 characters (unix socket paths are short): ${options.runDir}`);
+  }
   const ownRunDir = !options.runDir;
-  const runDir = options.runDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'imago-ingress-'));
+  const runDir = options.runDir ? path.resolve(options.runDir) : fs.mkdtempSync(path.join(os.tmpdir(), 'imago-ingress-'));
   fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
   const cleanup: Array<() => Promise<void> | void> = [];
   if (ownRunDir) cleanup.push(() => fs.rmSync(runDir, { recursive: true, force: true }));

@@ -132,5 +132,7 @@ describe('ingress: the reverse proxy', () => {
         for (const part of ["'extra'", '/upstream/name', '/upstream/url', '/token', '/limits/holdQueueSize', "'bogus'"]) assert.ok(e.message.includes(part), `${part} in ${e.message}`);
         return true;
       });
+    await assert.rejects(startIngress({ upstream: { name: 'uold', url: 'http://127.0.0.1:9' }, token: TOKEN, runDir: `/tmp/${'x'.repeat(100)}` }),
+      (e: unknown) => isImagoError(e, 'IMAGO_OPTIONS_INVALID') && /runDir must be at most 90 characters/.test(e.message));
   });
 });
