@@ -83,7 +83,8 @@ describe('ingress: the CLI entry (runIngressCli)', () => {
     const [port, cport] = [await freePort(), await freePort()];
     const start = async (n: number): Promise<ManagedProcess> => {
       const p = new ManagedProcess(`ingress-${n}`, process.execPath, ['--import', 'tsx', 'interceptors/ingress/main.ts', '--listen', `127.0.0.1:${port}`,
-        '--upstream', `uold=${uold.url}`, '--control', `127.0.0.1:${cport}`, '--token-file', tokenFile], path.join(dir, `ingress-${n}.log`));
+        // A run directory of the test's own: a SIGKILLed interceptor cannot remove the temporary one it would make.
+        '--upstream', `uold=${uold.url}`, '--control', `127.0.0.1:${cport}`, '--token-file', tokenFile, '--run-dir', path.join(dir, 'run')], path.join(dir, `ingress-${n}.log`));
       await until(async () => { try { await new IngressControlClient(`http://127.0.0.1:${cport}`, TOKEN).status(); return true; } catch { return false; } }, `interceptor ${n} up`, 30_000);
       await waitForPort(port, '127.0.0.1', 30_000);
       return p;
