@@ -1,12 +1,14 @@
 /**
  * Benchmark of the ingress interceptor I (loopback only, bounded: ~2-3 min).
  *
- *   npx tsx benchmarks/ingress.ts [--duration 4] [--repeats 3] [--connections 50] [--rate 1000] [--before DIR]
+ *   npx tsx benchmarks/ingress.ts [--duration 4] [--repeats 3] [--connections 50] [--rate 1000] [--workers N] [--before DIR]
  *
  * 1. The same fixed-cost echo upstream (a node:http process answering a 1 KB
- *    JSON body) reached directly, through I (the CLI process) and through
- *    nginx (proxy_pass with upstream keep-alive), all driven by wrk with the
- *    same settings, rounds interleaved; medians over repeats.
+ *    JSON body) reached directly, through I (the CLI process: nginx with
+ *    Imago's Lua as the data plane) and through plain nginx (proxy_pass with
+ *    upstream keep-alive, the same number of worker processes), all driven by
+ *    wrk with the same settings, rounds interleaved (the order rotating);
+ *    medians over repeats, and the median of each round's ratio.
  *    Then the same paths at a fixed, moderate rate (--rate req/s, paced
  *    open-loop like wrk2: latency counted from the scheduled send time, so a
  *    stall is not hidden), sub-millisecond percentiles.
@@ -25,11 +27,13 @@ import { hardwareLine } from '../lib/hardware';
 import { ManagedProcess, run, stopAll } from '../lib/proc';
 import { freePort, waitForPort } from '../lib/ports';
 import { IngressControlClient } from '../interceptors/ingress/control-client';
+import { startReferenceNginx } from './reference-nginx';
 
 const { values } = parseArgs({ options: {
   duration: { type: 'string', default: '4' }, repeats: { type: 'string', default: '3' }, connections: { type: 'string', default: '50' },
-  rate: { type: 'string', default: '1000' }, before: { type: 'string' },
+  rate: { type: 'string', default: '1000' }, before: { type: 'string' }, workers: { type: 'string', default: String(Math.max(2, os.availableParallelism())) },
 } });
+const WORKERS = Number(values.workers);
 const RATE = Number(values.rate);
 const BEFORE = values.before ? path.resolve(values.before) : undefined;
 const DURATION = Number(values.duration);
@@ -98,45 +102,36 @@ async function paced(url: string, rate: number, conns: number, seconds: number):
 }
 
 async function main(): Promise<void> {
+  const loadBefore = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imago-bench-ingress-'));
   try {
     const [pOld, pNew, pI, pC, pNginx, pB, pBC] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
     new ManagedProcess('uold', process.execPath, ['-e', ECHO, String(pOld), 'uold'], path.join(dir, 'uold.log'));
     new ManagedProcess('unew', process.execPath, ['-e', ECHO, String(pNew), 'unew'], path.join(dir, 'unew.log'));
     new ManagedProcess('ingress', process.execPath, ['--import', 'tsx', 'interceptors/ingress/main.ts', '--listen', `127.0.0.1:${pI}`,
-      '--upstream', `uold=http://127.0.0.1:${pOld}`, '--control', `127.0.0.1:${pC}`], path.join(dir, 'ingress.log'), { env: { ...process.env, IMAGO_INGRESS_TOKEN: TOKEN } });
+      '--upstream', `uold=http://127.0.0.1:${pOld}`, '--control', `127.0.0.1:${pC}`, '--workers', String(WORKERS),
+      // As operators run it: the state file is written (fsync) when a transition changes what a restart would serve.
+      '--state-file', path.join(dir, 'ingress.state')], path.join(dir, 'ingress.log'), { env: { ...process.env, IMAGO_INGRESS_TOKEN: TOKEN } });
     if (BEFORE) {
       new ManagedProcess('ingress-before', process.execPath, ['--import', 'tsx', path.join(BEFORE, 'interceptors/ingress/main.ts'), '--listen', `127.0.0.1:${pB}`,
         '--upstream', `uold=http://127.0.0.1:${pOld}`, '--control', `127.0.0.1:${pBC}`], path.join(dir, 'ingress-before.log'), { env: { ...process.env, IMAGO_INGRESS_TOKEN: TOKEN } });
     }
-    fs.writeFileSync(path.join(dir, 'nginx.conf'), `
-worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  upstream backend { server 127.0.0.1:${pOld}; keepalive 64; }
-  server {
-    listen 127.0.0.1:${pNginx};
-    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }
-  }
-}`);
-    new ManagedProcess('nginx', '/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], path.join(dir, 'nginx.log'));
+    await startReferenceNginx(path.join(dir, 'nginx'), { upstreamPort: pOld, listenPort: pNginx, workers: WORKERS });
     for (const p of [pOld, pNew, pI, pC, pNginx, ...(BEFORE ? [pB, pBC] : [])]) await waitForPort(p, '127.0.0.1', 30_000);
 
     // --- 1. throughput and added latency, rounds interleaved
     const paths: Record<string, string> = { direct: `http://127.0.0.1:${pOld}/`, ingress: `http://127.0.0.1:${pI}/`, ...(BEFORE ? { 'ingress (before)': `http://127.0.0.1:${pB}/` } : {}), nginx: `http://127.0.0.1:${pNginx}/` };
     const results: Record<string, Array<{ rps: number; p50: number; p99: number }>> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
     for (const url of Object.values(paths)) await run('wrk', ['-t1', '-c10', '-d1s', url]); // warm-up
+    // Interleaved, the order rotating from round to round (no path always first or last).
+    const order = Object.keys(paths);
+    const rotated = (r: number): string[] => order.map((_, j) => order[(r + j) % order.length]);
     for (let r = 0; r < REPEATS; r += 1) {
-      for (const [k, url] of Object.entries(paths)) results[k].push(await wrk(url));
+      for (const k of rotated(r)) results[k].push(await wrk(paths[k]));
     }
     const pacedRuns: Record<string, Array<Awaited<ReturnType<typeof paced>>>> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
     for (let r = 0; r < REPEATS; r += 1) {
-      for (const [k, url] of Object.entries(paths)) pacedRuns[k].push(await paced(url, RATE, 10, DURATION));
+      for (const k of rotated(r)) pacedRuns[k].push(await paced(paths[k], RATE, 10, DURATION));
     }
     const pacedMed = Object.fromEntries(Object.entries(pacedRuns).map(([k, v]) => [k, { p50: median(v.map((x) => x.p50)), p90: median(v.map((x) => x.p90)), p99: median(v.map((x) => x.p99)), max: Math.max(...v.map((x) => x.max)), errors: v.reduce((a, x) => a + x.errors, 0) }]));
     const med = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { rps: median(v.map((x) => x.rps)), p50: median(v.map((x) => x.p50)), p99: median(v.map((x) => x.p99)) }]));
@@ -166,11 +161,12 @@ http {
 
     const f = (n: number, d = 2): string => n.toFixed(d);
     const lines = [
-      `hardware: ${hardwareLine()}; load: wrk -t1 -c${CONNECTIONS} -d${DURATION}s, median of ${REPEATS}`,
+      `hardware: ${hardwareLine()}; load average before/after: ${loadBefore} / ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; data plane and nginx: ${WORKERS} worker processes; wrk -t1 -c${CONNECTIONS} -d${DURATION}s, median of ${REPEATS}`,
       '',
-      '| path to the echo upstream | req/s | ratio to direct | p50 ms | p99 ms | p50 added ms | p99 added ms |',
-      '|---|---|---|---|---|---|---|',
-      ...Object.entries(med).map(([k, v]) => `| ${k} | ${f(v.rps, 0)} | ${f(v.rps / med.direct.rps)} | ${f(v.p50, 3)} | ${f(v.p99, 3)} | ${k === 'direct' ? '-' : f(v.p50 - med.direct.p50, 3)} | ${k === 'direct' ? '-' : f(v.p99 - med.direct.p99, 3)} |`),
+      '| path to the echo upstream | req/s | ratio to direct | ratio to nginx | p50 ms | p99 ms | p50 added ms | p99 added ms |',
+      '|---|---|---|---|---|---|---|---|',
+      ...Object.entries(med).map(([k, v]) => `| ${k} | ${f(v.rps, 0)} | ${f(v.rps / med.direct.rps)} | ${k === 'direct' ? '-' : f(v.rps / med.nginx.rps)} | ${f(v.p50, 3)} | ${f(v.p99, 3)} | ${k === 'direct' ? '-' : f(v.p50 - med.direct.p50, 3)} | ${k === 'direct' ? '-' : f(v.p99 - med.direct.p99, 3)} |`),
+      `(each round's ingress/nginx ratio: ${results.ingress.map((x, i) => f(x.rps / results.nginx[i].rps)).join(', ')}; median ${f(median(results.ingress.map((x, i) => x.rps / results.nginx[i].rps)))})`,
       '',
       `| fixed ${RATE} req/s, 10 connections, ${DURATION} s, paced (median of ${REPEATS}) | p50 ms | p90 ms | p99 ms | max ms | p50 added ms | errors |`,
       '|---|---|---|---|---|---|---|',

@@ -42,6 +42,9 @@ export const ERRORS = {
   INGRESS_LISTEN_FAILED: { message: 'The interceptor could not listen on its address', retryable: true, hint: 'Check that the host:port is free and allowed.' },
   // Retried: past the point of no return the only way is forward, so the driver keeps trying.
   INGRESS_FLEET_PARTIAL: { message: 'Past the point of no return, an interceptor is not yet committed or released to the new target', retryable: true, hint: "Committed interceptors release forward by themselves at their hard timeout; the driver keeps moving the named one forward (hold, flush, switch, commit, release) until it answers. Restore its control API; see docs/cut-over.md." },
+  INGRESS_UPSTREAM_REFUSED: { message: 'The interceptor refused an upstream address', retryable: false, hint: 'Register upstreams inside the allowlist given at start (--upstream-allow / upstreamAllowlist); link-local and cloud metadata addresses are never allowed.' },
+  INGRESS_STATE_INVALID: { message: "The interceptor's state file is unreadable or damaged", retryable: false, hint: 'Read the file named in the message; fix or remove it knowing which target the interceptor must serve (it is not guessed).' },
+  INGRESS_DATAPLANE_FAILED: { message: "The interceptor's data plane (nginx) failed", retryable: true, hint: "Read the nginx error quoted in the message and the error.log of the interceptor's run directory." },
 
   // --- data transfer
   TRANSFER_NO_PRIMARY_KEY: { message: 'A table has no primary key', retryable: false, hint: 'Add a primary key to the table, or exclude it from the conversion.' },

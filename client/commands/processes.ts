@@ -40,17 +40,13 @@ Runs runWorker() from worker/run.ts with the resolved connection.`,
 };
 
 export const ingressCommand: CommandSpec = {
-  name: 'ingress', summary: 'Run an ingress interceptor (arguments go to interceptors/ingress/main.ts).', passThrough: true,
-  details: `All arguments are passed to the interceptor's own command line, e.g.
-  imago ingress --listen 127.0.0.1:8080 --upstream uold=http://127.0.0.1:9001 --control 127.0.0.1:8081 --token-file F
-See docs/ingress.md.`,
+  name: 'ingress', summary: 'Run an ingress interceptor until interrupted (nginx data plane, control API).', passThrough: true,
+  details: `  imago ingress --listen 127.0.0.1:8080 --upstream uold=http://127.0.0.1:9001 --control 127.0.0.1:8081 --token-file F
+Options: --listen --upstream --control --health --token-file --state-file --upstream-allow CIDR --workers --run-dir --nginx,
+and the limits (--max-body-bytes, --hold-timeout-ms, ...). Runs runIngressCli() from interceptors/ingress/main.ts;
+exit 0 when stopped (SIGINT/SIGTERM), 1 on usage or bad input. See docs/ingress.md.`,
   async run(ctx) {
-    const file = path.join(ROOT, 'interceptors/ingress/main');
-    if (!fs.existsSync(`${file}.ts`)) throw imagoError('CLIENT_COMPONENT_MISSING', `interceptors/ingress/main.ts not found under ${ROOT}`);
-    // main.ts is a script: it reads process.argv when loaded, then owns the
-    // process (it exits by itself on SIGTERM/SIGINT or on a start-up error).
-    process.argv = [process.argv[0], `${file}.ts`, ...ctx.rest];
-    require(file);
-    return new Promise<number>(() => undefined);
+    const runIngressCli = load('interceptors/ingress/main', 'runIngressCli') as (argv: string[], io: typeof ctx.io) => Promise<number>;
+    return runIngressCli(ctx.rest, ctx.io);
   },
 };

@@ -5,25 +5,12 @@
  * when it does not answer in time.
  */
 import { ERRORS, imagoError, type ErrorCode } from '../../lib/errors';
+import type {
+  CompareReply, DrainedReply, HoldReply, IngressStatus, MirrorReply, MirrorRequest, ReleaseReply, ServedRecord, ServedReply,
+  TargetReply, TimelineReply, UpstreamsReply,
+} from './api';
 
-export interface ServedRecord { seq: number; upstream: string; start: number; end: number; status: number }
-
-export interface IngressStatus {
-  state: 'forward' | 'mirror' | 'held';
-  target: string;
-  upstreams: Record<string, string>;
-  inFlight: number;
-  held: number;
-  hold: { startedAt: number; deadline: number; origin: string; committed: boolean } | null;
-  mirror: { on: boolean; shadow: string | null; percent: number; methods: string[]; outstanding: number; pairs: number; comparer: boolean };
-  counters: Record<string, number>;
-  latency: { boundsMs: number[]; counts: number[]; count: number; meanMs: number };
-  transitions: Array<{ at: number; what: string; detail: string }>;
-}
-
-export interface DrainedReply { drained: boolean; held: boolean; inFlight: number; heldCount: number; target: string }
-
-export interface MirrorRequest { on: boolean; shadow?: string; percent?: number; methods?: string[]; compare?: unknown }
+export type { DrainedReply, IngressStatus, MirrorRequest, ServedRecord } from './api';
 
 export class IngressControlClient {
   readonly baseUrl: string;
@@ -61,19 +48,19 @@ export class IngressControlClient {
 
   status(): Promise<IngressStatus> { return this.call('GET', '/status'); }
   metrics(): Promise<string> { return this.call('GET', '/metrics'); }
-  addUpstream(name: string, url: string): Promise<{ changed: boolean; upstreams: Record<string, string> }> { return this.call('POST', '/upstreams', { name, url }); }
-  mirror(req: MirrorRequest): Promise<{ changed: boolean; mirror: IngressStatus['mirror'] }> { return this.call('POST', '/mirror', req); }
-  compare(): Promise<{ comparer: boolean; pairs: number; report: unknown; verdict: unknown }> { return this.call('GET', '/compare'); }
-  hold(timeoutMs?: number): Promise<{ changed: boolean; state: 'held'; target: string; deadline: number; inFlight: number }> {
+  addUpstream(name: string, url: string): Promise<UpstreamsReply> { return this.call('POST', '/upstreams', { name, url }); }
+  mirror(req: MirrorRequest): Promise<MirrorReply> { return this.call('POST', '/mirror', req); }
+  compare(): Promise<CompareReply> { return this.call('GET', '/compare'); }
+  hold(timeoutMs?: number): Promise<HoldReply> {
     return this.call('POST', '/hold', timeoutMs === undefined ? {} : { timeoutMs });
   }
   /** Waits up to waitMs (≤ 60 000) on the interceptor for in-flight requests to end. */
   drained(waitMs = 0): Promise<DrainedReply> { return this.call('GET', `/drained?waitMs=${waitMs}`, undefined, waitMs + this.timeoutMs); }
-  switch(target: string): Promise<{ changed: boolean; target: string }> { return this.call('POST', '/switch', { target }); }
+  switch(target: string): Promise<TargetReply> { return this.call('POST', '/switch', { target }); }
   /** Decides the switch under the current hold: its hard timeout then releases forward (see switcher.ts). */
-  commit(): Promise<{ changed: boolean; target: string }> { return this.call('POST', '/commit', {}); }
-  release(): Promise<{ changed: boolean; released: number; target: string }> { return this.call('POST', '/release', {}); }
-  served(since = 0, limit?: number): Promise<{ records: ServedRecord[]; next: number; lost: number }> {
+  commit(): Promise<TargetReply> { return this.call('POST', '/commit', {}); }
+  release(): Promise<ReleaseReply> { return this.call('POST', '/release', {}); }
+  served(since = 0, limit?: number): Promise<ServedReply> {
     return this.call('GET', `/served?since=${since}${limit ? `&limit=${limit}` : ''}`);
   }
   /** Every served record since `since`, following pages. */
@@ -86,7 +73,7 @@ export class IngressControlClient {
       since = page.next;
     }
   }
-  timeline(sinceMs = 0): Promise<{ bucketMs: number; buckets: Array<{ t: number; count: number; meanMs: number; maxMs: number; errors: number }> }> {
+  timeline(sinceMs = 0): Promise<TimelineReply> {
     return this.call('GET', `/timeline?since=${sinceMs}`);
   }
 }

@@ -1,147 +1,163 @@
 /**
- * The ingress interceptor I: a node:http reverse proxy in front of Uold with
- * quiescence (hold), an atomic target switch, mirroring to a shadow, and a
- * control API. startIngress() wires the roles together:
- *   forwarder (one request to one upstream), switcher (target and hold),
- *   mirrorer (shadow copies, comparer), recorder (evidence and figures),
- *   control (the HTTP/JSON API).
+ * The ingress interceptor I: nginx as the data plane (every core, native
+ * HTTP handling, workers restarted by nginx's master when they die) and this
+ * Node process as the control plane (the token-protected control API, the
+ * switch semantics, mirroring to the compare engine, the supervisor of the
+ * data plane, the state file). startIngress() wires the roles together:
+ *   dataplane (nginx + lua/imago), switcher (the transitions), control (the
+ *   HTTP/JSON API), mirrorer (shadow copies, comparer), state-file
+ *   (restarts), upstream-policy (where traffic may go).
  */
-import * as http from 'node:http';
-import type { Socket } from 'node:net';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { imagoError } from '../../lib/errors';
-import { createControlHandler, ingressStatus } from './control';
-import { answer, forward, makeUpstream, scanRequest, type RequestHead, type Upstream } from './forwarder';
+import type { IngressStatus } from './api';
+import { createControlHandler, createControlServer } from './control';
+import { NginxDataPlane } from './dataplane';
 import { Mirrorer } from './mirrorer';
 import { validateIngressOptions, type IngressOptions, type IngressOptionsInput } from './options';
-import { nowMs, Recorder } from './recorder';
-import { Switcher } from './switcher';
+import { encodeRecord, initialRecord, type SwitchRecord, type UpstreamEntry } from './record';
+import { persistedOf, StateFile } from './state-file';
+import { restoredTarget, timeoutPlan } from './switcher';
+import { parseAllowlist, resolveUpstream } from './upstream-policy';
 
 export interface Ingress {
   /** The proxy's address, e.g. http://127.0.0.1:8080 */
   readonly url: string;
   /** The control API's address. */
   readonly controlUrl: string;
+  /** The health endpoint for load balancers, when options.health is set. */
+  readonly healthUrl: string | undefined;
   readonly options: IngressOptions;
-  status(): Record<string, unknown>;
-  /** Stops accepting, releases any hold, lets in-flight requests finish (up to graceMs), then closes. */
+  /** The data plane's private directory (nginx.conf, error.log, sockets). */
+  readonly runDir: string;
+  status(): Promise<IngressStatus>;
+  /**
+   * Stops: the health endpoint answers 503, a hold ends as its hard timeout
+   * would end it (back to its origin unless committed), requests are still
+   * served for limits.shutdownDelayMs, then nginx stops accepting and lets
+   * in-flight requests finish (up to graceMs), then everything closes.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
-function listen(server: http.Server, host: string, port: number, what: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onErr = (e: Error): void => reject(imagoError('INGRESS_LISTEN_FAILED', `${what} on ${host}:${port}: ${e.message}`, e));
-    server.once('error', onErr);
-    server.listen(port, host, () => {
-      server.off('error', onErr);
-      const a = server.address();
-      resolve(typeof a === 'object' && a ? a.port : port);
-    });
-  });
+export interface IngressHooks {
+  /** Lines about the data plane's life (restarts); default: stderr. */
+  log?: (line: string) => void;
 }
 
-const CLIENT_ERRORS: Record<string, [number, string]> = {
-  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large'],
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
-};
+const urlOf = (host: string, port: number): string => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
-export async function startIngress(input: IngressOptionsInput): Promise<Ingress> {
-  const options = validateIngressOptions(input);
-  const { limits } = options;
-  const recorder = new Recorder(limits.servedLogSize);
-  const first: Upstream = makeUpstream(options.upstream.name, options.upstream.url, limits.maxSocketsPerUpstream, limits.upstreamIdleTimeoutMs);
-  const switcher = new Switcher(first, recorder, limits.holdQueueSize);
-  const mirrorer = new Mirrorer(recorder, limits.shadowQueueSize, limits.maxCaptureBytes, options.comparerFactory);
-  const onBodyTooLarge = (): void => recorder.count('tooLarge');
-  const onRetry = (): void => recorder.count('upstreamRetries');
-  const plain = { maxBodyBytes: limits.maxBodyBytes, retryBodyBytes: limits.retryBodyBytes, captureBytes: undefined, onBodyTooLarge, onRetry };
-  const capturing = { ...plain, captureBytes: limits.maxCaptureBytes };
+/** The record after a restart: the target the hard timeout would have chosen, no hold. */
+function afterRestart(rec: SwitchRecord): SwitchRecord {
+  const target = restoredTarget(rec);
+  return { ...rec, target, origin: target, held: false, committed: false, startedAt: 0, deadline: 0, timeoutMs: 0, mirror: { ...rec.mirror, on: rec.mirror.on && rec.mirror.shadow !== target } };
+}
 
-  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse, head: RequestHead, arrived: number, up: Upstream): void => {
-    switcher.begin();
-    const ticket = mirrorer.on ? mirrorer.select(req, arrived) : undefined;
-    forward(req, res, head, up, ticket ? capturing : plain, (r) => {
-      // The request counts as in flight until its exchange is over: drained
-      // means no reply from the current target is still being produced.
-      switcher.end();
-      recorder.served(up.name, arrived, r.start, r.end, r.status);
-      if (r.status === 502) recorder.count('upstreamErrors');
-      else if (r.status === 499) recorder.count('clientAborts');
-      if (ticket && r.captured) ticket.onPrimary(r.captured);
-    });
-  };
+export async function startIngress(input: IngressOptionsInput & IngressHooks): Promise<Ingress> {
+  const { log: logHook, ...rest } = input;
+  const log = logHook ?? ((line: string) => process.stderr.write(`imago ingress: ${line}\n`));
+  const options = validateIngressOptions(rest);
+  const first = await resolveUpstream(options.upstream.name, options.upstream.url);
+  const allowlist = parseAllowlist(options.upstreamAllowlist ?? first.addresses);
 
-  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    const arrived = nowMs();
-    recorder.count('requests');
-    const refuse = (status: number, msg: string, headers: http.OutgoingHttpHeaders = {}): void => {
-      answer(res, status, msg, headers);
-      recorder.observe(arrived, nowMs(), status >= 500);
+  // Where to start: the state file's target (see state-file.ts), else the start upstream.
+  const start: UpstreamEntry = { name: options.upstream.name, idx: 1, ip: first.ip, port: first.port, url: options.upstream.url };
+  let rec = initialRecord(start);
+  let startNote = `started with target ${start.name}`;
+  const stateFile = options.stateFile ? new StateFile(options.stateFile) : undefined;
+  const saved = stateFile?.read();
+  if (saved) {
+    const target = saved.target;
+    const upstreams: UpstreamEntry[] = [start];
+    for (const [name, url] of Object.entries(saved.upstreams)) {
+      if (name === start.name) continue;
+      try {
+        const a = await resolveUpstream(name, url, allowlist);
+        upstreams.push({ name, idx: upstreams.length + 1, ip: a.ip, port: a.port, url });
+      } catch (e) {
+        if (name === target) throw imagoError('INGRESS_STATE_INVALID', `${options.stateFile}: its target '${name}' cannot be used: ${(e as Error).message}`, e);
+        log(`state file: upstream '${name}' dropped: ${(e as Error).message}`);
+      }
+    }
+    rec = { ...rec, upstreams, target, origin: target };
+    startNote = `restored from ${options.stateFile} (saved ${new Date(saved.savedAt).toISOString()}): target ${target}`;
+  }
+
+  // Unix socket paths are limited to 107 bytes: the run directory holds two.
+  if (options.runDir && path.resolve(options.runDir).length > 90) {
+    throw imagoError('IMAGO_OPTIONS_INVALID', `ingress: runDir must be at most 90 characters (unix socket paths are short): ${options.runDir}`);
+  }
+  const ownRunDir = !options.runDir;
+  const runDir = options.runDir ? path.resolve(options.runDir) : fs.mkdtempSync(path.join(os.tmpdir(), 'imago-ingress-'));
+  fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  const cleanup: Array<() => Promise<void> | void> = [];
+  if (ownRunDir) cleanup.push(() => fs.rmSync(runDir, { recursive: true, force: true }));
+  const undo = async (): Promise<void> => { for (const fn of cleanup.reverse()) await fn(); };
+
+  try {
+    const mirrorer = new Mirrorer(options.limits.shadowQueueSize, options.limits.maxCaptureBytes, options.limits.upstreamIdleTimeoutMs, options.comparerFactory);
+    await mirrorer.listen(path.join(runDir, 'mirror.sock'));
+    cleanup.push(() => mirrorer.close());
+
+    let latest = rec;
+    let lastWritten = '';
+    /** Writes (durably: it costs fsyncs) only when what a restart would serve changes. */
+    const persist = (r: SwitchRecord): void => {
+      if (!stateFile) return;
+      const state = persistedOf(r);
+      const key = JSON.stringify({ ...state, savedAt: 0 });
+      if (key === lastWritten) return;
+      stateFile.write(state);
+      lastWritten = key;
     };
-    const head = scanRequest(req);
-    if (head.upgrade) { refuse(501, 'protocol upgrades (WebSocket, h2c) are not supported by the interceptor', { connection: 'close' }); req.resume(); return; }
-    if (head.contentLength > limits.maxBodyBytes) {
-      recorder.count('tooLarge');
-      // The body is not read: close the connection after answering.
-      refuse(413, `request body larger than ${limits.maxBodyBytes} bytes`, { connection: 'close' });
-      return;
-    }
-    if (!switcher.held) { dispatch(req, res, head, arrived, switcher.target); return; }
-    const onGone = (): void => { if (switcher.cancel(id!)) recorder.count('heldDisconnected'); };
-    const id = switcher.enqueue({ dispatch: (up) => { res.off('close', onGone); dispatch(req, res, head, arrived, up); } });
-    if (id === undefined) {
-      recorder.count('holdOverflow');
-      refuse(503, `hold queue full (${limits.holdQueueSize})`, { 'retry-after': '1' });
-      return;
-    }
-    recorder.count('held');
-    res.on('close', onGone);
-  };
+    if (stateFile) cleanup.push(() => stateFile.close());
+    const dp = await NginxDataPlane.start({
+      options, runDir, record: encodeRecord(rec), startNote, log,
+      restartRecord: () => encodeRecord(afterRestart(latest)),
+    });
+    cleanup.push(() => dp.stop(1_000));
+    persist(rec);
 
-  const server = http.createServer({
-    maxHeaderSize: limits.maxHeaderBytes,
-    headersTimeout: limits.headerTimeoutMs,
-    requestTimeout: limits.bodyTimeoutMs,
-    // How often Node checks the two timeouts above (default 30 s: too coarse).
-    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headerTimeoutMs / 2))),
-    keepAliveTimeout: 5_000,
-  }, onRequest);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    const [status, text] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'Bad Request'];
-    recorder.count(status === 408 ? 'timeouts' : status === 431 ? 'tooLarge' : 'badRequests');
-    if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return; }
-    const body = JSON.stringify({ error: text });
-    socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
-  });
-  server.on('upgrade', (_req: http.IncomingMessage, socket: Socket) => {
-    socket.end('HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
-  });
+    const handler = createControlHandler({ options, dataPlane: dp, mirrorer, allowlist, persist, seen: (r) => { latest = r; } });
+    const control = await createControlServer(options.control, handler);
+    cleanup.push(() => control.close());
 
-  const deps = { options, switcher, mirrorer, recorder };
-  const control = http.createServer(createControlHandler(deps));
-  const port = await listen(server, options.listen.host, options.listen.port, 'proxy');
-  let controlPort: number;
-  try { controlPort = await listen(control, options.control.host, options.control.port, 'control API'); } catch (e) { server.close(); throw e; }
-
-  let closing: Promise<void> | undefined;
-  return {
-    url: `http://${options.listen.host}:${port}`,
-    controlUrl: `http://${options.control.host}:${controlPort}`,
-    options,
-    status: () => ingressStatus(deps),
-    close(graceMs = 10_000) {
-      closing ??= (async () => {
-        const closed = new Promise<void>((r) => server.close(() => r()));
-        server.closeIdleConnections();
-        switcher.shutdown();
-        const drained = await switcher.waitDrained(graceMs);
-        if (!drained) server.closeAllConnections();
-        await closed;
-        control.closeAllConnections();
-        await new Promise<void>((r) => control.close(() => r()));
-        for (const u of switcher.upstreams.values()) u.agent.destroy();
-        mirrorer.shadow?.agent.destroy();
-      })();
-      return closing;
-    },
-  };
+    let closing: Promise<void> | undefined;
+    return {
+      url: urlOf(options.listen.host, dp.port),
+      controlUrl: control.url,
+      healthUrl: options.health && dp.healthPort !== undefined ? urlOf(options.health.host, dp.healthPort) : undefined,
+      options,
+      runDir,
+      status: () => handler.status(),
+      close(graceMs = 10_000) {
+        closing ??= (async () => {
+          await dp.markStopping().catch(() => undefined);
+          // A hold ends as its hard timeout would: the fleet's other interceptors do the same.
+          const r = await dp.record().catch(() => undefined);
+          if (r?.record.held) {
+            const plan = timeoutPlan(r.record);
+            persist(plan.record);
+            const put = await dp.put(r.version, encodeRecord(plan.record), {
+              notes: [...(plan.switchNote ? [['switch', plan.switchNote] as [string, string]] : []), ['release', `interceptor stopping (as at the hard timeout): %HELD% held request(s) to ${plan.record.target}`]],
+            }).catch(() => undefined);
+            if (put?.ok) latest = plan.record;
+          }
+          // Load balancers see the 503 and move away while requests are still served.
+          if (options.limits.shutdownDelayMs) await new Promise((r) => setTimeout(r, options.limits.shutdownDelayMs));
+          await dp.stop(graceMs);
+          await control.close();
+          await mirrorer.close();
+          stateFile?.close();
+          if (ownRunDir) fs.rmSync(runDir, { recursive: true, force: true });
+        })();
+        return closing;
+      },
+    };
+  } catch (e) {
+    await undo().catch(() => undefined);
+    throw e;
+  }
 }

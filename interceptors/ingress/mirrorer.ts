@@ -1,113 +1,179 @@
 /**
- * The mirrorer: sends a copy of safe requests to a shadow upstream and hands
- * (request, primary reply, shadow reply) to the comparer.
+ * The mirrorer: the Node side of mirroring. The data plane samples requests
+ * (exactly `percent`% of those with a listed method and no body), captures
+ * the reply the client got, and ships (request, primary reply) here over a
+ * unix socket once the client's exchange is over; the mirrorer sends the
+ * copy to the shadow and hands (request, primary, shadow) to the comparer.
  *
- * The client never waits for the shadow: the copy is sent on the next turn of
- * the event loop over its own connection pool, its replies are read only into
- * memory for the comparer, and at most `shadowQueueSize` copies are
- * outstanding — more are dropped and counted, never queued behind the client.
+ * The client never waits for the shadow: the copy leaves after the client
+ * has its reply, over the shadow's own pool, and at most `shadowQueueSize`
+ * copies are outstanding — more are dropped and counted, never queued.
  */
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { CapturedReply, CapturedRequest, Comparer, MirroredPair } from '../../compare/types';
-import { imagoError } from '../../lib/errors';
-import { forwardHeaders, type Upstream } from './forwarder';
 import type { ComparerFactory } from './options';
-import { nowMs, type Recorder } from './recorder';
-
-export interface MirrorConfig { on: boolean; shadow?: string; percent?: number; methods?: string[]; compare?: unknown }
 
 const SHADOW_TIMEOUT_MS = 10_000;
+const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 type AnyComparer = Comparer & { report?(): unknown; verdict?(): unknown };
 
-export interface MirrorTicket {
-  /** Called by the forwarder with the reply the client got. */
-  onPrimary(reply: CapturedReply): void;
+/** One shipment from the data plane: `IMAGO1 <metaLen> <bodyLen>\n<meta><body>`, meta a query string. */
+export interface Frame { meta: URLSearchParams; body: Buffer }
+
+/** Splits a byte stream into frames (the data plane may send several on one connection). */
+export class FrameReader {
+  private buf: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): Frame[] {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    const out: Frame[] = [];
+    for (;;) {
+      const nl = this.buf.indexOf(10);
+      if (nl < 0) {
+        if (this.buf.length > 64) throw new Error('mirror frame: header line too long');
+        return out;
+      }
+      const m = /^IMAGO1 (\d+) (\d+)$/.exec(this.buf.subarray(0, nl).toString('latin1'));
+      if (!m) throw new Error('mirror frame: bad header line');
+      const metaLen = Number(m[1]);
+      const bodyLen = Number(m[2]);
+      if (metaLen + bodyLen > MAX_FRAME_BYTES) throw new Error('mirror frame: too large');
+      const end = nl + 1 + metaLen + bodyLen;
+      if (this.buf.length < end) return out;
+      out.push({ meta: new URLSearchParams(this.buf.subarray(nl + 1, nl + 1 + metaLen).toString('utf8')), body: Buffer.from(this.buf.subarray(nl + 1 + metaLen, end)) });
+      this.buf = this.buf.subarray(end);
+    }
+  }
 }
 
+/** "Name:value" lines to Node's header object shape (lower-case names; repeated ones joined, set-cookie as a list). */
+export function headersOf(lines: string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const l of lines) {
+    const i = l.indexOf(':');
+    if (i <= 0) continue;
+    const k = l.slice(0, i).toLowerCase();
+    const v = l.slice(i + 1);
+    const had = out[k];
+    if (had === undefined) out[k] = k === 'set-cookie' ? [v] : v;
+    else if (Array.isArray(had)) had.push(v);
+    else out[k] = `${had}, ${v}`;
+  }
+  return out;
+}
+
+// RFC 9110 §7.6.1: not passed on to the shadow either.
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'expect']);
+
+export function shadowHeaders(req: Record<string, string | string[]>, clientIp: string): http.OutgoingHttpHeaders {
+  const named = new Set(String(req.connection ?? '').split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(req)) if (!HOP_BY_HOP.has(k) && !named.has(k)) out[k] = v;
+  const prior = req['x-forwarded-for'];
+  out['x-forwarded-for'] = prior ? `${prior}, ${clientIp}` : clientIp;
+  out['x-forwarded-proto'] = 'http';
+  out['x-imago-shadow'] = '1';
+  return out;
+}
+
+export interface MirrorCounters { mirrored: number; shadowDropped: number; shadowErrors: number; comparerErrors: number }
+
 export class Mirrorer {
-  on = false;
-  shadow: Upstream | undefined;
-  percent = 100;
-  methods = new Set(['GET', 'HEAD']);
   comparer: AnyComparer | undefined;
   private compareKey: string | undefined;
-  private outstanding = 0;
-  private credit = 0;
-  private nextPairId = 1;
+  outstanding = 0;
   pairs = 0;
+  private nextPairId = 1;
+  readonly counters: MirrorCounters = { mirrored: 0, shadowDropped: 0, shadowErrors: 0, comparerErrors: 0 };
+  private readonly agents = new Map<string, http.Agent>();
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
 
-  constructor(private readonly recorder: Recorder, private readonly queueSize: number, private readonly captureBytes: number, private readonly factory?: ComparerFactory) {}
+  constructor(private readonly queueSize: number, private readonly captureBytes: number, private readonly idleTimeoutMs: number, private readonly factory?: ComparerFactory) {}
 
-  configure(cfg: MirrorConfig, upstreams: Map<string, Upstream>, target: Upstream): { changed: boolean } {
-    if (!cfg.on) { const changed = this.on; this.on = false; return { changed } }
-    const shadow = cfg.shadow === undefined ? this.shadow : upstreams.get(cfg.shadow);
-    if (!shadow) throw imagoError('INGRESS_BAD_TRANSITION', `mirror needs a registered shadow upstream (got ${JSON.stringify(cfg.shadow)}; known: ${[...upstreams.keys()].join(', ')})`);
-    if (shadow === target) throw imagoError('INGRESS_BAD_TRANSITION', `the shadow '${shadow.name}' is the current target; mirror to another upstream`);
-    if (cfg.compare !== undefined || !this.comparer) {
-      const key = JSON.stringify(cfg.compare ?? {});
-      // A retried call with the same rules keeps the comparer and its report.
-      if (this.factory && key !== this.compareKey) { this.comparer = this.factory(cfg.compare ?? {}); this.compareKey = key; }
-    }
-    const before = JSON.stringify([this.on, this.shadow?.name, this.percent, [...this.methods]]);
-    this.on = true;
-    this.shadow = shadow;
-    if (cfg.percent !== undefined) this.percent = cfg.percent;
-    if (cfg.methods !== undefined) this.methods = new Set(cfg.methods.map((m) => m.toUpperCase()));
-    return { changed: before !== JSON.stringify([this.on, this.shadow?.name, this.percent, [...this.methods]]) };
+  /** A comparer for these rules; a retried call with the same rules keeps the comparer and its report. */
+  useRules(compare: unknown): void {
+    if (compare === undefined && this.comparer) return;
+    const key = JSON.stringify(compare ?? {});
+    if (this.factory && key !== this.compareKey) { this.comparer = this.factory(compare ?? {}); this.compareKey = key; }
   }
 
-  /** Stops mirroring to an upstream that has become the target. */
-  onTargetChanged(target: Upstream): void { if (this.shadow === target) this.on = false; }
+  /** Listens for the data plane's shipments on a unix socket. */
+  listen(socketPath: string): Promise<void> {
+    fs.rmSync(socketPath, { force: true });
+    this.server = net.createServer((sock) => {
+      this.sockets.add(sock);
+      const reader = new FrameReader();
+      sock.on('data', (c: Buffer) => {
+        let frames: Frame[];
+        try { frames = reader.push(c); } catch { sock.destroy(); return; }
+        for (const f of frames) this.onFrame(f);
+      });
+      sock.on('error', () => undefined);
+      sock.on('close', () => this.sockets.delete(sock));
+    });
+    return new Promise((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(socketPath, () => { fs.chmodSync(socketPath, 0o600); resolve(); });
+    });
+  }
 
-  /** Decides for one request; returns a ticket when it is mirrored. */
-  select(req: http.IncomingMessage, arrived: number): MirrorTicket | undefined {
-    if (!this.on || !this.shadow || !this.methods.has(req.method ?? '')) return undefined;
-    // Requests with a body are not mirrored: the copy would need the body
-    // buffered before the client's request can stream on.
-    if (req.headers['transfer-encoding'] || (req.headers['content-length'] && req.headers['content-length'] !== '0')) return undefined;
-    // Deterministic sampling: exactly `percent` of eligible requests.
-    this.credit += this.percent;
-    if (this.credit < 100) return undefined;
-    this.credit -= 100;
-    if (this.outstanding >= this.queueSize) { this.recorder.count('shadowDropped'); return undefined; }
+  /** One sampled request, its primary reply captured: send the shadow copy and pair the replies. */
+  onFrame(f: Frame): void {
+    const m = f.meta;
+    const shadowIp = m.get('sip')?.replace(/^\[|\]$/g, ''); // IPv6 comes in brackets
+    const shadowPort = Number(m.get('sport'));
+    if (!shadowIp || !shadowPort) return;
+    if (this.outstanding >= this.queueSize) { this.counters.shadowDropped += 1; return; }
     this.outstanding += 1;
-    this.recorder.count('mirrored');
-    const request: CapturedRequest = { method: req.method!, url: req.url!, headers: { ...req.headers } };
-    const headers = forwardHeaders(req);
-    headers['x-imago-shadow'] = '1';
-    let primary: CapturedReply | undefined;
-    let shadowReply: CapturedReply | undefined;
-    const pairId = this.nextPairId++;
-    const deliver = (): void => {
-      if (!primary || !shadowReply) return;
+    this.counters.mirrored += 1;
+    const reqHeaders = headersOf(m.getAll('qh'));
+    const request: CapturedRequest = { method: m.get('method') ?? 'GET', url: m.get('url') ?? '/', headers: reqHeaders };
+    const err = m.get('err');
+    const primary: CapturedReply = {
+      status: Number(m.get('status')), headers: headersOf(m.getAll('rh')), body: f.body, latencyMs: Number(m.get('latency')),
+      ...(err ? { error: err } : {}),
+    };
+    const id = this.nextPairId++;
+    const at = Number(m.get('at'));
+    this.send(shadowIp, shadowPort, request.method, request.url, shadowHeaders(reqHeaders, m.get('ip') ?? ''), (shadow) => {
       this.outstanding -= 1;
       this.pairs += 1;
-      const pair: MirroredPair = { id: pairId, at: arrived, request, primary, shadow: shadowReply };
-      try { this.comparer?.onPair(pair); } catch { this.recorder.count('comparerErrors'); }
-    };
-    const shadow = this.shadow;
-    setImmediate(() => this.send(shadow, req.method!, req.url!, headers, (r) => { shadowReply = r; deliver(); }));
-    return { onPrimary: (r) => { primary = r; deliver(); } };
+      const pair: MirroredPair = { id, at, request, primary, shadow };
+      try { this.comparer?.onPair(pair); } catch { this.counters.comparerErrors += 1; }
+    });
   }
 
-  private send(up: Upstream, method: string, path: string, headers: http.OutgoingHttpHeaders, done: (r: CapturedReply) => void, retry = true): void {
-    const start = nowMs();
+  private agent(ip: string, port: number): http.Agent {
+    const key = `${ip}:${port}`;
+    let a = this.agents.get(key);
+    if (!a) {
+      a = new http.Agent({ keepAlive: true, maxSockets: Math.max(1, this.queueSize), scheduling: 'lifo', timeout: this.idleTimeoutMs } as http.AgentOptions);
+      this.agents.set(key, a);
+    }
+    return a;
+  }
+
+  private send(host: string, port: number, method: string, path: string, headers: http.OutgoingHttpHeaders, done: (r: CapturedReply) => void, retry = true): void {
+    const start = performance.now();
     let settled = false;
     const settle = (r: Omit<CapturedReply, 'latencyMs'>): void => {
       if (settled) return;
       settled = true;
-      if (r.error) this.recorder.count('shadowErrors');
-      done({ ...r, latencyMs: nowMs() - start });
+      if (r.error) this.counters.shadowErrors += 1;
+      done({ ...r, latencyMs: performance.now() - start });
     };
     let answered = false;
-    const req = http.request({ host: up.host, port: up.port, method, path, headers, agent: retry ? up.agent : false, timeout: SHADOW_TIMEOUT_MS });
+    const req = http.request({ host, port, method, path, headers, agent: retry ? this.agent(host, port) : false, timeout: SHADOW_TIMEOUT_MS });
     req.on('timeout', () => req.destroy(new Error(`shadow timeout after ${SHADOW_TIMEOUT_MS} ms`)));
     req.on('error', (e) => {
-      // A pooled socket the upstream closed as we reused it: not Unew's failure. Mirrored
+      // A pooled socket the shadow closed as we reused it: not Unew's failure. Mirrored
       // methods are safe, so send once more on a fresh connection; the verdict counts
       // a Unew that does not answer as a server error, and must not for this race.
-      if (retry && !answered && req.reusedSocket) { settled = true; this.send(up, method, path, headers, done, false); return; }
+      if (retry && !answered && req.reusedSocket) { settled = true; this.send(host, port, method, path, headers, done, false); return; }
       settle({ status: 0, headers: {}, body: Buffer.alloc(0), error: e.message });
     });
     req.on('response', (res) => {
@@ -127,7 +193,9 @@ export class Mirrorer {
     req.end();
   }
 
-  status(): Record<string, unknown> {
-    return { on: this.on, shadow: this.shadow?.name ?? null, percent: this.percent, methods: [...this.methods], outstanding: this.outstanding, pairs: this.pairs, comparer: !!this.comparer };
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    for (const a of this.agents.values()) a.destroy();
   }
 }

@@ -1,5 +1,7 @@
 /**
- * The switcher: which upstream serves, and the quiescence around changing it.
+ * The switcher: which upstream serves, and the quiescence around changing it,
+ * as pure functions from one switch record to the next (record.ts). The
+ * control API applies them with a compare-and-set at the data plane.
  *
  *   forward ──hold──▶ held ──(drained)──switch──▶ held ──commit──▶ committed ──release──▶ forward
  *                       │                           │                     └── hard timeout: release to the NEW target ──▶ forward
@@ -13,171 +15,140 @@
  * one interceptor whose control API stops answering then, cannot leave that
  * interceptor serving the old version while the others serve the new one.
  *
+ * The hard timeout is enforced by the data plane itself (every worker checks
+ * the deadline): each held record carries the record to apply then
+ * (timeoutPlan), so it fires even when this control process is gone.
+ *
  * Every transition is idempotent (Temporal retries activities): asking for
  * the state you are already in succeeds and changes nothing. A transition
  * that is impossible now throws INGRESS_BAD_TRANSITION with the reason.
  */
 import { imagoError } from '../../lib/errors';
-import type { Upstream } from './forwarder';
-import type { Recorder } from './recorder';
-
-export interface HeldRequest {
-  /** Sends the request to `up`; called once, at release, in arrival order. */
-  dispatch(up: Upstream): void;
-}
-
-export interface Transition { at: number; what: string; detail: string }
+import { upstreamOf, type MirrorSettings, type SwitchRecord, type TimeoutPlan, type UpstreamEntry } from './record';
 
 export const MAX_HOLD_TIMEOUT_MS = 600_000;
+/** Upstreams one interceptor keeps (the state file holds them all). */
+export const MAX_UPSTREAMS = 64;
 
-export class Switcher {
-  target: Upstream;
-  readonly upstreams = new Map<string, Upstream>();
-  held = false;
-  holdStartedAt = 0;
-  holdDeadline = 0;
-  /** The target when the hold began: where the hard timeout sends held requests unless committed. */
-  holdOrigin: Upstream;
-  /** The switch under this hold is decided: the hard timeout releases to the current target. */
-  committed = false;
-  private holdTimer: NodeJS.Timeout | undefined;
-  private readonly queue = new Map<number, HeldRequest>();
-  private nextId = 1;
-  inFlight = 0;
-  private drainWaiters = new Set<() => void>();
-  readonly transitions: Transition[] = [];
+export type Note = [what: string, detail: string];
 
-  constructor(first: Upstream, private readonly recorder: Recorder, private readonly queueSize: number) {
-    this.target = first;
-    this.holdOrigin = first;
-    this.upstreams.set(first.name, first);
+export interface Transition {
+  changed: boolean;
+  next: SwitchRecord;
+  notes: Note[];
+  /** The data plane must find nothing in flight when it stores `next` (a switch). */
+  needsDrained?: boolean;
+}
+
+/** Filled in by the data plane when it stores the record: the requests held, and in flight, at that moment. */
+export const HELD_PLACEHOLDER = '%HELD%';
+export const IN_FLIGHT_PLACEHOLDER = '%INFLIGHT%';
+
+const same = (rec: SwitchRecord): Transition => ({ changed: false, next: rec, notes: [] });
+
+export function hold(rec: SwitchRecord, timeoutMs: number, now: number): Transition {
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_HOLD_TIMEOUT_MS) {
+    throw imagoError('INGRESS_BAD_REQUEST', `hold timeoutMs must be an integer in 1..${MAX_HOLD_TIMEOUT_MS}, got ${JSON.stringify(timeoutMs)}`);
   }
+  // Idempotent: a retried hold neither restarts nor extends the hard timeout,
+  // so a driver that keeps retrying cannot stretch the pause.
+  if (rec.held) return same(rec);
+  const next: SwitchRecord = { ...rec, held: true, origin: rec.target, committed: false, startedAt: now, deadline: now + timeoutMs, timeoutMs };
+  return { changed: true, next, notes: [['hold', `timeout ${timeoutMs} ms, target ${rec.target}, in flight ${IN_FLIGHT_PLACEHOLDER}`]] };
+}
 
-  get heldCount(): number { return this.queue.size; }
-
-  /** Queues a request during a hold. Returns its id, or undefined when the queue is full. */
-  enqueue(h: HeldRequest): number | undefined {
-    if (this.queue.size >= this.queueSize) return undefined;
-    const id = this.nextId++;
-    this.queue.set(id, h);
-    return id;
+export function switchTo(rec: SwitchRecord, name: string, inFlight: number): Transition {
+  if (!upstreamOf(rec, name)) {
+    throw imagoError('INGRESS_BAD_TRANSITION', `unknown upstream '${name}'; register it with POST /upstreams first (known: ${rec.upstreams.map((u) => u.name).join(', ')})`);
   }
+  if (name === rec.target) return same(rec);
+  if (rec.held && rec.committed) throw imagoError('INGRESS_BAD_TRANSITION', `the switch to '${rec.target}' is committed (forward only): release, then hold again to switch elsewhere`);
+  // Atomicity: the target may change only while held AND drained, so every
+  // request the old target serves has ended before the first one is sent to
+  // the new target (held requests go out only at release). The data plane
+  // checks "nothing in flight" again when it stores the record.
+  if (!rec.held) throw imagoError('INGRESS_BAD_TRANSITION', `switch to '${name}' needs a hold first (state is ${rec.mirror.on ? 'mirror' : 'forward'})`);
+  if (inFlight > 0) throw inFlightError(name, inFlight);
+  const mirror: MirrorSettings = rec.mirror.shadow === name ? { ...rec.mirror, on: false } : rec.mirror;
+  return { changed: true, next: { ...rec, target: name, mirror }, notes: [['switch', `${rec.target} -> ${name}`]], needsDrained: true };
+}
 
-  /** A held client went away: it must not be sent anywhere. */
-  cancel(id: number): boolean { return this.queue.delete(id); }
+export const inFlightError = (name: string, inFlight: number) =>
+  imagoError('INGRESS_BAD_TRANSITION', `switch to '${name}' needs a drained hold; ${inFlight} request(s) still in flight (wait with GET /drained)`);
 
-  begin(): void { this.inFlight += 1; }
+/**
+ * Decides the switch under this hold: from now on the hard timeout releases
+ * to the current target instead of going back. Needs a hold and a switch
+ * under it; idempotent.
+ */
+export function commit(rec: SwitchRecord): Transition {
+  if (!rec.held) throw imagoError('INGRESS_BAD_TRANSITION', 'commit needs a hold with a switch under it (state is forward)');
+  if (rec.target === rec.origin) throw imagoError('INGRESS_BAD_TRANSITION', `commit needs a switch under this hold; the target is still '${rec.target}', where the hold began`);
+  if (rec.committed) return same(rec);
+  return { changed: true, next: { ...rec, committed: true }, notes: [['commit', `${rec.origin} -> ${rec.target} decided; a hold timeout now releases to ${rec.target}`]] };
+}
 
-  end(): void {
-    this.inFlight -= 1;
-    if (this.inFlight === 0 && this.drainWaiters.size) for (const w of [...this.drainWaiters]) w();
+export function release(rec: SwitchRecord, now: number, reason = 'released by control call'): Transition {
+  if (!rec.held) return same(rec);
+  const next: SwitchRecord = { ...rec, held: false, committed: false, origin: rec.target, startedAt: 0, deadline: 0, timeoutMs: 0 };
+  return { changed: true, next, notes: [['release', `${reason}: ${HELD_PLACEHOLDER} held request(s) to ${rec.target} after ${Math.round(now - rec.startedAt)} ms`]] };
+}
+
+/**
+ * The bounded pause: what the data plane applies at the deadline (the driver
+ * died or is slow). Going back to the old target is safe even after a switch,
+ * because while held nothing was sent to the new one. Once committed it is
+ * not: other interceptors of the fleet may already serve the new target, so
+ * the held requests go forward.
+ */
+export function timeoutPlan(rec: SwitchRecord): TimeoutPlan {
+  const base = `hold timeout after ${rec.timeoutMs} ms without release`;
+  const back = !rec.committed && rec.target !== rec.origin;
+  const target = rec.committed ? rec.target : rec.origin;
+  const record: SwitchRecord = { ...rec, target, origin: target, held: false, committed: false, startedAt: 0, deadline: 0, timeoutMs: 0 };
+  if (rec.committed) return { record, reason: `${base}; committed, so released forward` };
+  if (back) return { record, switchNote: `${rec.target} -> ${rec.origin} (hold timeout)`, reason: `${base}; switched back to the old target` };
+  return { record, reason: base };
+}
+
+/** Registers (or re-points) an upstream; the live target and the hold's origin cannot be re-pointed. */
+export function register(rec: SwitchRecord, up: Omit<UpstreamEntry, 'idx'>): Transition {
+  const had = upstreamOf(rec, up.name);
+  if (had && had.url === up.url) return same(rec);
+  if (had && (had.name === rec.target || had.name === rec.origin)) {
+    throw imagoError('INGRESS_BAD_TRANSITION', `upstream '${up.name}' is in use (target or hold origin); register the new version under another name`);
   }
+  if (!had && rec.upstreams.length >= MAX_UPSTREAMS) throw imagoError('INGRESS_BAD_TRANSITION', `already ${MAX_UPSTREAMS} upstreams registered; re-register an unused name instead of adding one`);
+  const idx = had ? had.idx : Math.max(0, ...rec.upstreams.map((u) => u.idx)) + 1;
+  const entry: UpstreamEntry = { ...up, idx };
+  const upstreams = had ? rec.upstreams.map((u) => (u.name === up.name ? entry : u)) : [...rec.upstreams, entry];
+  return { changed: true, next: { ...rec, upstreams }, notes: [['upstream', `${up.name}=${up.url}`]] };
+}
 
-  /** Resolves true once nothing is in flight, false at the timeout. */
-  waitDrained(timeoutMs: number): Promise<boolean> {
-    if (this.inFlight === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = (ok: boolean): void => { clearTimeout(timer); this.drainWaiters.delete(w); resolve(ok); };
-      const w = (): void => done(true);
-      const timer = setTimeout(() => done(false), timeoutMs);
-      this.drainWaiters.add(w);
-    });
-  }
+export interface MirrorConfig { on: boolean; shadow?: string; percent?: number; methods?: string[] }
 
-  register(up: Upstream): { changed: boolean } {
-    const had = this.upstreams.get(up.name);
-    if (had && had.url === up.url) { up.agent.destroy(); return { changed: false } }
-    if (had && (had === this.target || had === this.holdOrigin)) {
-      up.agent.destroy();
-      throw imagoError('INGRESS_BAD_TRANSITION', `upstream '${up.name}' is in use (target or hold origin); register the new version under another name`);
-    }
-    had?.agent.destroy();
-    this.upstreams.set(up.name, up);
-    this.note('upstream', `${up.name}=${up.url}`);
-    return { changed: true };
+export function configureMirror(rec: SwitchRecord, cfg: MirrorConfig): Transition {
+  const m = rec.mirror;
+  if (!cfg.on) return m.on ? { changed: true, next: { ...rec, mirror: { ...m, on: false } }, notes: [['mirror', 'off']] } : same(rec);
+  const shadow = cfg.shadow ?? m.shadow;
+  if (!shadow || !upstreamOf(rec, shadow)) {
+    throw imagoError('INGRESS_BAD_TRANSITION', `mirror needs a registered shadow upstream (got ${JSON.stringify(cfg.shadow)}; known: ${rec.upstreams.map((u) => u.name).join(', ')})`);
   }
+  if (shadow === rec.target) throw imagoError('INGRESS_BAD_TRANSITION', `the shadow '${shadow}' is the current target; mirror to another upstream`);
+  const mirror: MirrorSettings = {
+    on: true, shadow, percent: cfg.percent ?? m.percent,
+    methods: cfg.methods !== undefined ? [...new Set(cfg.methods.map((x) => x.toUpperCase()))] : m.methods,
+  };
+  if (JSON.stringify(mirror) === JSON.stringify(m)) return same(rec);
+  return { changed: true, next: { ...rec, mirror }, notes: [['mirror', `to ${shadow}, ${mirror.percent}% of ${mirror.methods.join(',')}`]] };
+}
 
-  hold(timeoutMs: number): { changed: boolean } {
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_HOLD_TIMEOUT_MS) {
-      throw imagoError('INGRESS_BAD_REQUEST', `hold timeoutMs must be an integer in 1..${MAX_HOLD_TIMEOUT_MS}, got ${JSON.stringify(timeoutMs)}`);
-    }
-    // Idempotent: a retried hold neither restarts nor extends the hard timeout,
-    // so a driver that keeps retrying cannot stretch the pause.
-    if (this.held) return { changed: false };
-    this.held = true;
-    this.holdStartedAt = Date.now();
-    this.holdDeadline = this.holdStartedAt + timeoutMs;
-    this.holdOrigin = this.target;
-    this.holdTimer = setTimeout(() => this.onHoldTimeout(timeoutMs), timeoutMs);
-    this.note('hold', `timeout ${timeoutMs} ms, target ${this.target.name}, in flight ${this.inFlight}`);
-    return { changed: true };
-  }
-
-  switchTo(name: string): { changed: boolean } {
-    const up = this.upstreams.get(name);
-    if (!up) throw imagoError('INGRESS_BAD_TRANSITION', `unknown upstream '${name}'; register it with POST /upstreams first (known: ${[...this.upstreams.keys()].join(', ')})`);
-    if (up === this.target) return { changed: false };
-    if (this.committed) throw imagoError('INGRESS_BAD_TRANSITION', `the switch to '${this.target.name}' is committed (forward only): release, then hold again to switch elsewhere`);
-    // Atomicity: the target may change only while held AND drained, so every
-    // request the old target serves has ended before the first one is sent to
-    // the new target (held requests go out only at release).
-    if (!this.held) throw imagoError('INGRESS_BAD_TRANSITION', `switch to '${name}' needs a hold first (state is forward)`);
-    if (this.inFlight > 0) throw imagoError('INGRESS_BAD_TRANSITION', `switch to '${name}' needs a drained hold; ${this.inFlight} request(s) still in flight (wait with GET /drained)`);
-    const from = this.target.name;
-    this.target = up;
-    this.note('switch', `${from} -> ${name}`);
-    return { changed: true };
-  }
-
-  /**
-   * Decides the switch under this hold: from now on the hard timeout releases
-   * to the current target instead of going back. Needs a hold and a switch
-   * under it; idempotent.
-   */
-  commit(): { changed: boolean } {
-    if (!this.held) throw imagoError('INGRESS_BAD_TRANSITION', 'commit needs a hold with a switch under it (state is forward)');
-    if (this.target === this.holdOrigin) throw imagoError('INGRESS_BAD_TRANSITION', `commit needs a switch under this hold; the target is still '${this.target.name}', where the hold began`);
-    if (this.committed) return { changed: false };
-    this.committed = true;
-    this.note('commit', `${this.holdOrigin.name} -> ${this.target.name} decided; a hold timeout now releases to ${this.target.name}`);
-    return { changed: true };
-  }
-
-  release(reason = 'released by control call'): { changed: boolean; released: number } {
-    if (!this.held) return { changed: false, released: 0 };
-    clearTimeout(this.holdTimer);
-    this.holdTimer = undefined;
-    this.held = false;
-    this.committed = false;
-    const waiting = [...this.queue.values()];
-    this.queue.clear();
-    this.note('release', `${reason}: ${waiting.length} held request(s) to ${this.target.name} after ${Date.now() - this.holdStartedAt} ms`);
-    // Map iteration is insertion order: held requests go out in arrival order.
-    for (const h of waiting) h.dispatch(this.target);
-    return { changed: true, released: waiting.length };
-  }
-
-  /**
-   * Bounded pause: the driver died or is slow. Going back to the old target is
-   * safe even after a switch, because while held nothing was sent to the new
-   * one. Once committed it is not: other interceptors of the fleet may already
-   * serve the new target, so the held requests go forward.
-   */
-  private onHoldTimeout(timeoutMs: number): void {
-    this.recorder.count('autoReleases');
-    if (this.committed) { this.release(`hold timeout after ${timeoutMs} ms without release; committed, so released forward`); return; }
-    const switched = this.target !== this.holdOrigin;
-    if (switched) { this.note('switch', `${this.target.name} -> ${this.holdOrigin.name} (hold timeout)`); this.target = this.holdOrigin; }
-    this.release(`hold timeout after ${timeoutMs} ms without release${switched ? '; switched back to the old target' : ''}`);
-  }
-
-  private note(what: string, detail: string): void {
-    this.transitions.push({ at: Date.now(), what, detail });
-    if (this.transitions.length > 200) this.transitions.shift();
-  }
-
-  /** Releases everything to the current target and stops the timer (used by close()). */
-  shutdown(): void {
-    if (this.held) this.release('interceptor closing');
-  }
+/**
+ * The target an interceptor restarting from a persisted record must serve:
+ * the one its hard timeout would have chosen (an uncommitted hold goes back
+ * to its origin, a committed one forward), so a restart never brings back
+ * the old version after a decided switch.
+ */
+export function restoredTarget(rec: Pick<SwitchRecord, 'target' | 'origin' | 'held' | 'committed'>): string {
+  return rec.held && !rec.committed ? rec.origin : rec.target;
 }

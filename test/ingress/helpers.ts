@@ -3,7 +3,9 @@
  * says who it is, a recording comparer (a test double for the compare engine),
  * and a small HTTP client that never throws (it reports what happened).
  */
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as path from 'node:path';
 import type { Comparer, MirroredPair } from '../../compare/types';
 import { startIngress, type Ingress } from '../../interceptors/ingress/ingress';
 import type { IngressOptionsInput } from '../../interceptors/ingress/options';
@@ -79,8 +81,24 @@ export async function ingressFor(up: TestUpstream, extra: Partial<IngressOptions
     comparerFactory: (cfg) => { const c = new RecordingComparer(cfg); comparers.push(c); return c; },
     ...extra,
   });
-  onTeardown(() => ingress.close(1_000));
+  onTeardown(() => closeAndCheck(ingress));
   return { ingress, control: new IngressControlClient(ingress.controlUrl, TOKEN), comparers };
+}
+
+const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+/** The data plane's processes now: the nginx master and its workers. */
+export async function dataPlanePids(ingress: Ingress): Promise<number[]> {
+  const pids = (await ingress.status()).dataPlane.workers.map((w) => w.pid).filter((p) => p > 0);
+  try { pids.push(Number(fs.readFileSync(path.join(ingress.runDir, 'nginx.pid'), 'utf8'))); } catch { /* not written yet */ }
+  return pids;
+}
+
+/** Closes an interceptor and fails if any of its nginx processes outlives it (the run's leak sweep cannot see nginx: it rewrites its environment). */
+export async function closeAndCheck(ingress: Ingress): Promise<void> {
+  const pids = await dataPlanePids(ingress).catch(() => [] as number[]);
+  await ingress.close(1_000);
+  await until(() => pids.every((p) => !alive(p)), `the data plane's processes (${pids.join(', ')}) to exit`, 10_000);
 }
 
 export interface Outcome { status: number; body: string; headers: http.IncomingHttpHeaders; error?: string; endedAt: number }

@@ -17,7 +17,10 @@ describe('ingress: hold, its limits, and the control API', () => {
     const outcomes = await Promise.all(pending);
     assert.deepEqual(outcomes.map((o) => [o.status, JSON.parse(o.body).upstream]), Array(5).fill([200, 'uold']));
     assert.equal(unew.seen.length, 0, 'nothing reached unew');
-    assert.deepEqual(uold.seen.map((s) => s.url), ['/p/0', '/p/1', '/p/2', '/p/3', '/p/4'], 'released in arrival order');
+    // Each worker process releases its held requests in arrival order; the
+    // workers release together, so the order of requests that arrived at the
+    // same moment on different workers is not kept (docs/ingress.md, Hold).
+    assert.deepEqual(uold.seen.map((s) => s.url).sort(), ['/p/0', '/p/1', '/p/2', '/p/3', '/p/4'], 'each held request released once, to uold');
     const st = await control.status();
     assert.equal(st.state, 'forward');
     assert.equal(st.target, 'uold');
@@ -43,7 +46,7 @@ describe('ingress: hold, its limits, and the control API', () => {
     await control.release();
     const got = await Promise.all(kept);
     assert.deepEqual(got.map((o) => o.status), [200, 200]);
-    assert.deepEqual(uold.seen.map((s) => s.url), ['/a', '/b'], 'the disconnected request was never sent');
+    assert.deepEqual(uold.seen.map((s) => s.url).sort(), ['/a', '/b'], 'the disconnected request was never sent');
     const st = await control.status();
     assert.equal(st.counters.holdOverflow, 2);
     assert.equal(st.counters.heldDisconnected, 1);
@@ -108,7 +111,7 @@ describe('ingress: hold, its limits, and the control API', () => {
     }
     const client = new IngressControlClient(ingress.controlUrl, 'not-the-token-at-all');
     await assert.rejects(client.hold(), (e: unknown) => isImagoError(e, 'INGRESS_UNAUTHORIZED'));
-    assert.equal((ingress.status() as { state: string }).state, 'forward', 'the refused hold did nothing');
+    assert.equal((await ingress.status()).state, 'forward', 'the refused hold did nothing');
   });
 
   it('reports metrics, latency histogram and a timeline', async () => {
