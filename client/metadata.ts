@@ -37,7 +37,10 @@ export function upgradeMetadata(plan: MetadataPlan, workflowId: string): Upgrade
     `- approval: ${plan.approval.policy}${plan.approval.policy === 'manual' ? ` (\`imago approve ${workflowId}\`)` : ''}`,
     `- ingress interceptors: ${interceptors}; plan tests: ${plan.tests.length}`,
     '',
-    `Progress: the \`status\` query (Queries tab), or \`imago status ${workflowId}\`.`,
+    // Short lines: the web UI sizes this frame once, when it loads; a line that wraps later is cut off at the bottom.
+    '**Progress:**',
+    '- the `status` query (web UI: Queries tab)',
+    `- \`imago status ${workflowId}\``,
   ].join('\n');
   return { staticSummary, staticDetails };
 }
