@@ -56,21 +56,21 @@ export const transferControlsQuery = defineQuery<TransferControls>('transferCont
  * signals and query are listed there too: they say not to use them.
  */
 export const DESCRIPTIONS = {
-  approve: 'Approve the switchover; only while awaiting approval. Input (optional): {"by": "your name", "note": "…"}',
-  abort: 'Abort before termination begins: Unew destroyed, Uold untouched. Input: {"reason": "…", "by": "your name"} or a bare "reason"',
+  approve: 'Approve the switchover; only while awaiting approval. Input (optional): {"by": "your name", "note": "…"}.',
+  abort: 'Abort before termination begins: Unew destroyed, Uold untouched. Input: {"reason": "…", "by": "your name"} or a bare "reason".',
   pause: 'Pause the data copy (while data is transferred). No input.',
   resume: 'Resume a paused copy. No input.',
   finalize: 'End the post-switchover window now. No input.',
-  setThrottle: 'Change the copy while it runs. Input: any of {"chunkSize": 500, "maxThreadsRunning": 25, "maxLagMs": 2000}',
-  rollback: 'Return traffic to Uold after the switch (not available in this version: refused with the reason). Input: {"reason": "…"}',
+  setThrottle: 'Change the copy while it runs. Input: any of {"chunkSize": 500, "maxThreadsRunning": 25, "maxLagMs": 2000}.',
+  rollback: 'Return traffic to Uold after the switch (not available in this version: refused with the reason). Input: {"reason": "…"}.',
   cutoverCheck: "The cut-over's dry run: every check and its figure, nobody held (testing or awaiting approval). No input.",
-  transferEdge: "Imago's own, from the transfer activity: do not send (a hand-made one is refused, recorded in status.signals).",
-  pointOfNoReturn: "Imago's own, from the cut-over activity: do not send (a hand-made one is refused, recorded in status.signals).",
+  transferEdge: "Imago's own, from the transfer activity: do not send. A hand-made one is refused and recorded in status.signals.",
+  pointOfNoReturn: "Imago's own, from the cut-over activity: do not send. A hand-made one is refused and recorded in status.signals.",
   status: 'The whole state: phase, timings, transfer, tests, compare, gate, cut-overs, signals (accepted or refused), last error.',
   transferControls: "Imago's own, read by the transfer activity: pause, stop and throttle settings.",
 } as const;
 
 /** A signal cannot answer: its description says where its outcome shows. */
-export const SIGNAL_NOTE = ' Signal: no answer; accepted or refused (with why), it is recorded in the status query\'s signals.';
+export const SIGNAL_NOTE = ' Accepted or refused (with why), it is recorded in status.signals.';
 /** An update answers: refused, it says why and changes nothing. */
-export const UPDATE_NOTE = ' Update: answers; refused, it says why and changes nothing.';
+export const UPDATE_NOTE = ' Answers; refused, it says why and changes nothing.';

@@ -123,9 +123,7 @@ export function pointOfNoReturnProblem(arg: unknown, attemptsStarted: number): s
 /**
  * What Temporal's web UI shows as the upgrade's current details (markdown):
  * where it stands, and what it waits for with the signal or command that
- * unblocks it. Short lines, one fact each: the UI renders this in a frame
- * sized once when it loads, and a long line that wraps differently later is
- * cut off at the bottom.
+ * unblocks it. Short lines, one fact each.
  */
 export function currentDetails(status: UpgradeStatus, workflowId: string): string {
   const head = `**${status.system}** ${status.from} → ${status.to} · \`${status.provider}\` · **${status.phase}**${status.runs > 1 ? ` (run ${status.runs})` : ''}`;
@@ -148,13 +146,22 @@ export function currentDetails(status: UpgradeStatus, workflowId: string): strin
   if (status.phase === 'awaiting-approval' && !ended) {
     parts.push([
       '**To approve:**',
+      '',
       '- signal `approve`, input `{"by": "your name"}`',
       `- or \`imago approve ${workflowId}\``,
       '',
       '**To stop:**',
+      '',
       '- signal `abort`, input `{"reason": "…"}`',
       `- or \`imago abort ${workflowId} --reason …\``,
     ].join('\n'));
   }
+  // Why a last line that says little: the UI (2.42) sizes the frame of this
+  // markdown to its body, leaving out the first paragraph's top margin, so the
+  // last line is cut off. Better this one than the command that unblocks it.
+  parts.push(UI_LAST_LINE);
   return parts.filter((p) => p).join('\n\n');
 }
+
+/** The last line of the markdown the web UI shows (see currentDetails): harmless when it is cut off. */
+export const UI_LAST_LINE = '_Updated at each phase change and signal (web UI: press R to refresh)._';

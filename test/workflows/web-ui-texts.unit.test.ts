@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { loadPlanFile } from '../../plan/load';
 import { DESCRIPTIONS, SIGNAL_NOTE, UPDATE_NOTE } from '../../workflows/messages';
 import type { TransferProgressSnapshot, UpgradeStatus } from '../../workflows/status';
-import { currentDetails, initialStatus, pointOfNoReturnProblem, transferEdgeProblem } from '../../workflows/upgrade-state';
+import { UI_LAST_LINE, currentDetails, initialStatus, pointOfNoReturnProblem, transferEdgeProblem } from '../../workflows/upgrade-state';
 
 const PLAN = loadPlanFile(path.join(__dirname, '..', '..', 'examples', 'auction', 'plan.yaml'));
 const snapshot: TransferProgressSnapshot = {
@@ -30,8 +30,12 @@ describe('web UI texts (workflows/upgrade-state.ts, workflows/messages.ts)', () 
       '- signal `abort`, input `{"reason": "…"}`', '- or `imago abort imago-auction-v1-to-v2 --reason …`']) {
       assert.ok(lines.includes(l), `${l}\nin:\n${waiting}`);
     }
-    // Why short: the UI sizes its frame once; a wrapped line is cut off. The head and facts here fit 80 columns.
-    for (const l of lines) assert.ok(l.length <= 80, `line of ${l.length} chars: ${l}`);
+    // Markdown: a list needs a blank line after its heading line, or it is run into the paragraph.
+    assert.equal(lines[lines.indexOf('**To approve:**') + 1], '');
+    assert.equal(lines[lines.indexOf('**To stop:**') + 1], '');
+    // The UI cuts off the last line: it must be the one that says little.
+    assert.equal(lines.at(-1), UI_LAST_LINE);
+    for (const l of lines) assert.ok(l.length <= 80, `one short fact per line (${l.length} chars): ${l}`);
 
     const copying = currentDetails(status({ phase: 'data-transfer', transfer: { ...snapshot, phase: 'copy', percent: 42.5 } }), 'u-1');
     assert.match(copying, /^- transfer: copy, 42\.5% copied, lag 12 ms$/m);
@@ -70,7 +74,7 @@ describe('web UI texts (workflows/upgrade-state.ts, workflows/messages.ts)', () 
       assert.ok((DESCRIPTIONS as Record<string, string>)[name]?.length > 10, name);
     }
     assert.match(DESCRIPTIONS.transferEdge + DESCRIPTIONS.pointOfNoReturn, /do not send.*do not send/);
-    assert.match(SIGNAL_NOTE, /recorded in the status query's signals/);
-    assert.match(UPDATE_NOTE, /answers/);
+    assert.match(SIGNAL_NOTE, /recorded in status\.signals/);
+    assert.match(UPDATE_NOTE, /^ Answers; refused, it says why/);
   });
 });
