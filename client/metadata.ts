@@ -37,10 +37,13 @@ export function upgradeMetadata(plan: MetadataPlan, workflowId: string): Upgrade
     `- approval: ${plan.approval.policy}${plan.approval.policy === 'manual' ? ` (\`imago approve ${workflowId}\`)` : ''}`,
     `- ingress interceptors: ${interceptors}; plan tests: ${plan.tests.length}`,
     '',
-    // Short lines: the web UI sizes this frame once, when it loads; a line that wraps later is cut off at the bottom.
     '**Progress:**',
+    '',
     '- the `status` query (web UI: Queries tab)',
     `- \`imago status ${workflowId}\``,
+    '',
+    // Why: the web UI (2.42) cuts off the last line of this text (its frame leaves out the first paragraph's top margin).
+    '_Set when the upgrade started._',
   ].join('\n');
   return { staticSummary, staticDetails };
 }
