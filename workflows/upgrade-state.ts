@@ -164,4 +164,4 @@ export function currentDetails(status: UpgradeStatus, workflowId: string): strin
 }
 
 /** The last line of the markdown the web UI shows (see currentDetails): harmless when it is cut off. */
-export const UI_LAST_LINE = '_Updated at each phase change and signal (web UI: press R to refresh)._';
+export const UI_LAST_LINE = '_Updated at each phase change and signal._';
