@@ -298,7 +298,13 @@ describe('operating an upgrade from the web UI in a real browser (Chromium, pupp
       await shot('signal-approve');
       const sentAt = Date.now();
       await click('#signal-confirmation-modal [data-testid="confirm-modal-button"]');
-      await waitText(/Workflow signaled\./);
+      // The UI closes the dialog only when the server took the signal, and says so for a few seconds.
+      for (let i = 0; ; i++) {
+        const modalOpen = await page.$$('#signal-confirmation-modal [data-testid="confirm-modal-button"]').then((hs) => Promise.all(hs.map((h) => h.isVisible()))).then((v) => v.some(Boolean));
+        if (!modalOpen || /Workflow signaled\./.test(await allText())) break;
+        assert.ok(i < 60, `the signal dialog is still open after 30 s: ${(await allText()).slice(-1500)}`);
+        await sleep(500);
+      }
 
       const final = await handle.result() as UpgradeStatus;
       assert.equal(final.outcome, 'completed', final.lastError ?? '');
