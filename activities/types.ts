@@ -1,6 +1,6 @@
 /** The activities' signatures, shared by the workflow (types only) and activities/index.ts. */
 import type { UpgradePlan } from '../plan/types';
-import type { UnewHandle } from '../providers/provider';
+import type { UnewHandle, UoldRetirement } from '../providers/provider';
 import type { CutoverArgs } from './cutover';
 import type { CutoverCheckReport, CutoverReport, TestResult, UpgradeStatus } from '../workflows/status';
 import type { PreflightReport } from './preflight';
@@ -54,5 +54,7 @@ export interface UpgradeActivities {
   /** The cut-over's dry run: every check with its figure, nobody held. */
   checkCutover(args: Omit<CutoverArgs, 'pointOfNoReturn'>): Promise<CutoverCheckReport>;
   collectIngressTimeline(plan: UpgradePlan, sinceMs: number): Promise<UpgradeStatus['series']['ingress']>;
+  /** At finalize: Uold's fleet retired by the provider, or kept, per postSwitchover.keepUold. */
+  retireUold(handle: UnewHandle, plan: UpgradePlan): Promise<UoldRetirement>;
   destroyUnew(upgradeId: string, plan: UpgradePlan): Promise<void>;
 }

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as mysql from 'mysql2/promise';
 import type { UpgradePlan } from '../plan/types';
-import type { Provider, UnewHandle } from '../providers/provider';
+import type { Provider, UnewHandle, UoldRetirement } from '../providers/provider';
 import { validateLoadedPlan } from '../plan/load';
 import { imagoError } from '../lib/errors';
 import { Context } from '@temporalio/activity';
@@ -57,6 +57,11 @@ export function createUniverseActivities(providers: Record<string, Provider>) {
 
     async waitUnewHealthy(handle: UnewHandle, plan: UpgradePlan): Promise<void> {
       await withHeartbeat('waiting for Unew to be healthy', (signal) => providerOf(plan).waitHealthy(handle, plan.unew.app.startTimeoutMs, plan.unew.app.healthPath, signal));
+    },
+
+    /** At finalize: Uold's fleet deregistered and terminated at the provider's level, or kept (postSwitchover.keepUold). */
+    async retireUold(handle: UnewHandle, plan: UpgradePlan): Promise<UoldRetirement> {
+      return withHeartbeat('retiring Uold', () => providerOf(plan).retireUold(handle, unewSection(plan), { keepUold: plan.postSwitchover.keepUold }));
     },
 
     async destroyUnew(upgradeId: string, plan: UpgradePlan): Promise<void> {

@@ -14,15 +14,11 @@
  * this rate, and Temporal ends a run at 51,200 events).
  */
 import { parseArgs } from 'node:util';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { ImagoClient } from '../client/api';
-import { startUoldStage } from '../examples/auction/stage';
-import { startWorkload } from '../examples/auction/workload/generator';
+import { startSampleWorld } from '../examples/auction/world';
 import { hardwareLine } from '../lib/hardware';
-import { TemporalDevServer } from '../lib/temporal-server';
 import { loadPlanFile } from '../plan/load';
-import { createWorker } from '../worker/run';
 import { statusQuery } from '../workflows/messages';
 
 const TARGET_PER_HOUR = 60;
@@ -35,15 +31,11 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const waitMs = Number(values['wait-s']) * 1_000;
   const size = { users: 5_000, items: Number(values['copy-items']), bids: Number(values['copy-items']) * 2 };
-  const server = await new TemporalDevServer(values['suggest-can'] ? { dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': Number(values['suggest-can']) } } : {}).start();
-  const stage = await startUoldStage({ ...size, log: (m) => console.log(`# ${m}`) });
-  Object.assign(process.env, stage.env);
-  const { worker, close } = await createWorker({ address: server.address, taskQueue: 'history-bench' });
-  const running = worker.run();
-  const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection });
-  const load = startWorkload({ baseUrl: stage.url, mix: 'bidding', rate: Number(values.rate), durationMs: 60 * 60_000, users: [1, size.users], items: [1, size.items], seed: 5 });
-  const imago = ImagoClient.fromClient(client);
+  const world = await startSampleWorld({
+    size, rate: Number(values.rate), taskQueue: 'history-bench', seed: 5, log: (m) => console.log(`# ${m}`),
+    server: values['suggest-can'] ? { dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': Number(values['suggest-can']) } } : {},
+  });
+  const { client, imago, stage } = world;
   try {
     const plan = loadPlanFile(stage.writePlan((p) => { p.name = 'history-bench'; p.approval.policy = 'manual'; p.transfer.chunkSize = 500; }));
     const { workflowId } = await imago.start(plan, { taskQueue: 'history-bench' });
@@ -76,14 +68,7 @@ async function main(): Promise<void> {
     await imago.abort(workflowId, 'benchmark done');
     await handle.result().catch(() => undefined);
   } finally {
-    load.stop();
-    await load.done;
-    worker.shutdown();
-    await running;
-    await close();
-    await stage.stop();
-    await connection.close();
-    await server.stop();
+    await world.stop();
   }
 }
 

@@ -66,7 +66,7 @@ export const ERRORS = {
   IMAGO_APP_EXITED: { message: "Unew's application exited while starting", retryable: false, hint: "Read the end of its log quoted in the message: configuration, dependency or schema of the new version." },
   // Not retried: the check already waited the plan's whole unew.app.startTimeoutMs; waiting again
   // (5 attempts) only multiplied the time to the verdict, with the same log tail each time.
-  IMAGO_HEALTH_FAILED: { message: 'Unew did not become healthy within unew.app.startTimeoutMs', retryable: false, hint: "Read Unew's log quoted in the message; raise unew.app.startTimeoutMs if it only needs longer to start." },
+  IMAGO_HEALTH_FAILED: { message: 'Unew did not become healthy within its start timeout (unew.app.startTimeoutMs; on AWS unew.aws.timeouts.targetsHealthyMs)', retryable: false, hint: "Read Unew's log or the health states quoted in the message; raise that timeout if it only needs longer to start." },
 
   // --- providers
   PROVIDER_AWS_CAPACITY: { message: 'AWS has no capacity for the requested instances', retryable: false, hint: 'Choose another instance type or subnet/availability zone.' },

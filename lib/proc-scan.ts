@@ -51,3 +51,13 @@ export function findProcesses(predicate: (env: Environ, pid: number) => boolean)
 export function processesWithEnv(name: string, value?: string): number[] {
   return findProcesses((env) => name in env && (value === undefined || env[name] === value));
 }
+
+/** This process and its ancestors (npm, tsx, a shell): they may carry a marker too, and are never a sweep's to kill. */
+export function selfAndAncestors(): Set<number> {
+  const out = new Set<number>();
+  for (let pid = process.pid; pid > 1 && !out.has(pid);) {
+    out.add(pid);
+    try { pid = Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]); } catch { break; }
+  }
+  return out;
+}

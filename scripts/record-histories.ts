@@ -15,14 +15,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
-import { ImagoClient } from '../client/api';
-import { startUoldStage } from '../examples/auction/stage';
-import { startWorkload } from '../examples/auction/workload/generator';
 import { temporal } from '@temporalio/proto';
-import { TemporalDevServer } from '../lib/temporal-server';
+import { startSampleWorld } from '../examples/auction/world';
 import { loadPlanFile } from '../plan/load';
-import { createWorker } from '../worker/run';
 import { statusQuery } from '../workflows/messages';
 
 const SIZE = { users: 100, items: 300, bids: 1_000 };
@@ -32,15 +27,8 @@ async function main(): Promise<void> {
   const out = values.out!;
   fs.mkdirSync(out, { recursive: true });
   // Lowered limits: the approval wait continues as new, as a days-long wait would.
-  const server = await new TemporalDevServer({ dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 30 } }).start();
-  const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection });
-  const { worker, close } = await createWorker({ address: server.address, taskQueue: 'record' });
-  const running = worker.run();
-  const stage = await startUoldStage(SIZE);
-  Object.assign(process.env, stage.env);
-  const load = startWorkload({ baseUrl: stage.url, mix: 'bidding', rate: 30, durationMs: 600_000, users: [1, SIZE.users], items: [1, SIZE.items], seed: 3 });
-  const imago = ImagoClient.fromClient(client);
+  const world = await startSampleWorld({ size: SIZE, rate: 30, taskQueue: 'record', server: { dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 30 } } });
+  const { client, imago, stage } = world;
   const plan = (name: string, over: (p: any) => void) => loadPlanFile(stage.writePlan((p) => {
     p.name = name; p.tests = []; p.mirror.minDurationMs = 2_000; p.compare.minSamplesPerEndpoint = 2; p.postSwitchover.windowMs = 300; over(p);
   }));
@@ -81,14 +69,7 @@ async function main(): Promise<void> {
     await client.workflow.getHandle(done.workflowId).result();
     await save('completed', done.workflowId);
   } finally {
-    load.stop();
-    await load.done;
-    worker.shutdown();
-    await running;
-    await close();
-    await stage.stop();
-    await connection.close();
-    await server.stop();
+    await world.stop();
   }
 }
 

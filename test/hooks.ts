@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { stopAllFixtures } from './fixtures/servers';
 import { stopAll } from '../lib/proc';
-import { findProcesses } from '../lib/proc-scan';
+import { findProcesses, selfAndAncestors } from '../lib/proc-scan';
 
 // Every process started during this test run inherits this marker (the local
 // provider passes it on to Unew's processes too), so the final sweep below can
@@ -10,18 +10,9 @@ import { findProcesses } from '../lib/proc-scan';
 const RUN = process.env.IMAGO_TEST_RUN || `${process.pid}`;
 process.env.IMAGO_TEST_RUN = RUN;
 
-/** This process and its ancestors (npm, the shell of .ci/run) carry the marker too: never ours to stop. */
-function ancestors(): Set<number> {
-  const out = new Set<number>();
-  for (let pid = process.pid; pid > 1 && !out.has(pid);) {
-    out.add(pid);
-    try { pid = Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]); } catch { break; }
-  }
-  return out;
-}
 
 function markedProcesses(): number[] {
-  const skip = ancestors();
+  const skip = selfAndAncestors();
   return findProcesses((env, pid) => !skip.has(pid) && env.IMAGO_TEST_RUN === RUN);
 }
 

@@ -149,6 +149,8 @@ export interface UpgradeStatus {
   signals: SignalRecord[];
   /** The transfer's last failure, while it is retried (cleared when it runs again). */
   transferError: { code: string; message: string; attempt: number; at: number } | null;
+  /** What finalize did with Uold's fleet (kept, or deregistered and terminated by the provider). */
+  uoldRetirement: { kept: boolean; detail: string } | null;
   /** Runs of this upgrade so far: 1 + the number of continue-as-new. */
   runs: number;
   /** Each continue-as-new: when, where the next run picked up, and the history length it left behind (the last 50). */

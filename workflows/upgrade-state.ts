@@ -12,7 +12,7 @@ export function initialStatus(input: UpgradeInput, now: number): UpgradeStatus {
     controls: { paused: false, stop: false, chunkSize: plan.transfer.chunkSize, maxThreadsRunning: plan.transfer.maxThreadsRunning, maxLagMs: plan.transfer.maxLagMs },
     tests: [], compare: null, verification: null, gate: null,
     approval: { policy: plan.approval.policy, approved: false }, cutovers: [], cutoverCheck: null, pointOfNoReturnPassed: false, pointOfNoReturn: null,
-    lastError: null, abortReason: null, outcome: 'running', preflight: null, signals: [], transferError: null, runs: 1, continuations: [],
+    lastError: null, abortReason: null, outcome: 'running', preflight: null, signals: [], transferError: null, uoldRetirement: null, runs: 1, continuations: [],
     series: { transfer: [], ingress: [] },
   };
 }

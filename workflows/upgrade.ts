@@ -496,6 +496,8 @@ async function postSwitchover(run: Run): Promise<void> {
   setPhase(run, 'post-switchover');
   if (plan.postSwitchover.finalize === 'manual') await condition(() => run.finalizeRequested);
   else await condition(() => run.finalizeRequested, plan.postSwitchover.windowMs);
+  // Finalize: Uold's fleet is released by the provider (AWS: deregistered and terminated), or kept by policy.
+  status.uoldRetirement = await provision.retireUold(run.handle!, plan);
 }
 
 // --- compensation and continue-as-new ---------------------------------------------

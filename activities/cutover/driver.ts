@@ -7,6 +7,7 @@ import { commitAll, holdAll, releaseAll, restoreAll, switchAll, waitDrainedAll, 
 import { imagoError } from '../../lib/errors';
 import { flushTo, readUoldPosition } from '../../transfer/flush';
 import type { CutoverReport } from '../../workflows/status';
+import { expectSwitched } from './live-steps';
 import { UNEW_UPSTREAM, type CutoverContext, type CutoverSteps } from './steps';
 
 export { emptyCutoverReport as emptyReport } from '../../workflows/upgrade-state';
@@ -62,9 +63,11 @@ export async function runCutover(steps: CutoverSteps, ctx: CutoverContext, repor
     // after all, its next attempt finishes forward from this clean state.
     throw new NotSwitched(`recording the point of no return: ${(err as Error).message}`, ctx.cancelled.aborted ? [] : await steps.restore());
   }
+  // Commit before the provider's switch: once a load balancer may send
+  // clients to Unew, no interceptor's hold may time out back to Uold.
+  await steps.commitInterceptors(); report.releaseMs = lap();
   await steps.switchProvider(); report.providerMs = lap();
-  await steps.commitInterceptors();
-  await steps.release(); report.releaseMs = lap();
+  await steps.release(); report.releaseMs += lap();
   report.totalMs = performance.now() - t0;
   report.switched = true;
 }
@@ -107,7 +110,11 @@ export async function completeForward(ctx: CutoverContext, report: CutoverReport
   const t0 = performance.now();
   ctx.beat('forward: provider');
   const routing = await provider.trafficState(handle);
-  if (routing !== 'unew' && routing !== 'none') await provider.applySwitch(handle, await provider.prepareSwitch(handle, 'unew'));
+  if (routing !== 'unew' && routing !== 'none') {
+    const prepared = await provider.prepareSwitch(handle, 'unew');
+    await provider.applySwitch(handle, prepared);
+    await expectSwitched(ctx, prepared);
+  }
   report.providerMs = performance.now() - t0;
   let problems: string[] = [];
   for (;;) {

@@ -12,6 +12,12 @@ import type { CutoverReport } from '../../workflows/status';
 import { loadConversion, readerServerId } from '../context';
 import { SWITCH_MARGIN, UNEW_UPSTREAM, type CutoverContext, type CutoverSteps } from './steps';
 
+/** The provider's read-back after the release; a route found elsewhere is a conflict, finished forward by the next attempt. */
+export async function expectSwitched(ctx: CutoverContext, prepared: PreparedSwitch): Promise<void> {
+  const bad = (await ctx.provider.verifySwitch(ctx.handle, prepared)).filter((c) => !c.ok);
+  if (bad.length) throw imagoError('PROVIDER_AWS_CONFLICT', `after the switch, read back: ${bad.map((c) => `${c.name}: ${c.detail}`).join('; ')}`);
+}
+
 export class LiveSteps implements CutoverSteps {
   private oldTargets: string[] = [];
   private deadlines: number[] = [];
@@ -121,6 +127,8 @@ export class LiveSteps implements CutoverSteps {
   async release(): Promise<void> {
     const problems = await forwardUntil(this.ctx.clients, (c) => c.release(), this.deadline());
     if (problems.length) throw imagoError('INGRESS_FLEET_PARTIAL', `release: ${problems.join(' | ')}`);
+    // Clients are out of the hold: now read back what the provider changed (and let it drop its probe).
+    if (this.prepared?.changes.length) await expectSwitched(this.ctx, this.prepared);
   }
 
   async restore(): Promise<string[]> {

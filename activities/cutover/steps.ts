@@ -9,14 +9,16 @@
  *   prepare → hold → waitDrained → readFinalPosition → flush → verifyWindow
  *   → smokeTest → switchInterceptors
  *   ── POINT OF NO RETURN: recordPointOfNoReturn ──
- *   → switchProvider → commitInterceptors → release
+ *   → commitInterceptors → switchProvider → release
  *
  * Before the point of no return every step can be undone by `restore` (every
  * interceptor back on Uold, released): nothing was served by Unew. The
  * interceptors' switch comes before it because an uncommitted switch is still
- * undone by each interceptor's own hard timeout. The provider's switch (a load
- * balancer in front) and the interceptors' commit come after it: from the
- * first of them Unew may serve, so every later path only moves forward.
+ * undone by each interceptor's own hard timeout. The interceptors' commit and
+ * the provider's switch (a load balancer in front) come after it: from the
+ * first of them Unew may serve, so every later path only moves forward. The
+ * commit comes first: once a load balancer may send clients to Unew, no
+ * interceptor may go back to Uold at its hard timeout.
  */
 import type { UpgradePlan } from '../../plan/types';
 import type { IngressControlClient } from '../../interceptors/ingress';

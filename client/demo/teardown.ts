@@ -6,8 +6,7 @@
  * The last word is sweep(): every process still carrying the run's marker in
  * its environment is killed, synchronously, right before the process exits.
  */
-import * as fs from 'node:fs';
-import { findProcesses } from '../../lib/proc-scan';
+import { findProcesses, selfAndAncestors } from '../../lib/proc-scan';
 
 interface Step { name: string; stop: () => Promise<void>; timeoutMs: number }
 
@@ -41,15 +40,6 @@ export class Teardown {
   }
 }
 
-/** This process and its ancestors (npm, tsx, the shell): they may carry the marker too, and are never ours to kill. */
-function ancestors(): Set<number> {
-  const out = new Set<number>();
-  for (let pid = process.pid; pid > 1 && !out.has(pid);) {
-    out.add(pid);
-    try { pid = Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]); } catch { break; }
-  }
-  return out;
-}
 
 /**
  * Kills (SIGKILL) every process whose environment matches: what the graceful
@@ -58,7 +48,7 @@ function ancestors(): Set<number> {
  * between the sweep and the exit. Returns the pids it killed.
  */
 export function sweep(matches: (env: Record<string, string>) => boolean): number[] {
-  const skip = ancestors();
+  const skip = selfAndAncestors();
   const pids = findProcesses((env, pid) => !skip.has(pid) && matches(env));
   for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ } }
   return pids;

@@ -9,7 +9,7 @@ import { imagoError } from '../../lib/errors';
 import { compileChecker } from '../../plan/checker';
 import { DEFAULT_APP_PRIVILEGES, grantsSchema, unewAppSchema } from '../../plan/schema';
 import { Type, type Static } from '../../plan/schema-kit';
-import type { PreparedSwitch, Provider, ProvisionRequest, TrafficState, UnewHandle, UniverseOwner, UniverseRecord } from '../provider';
+import type { PreparedSwitch, Provider, ProvisionRequest, SwitchCheck, TrafficState, UnewHandle, UniverseOwner, UniverseRecord, UoldRetirement } from '../provider';
 import { localSectionOf, localSectionSchema } from './plan-section';
 import { alive, isOurs, terminate } from './pids';
 
@@ -178,6 +178,15 @@ export class LocalProvider implements Provider {
   async applySwitch(): Promise<void> { /* nothing to change: see prepareSwitch */ }
 
   async trafficState(): Promise<TrafficState> { return 'none'; }
+
+  async verifySwitch(): Promise<SwitchCheck[]> { return []; }
+
+  // Uold runs behind the interceptors and is the user's: nothing at this provider's level to retire.
+  async retireUold(): Promise<UoldRetirement> {
+    return { kept: true, detail: 'the local provider does not manage Uold: nothing to retire' };
+  }
+
+  async validateWorker(): Promise<void> { /* everything it needs is checked by the plan's schema and preflight */ }
 
   async markServing(handle: UnewHandle, serving: boolean): Promise<void> {
     const s = this.readState(String(handle.state.dir));

@@ -64,7 +64,7 @@ describe('client: connection settings and the watch view', () => {
     unew: null, transfer: { at: 0, phase: 'copy', tables: [], copiedRows: 2500, totalRows: 10_000, percent: 25, rowsPerSec: 1200, etaSec: 6, appliedPosition: '', lagMs: 350, lagEvents: 3, throttleReason: null, paused: false },
     controls: { paused: false, chunkSize: 1, maxThreadsRunning: 1, maxLagMs: 1, stop: false }, tests: [], compare: null, verification: null, gate: null,
     approval: { policy: 'manual', approved: false }, cutovers: [], cutoverCheck: null, pointOfNoReturnPassed: false, pointOfNoReturn: null, lastError: null, preflight: null, abortReason: null,
-    outcome: 'running', series: { transfer: [], ingress: [] }, signals: [], transferError: null, runs: 1, continuations: [], ...over,
+    outcome: 'running', series: { transfer: [], ingress: [] }, signals: [], transferError: null, uoldRetirement: null, runs: 1, continuations: [], ...over,
   });
   const io = (isTTY: boolean, env: NodeJS.ProcessEnv = {}) => {
     const o = { text: '', io: { out: (t: string) => { o.text += t; }, err: () => undefined, isTTY, env, now: () => new Date('2026-01-02T03:04:05.678Z') } as Io };

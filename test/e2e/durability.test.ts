@@ -74,8 +74,11 @@ describe('end to end: durability', function () {
       console.log(`      application errors during the run: ${JSON.stringify(w.byStatus)}; served records: ${JSON.stringify(recs)}`);
     }
     // The hold the dead worker left behind was released by the interceptor at its timeout.
-    const worst = Math.max(...w.timeline.map((b) => b.max));
-    assert.ok(worst < 5_000 + 3_000, `no client waited beyond the hold timeout (+ margin): worst ${worst} ms`);
+    // Measured where the hold is (the interceptor's own timeline: arrival to reply), not by the
+    // generator, whose event loop shares this process with the stage and stalls with a loaded machine.
+    const tl = await new IngressControlClient(s.controlUrl, s.token).timeline(0);
+    const worst = Math.max(...tl.buckets.map((b) => b.maxMs));
+    assert.ok(worst < 5_000 + 3_000, `no request waited beyond the hold timeout (+ margin) at the interceptor: worst ${worst} ms (the generator saw ${Math.max(...w.timeline.map((b) => b.max))} ms)`);
     const served = await mixedStateViolations(s);
     assert.equal(served.violations, 0);
     const ledger = await checkLedger(await unewDbUrl(s, id), 'v2', w.ledger);

@@ -1,8 +1,10 @@
 /** Shared set-up of the end-to-end tests: a live Uold stage, a worker, a workload, and the checks of the invariants. */
+import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as mysql from 'mysql2/promise';
 import type { Client } from '@temporalio/client';
+import { checkLedger } from '../../examples/auction/ledger-checker';
 import { startUoldStage, type UoldStage } from '../../examples/auction/stage';
 import { startWorkload, type WorkloadResult } from '../../examples/auction/workload/generator';
 import { loadPlanFile } from '../../plan/load';
@@ -86,4 +88,11 @@ export async function expectUoldServing(s: UoldStage): Promise<{ status: number;
   const r = await fetch(`${s.url}/regions`);
   const st = await new IngressControlClient(s.controlUrl, s.token).status();
   return { status: r.status, target: st.target, state: st.state };
+}
+
+/** After a completed upgrade: no request served by Uold after Unew's first, and every acknowledged write in Unew (none duplicated or altered). */
+export async function expectCleanSwitch(s: UoldStage, upgradeId: string, w: WorkloadResult): Promise<void> {
+  assert.equal((await mixedStateViolations(s)).violations, 0, 'no request served by Uold after the first one served by Unew');
+  const ledger = await checkLedger(fs.readFileSync(path.join(universeDir(s, upgradeId), 'admin.url'), 'utf8').trim(), 'v2', w.ledger);
+  assert.deepEqual([ledger.missing.length, ledger.duplicated.length, ledger.altered.length], [0, 0, 0], 'every acknowledged write is in Unew, once, unaltered');
 }

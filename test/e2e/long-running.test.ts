@@ -10,7 +10,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { ImagoClient } from '../../client/api';
-import { checkLedger } from '../../examples/auction/ledger-checker';
 import type { UoldStage } from '../../examples/auction/stage';
 import { ManagedProcess, run } from '../../lib/proc';
 import { resolveTemporalBinary, TemporalDevServer } from '../../lib/temporal-server';
@@ -20,7 +19,7 @@ import { LocalProvider } from '../../providers/local/local-provider';
 import { statusQuery } from '../../workflows/messages';
 import type { UpgradeStatus } from '../../workflows/status';
 import { onTeardown, workflowBundleFixture } from '../fixtures/servers';
-import { mixedStateViolations, stage, universeDir, universeState, waitPhase, workload } from './harness';
+import { expectCleanSwitch, stage, universeDir, universeState, waitPhase, workload } from './harness';
 
 const ROOT = path.join(__dirname, '..', '..');
 /** Lowered limits: continue-as-new suggested from 30 events, a run terminated at 250 (production: 10,240 and 51,200). */
@@ -138,10 +137,7 @@ describe('long-running upgrades: bounded history, continue-as-new, crashes, orph
       const st = await client.workflow.getHandle(id).result() as UpgradeStatus;
       assert.equal(st.outcome, 'completed', st.lastError ?? '');
       load.stop();
-      const w = await load.done;
-      assert.equal((await mixedStateViolations(s)).violations, 0);
-      const ledger = await checkLedger(fs.readFileSync(path.join(universeDir(s, id), 'admin.url'), 'utf8').trim(), 'v2', w.ledger);
-      assert.deepEqual([ledger.missing.length, ledger.duplicated.length, ledger.altered.length], [0, 0, 0]);
+      await expectCleanSwitch(s, id, await load.done);
     } finally {
       load.stop();
       await load.done;
@@ -191,10 +187,7 @@ describe('long-running upgrades: bounded history, continue-as-new, crashes, orph
       assert.equal(st.outcome, 'completed', st.lastError ?? '');
       assert.ok(st.runs >= 3);
       load.stop();
-      const w = await load.done;
-      assert.equal((await mixedStateViolations(s)).violations, 0);
-      const ledger = await checkLedger(fs.readFileSync(path.join(universeDir(s, id), 'admin.url'), 'utf8').trim(), 'v2', w.ledger);
-      assert.deepEqual([ledger.missing.length, ledger.duplicated.length, ledger.altered.length], [0, 0, 0]);
+      await expectCleanSwitch(s, id, await load.done);
     } finally {
       load.stop();
       await load.done;

@@ -237,7 +237,7 @@ describe('provider sections', () => {
     p.unew.aws = { ami: 'ami-XYZ' };
     const errors = errorsOf(p);
     assert.ok(errors.includes('/unew/aws/ami: must match pattern "^ami-[0-9a-f]{8,17}$"'), errors.join('\n'));
-    assert.ok(errors.includes("/unew/aws: missing required key 'listenerArn'"), errors.join('\n'));
+    assert.ok(errors.includes("/unew/aws: missing required key 'uoldTargetGroupArn'"), errors.join('\n'));
   });
 
   it('the file schema and the loaded schema differ only by planDir', () => {

@@ -81,6 +81,7 @@ function mocks(client: () => Client, script: { cutOver?: (args: Parameters<Upgra
       return { ...emptyCutoverReport(args.attempt), switched: true, pointOfNoReturn: true };
     },
     async collectIngressTimeline() { calls.push('collectIngressTimeline'); return []; },
+    async retireUold() { calls.push('retireUold'); return { kept: true, detail: 'kept (mock)' }; },
     async destroyUnew() { calls.push('destroyUnew'); },
   };
   return { acts, calls, startMirrorEpochs };
@@ -136,6 +137,7 @@ describe('the upgrade workflow with mocked activities', function () {
     const st = await withWorker(m.acts, async (q) => (await start(q, plan())).result() as Promise<UpgradeStatus>);
     assert.equal(st.outcome, 'completed');
     assert.deepEqual(st.timings.map((t) => t.phase), ['bootstrapping', 'data-transfer', 'testing', 'termination', 'switchover', 'post-switchover', 'completed']);
+    assert.deepEqual(st.uoldRetirement, { kept: true, detail: 'kept (mock)' }, 'finalize asked the provider to retire (or keep) Uold');
     assert.ok(m.calls.indexOf('checkCutover') < m.calls.indexOf('cutOver(pnr=false)'), 'the dry run comes before the attempt');
     assert.ok(!m.calls.includes('destroyUnew'), 'nothing compensated');
     assert.equal(st.pointOfNoReturnPassed, true);
