@@ -37,7 +37,13 @@ export function upgradeMetadata(plan: MetadataPlan, workflowId: string): Upgrade
     `- approval: ${plan.approval.policy}${plan.approval.policy === 'manual' ? ` (\`imago approve ${workflowId}\`)` : ''}`,
     `- ingress interceptors: ${interceptors}; plan tests: ${plan.tests.length}`,
     '',
-    `Progress: the \`status\` query (Queries tab), or \`imago status ${workflowId}\`.`,
+    '**Progress:**',
+    '',
+    '- the `status` query (web UI: Queries tab)',
+    `- \`imago status ${workflowId}\``,
+    '',
+    // Why: the web UI (2.42) cuts off the last line of this text (its frame leaves out the first paragraph's top margin).
+    '_Set when the upgrade started._',
   ].join('\n');
   return { staticSummary, staticDetails };
 }

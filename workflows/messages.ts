@@ -49,3 +49,28 @@ export const pointOfNoReturnSignal = defineSignal<[{ attempt: number; at: number
 export const statusQuery = defineQuery<UpgradeStatus>('status');
 /** Read by the transfer activity to pick up pause/resume and throttle changes, and stop. */
 export const transferControlsQuery = defineQuery<TransferControls>('transferControls');
+
+/**
+ * What Temporal's web UI shows under each name in its "Send a Signal", "Send
+ * an Update" and "Queries" lists (the handlers' descriptions). Imago's own
+ * signals and query are listed there too: they say not to use them.
+ */
+export const DESCRIPTIONS = {
+  approve: 'Approve the switchover; only while awaiting approval. Input (optional): {"by": "your name", "note": "…"}.',
+  abort: 'Abort before termination begins: Unew destroyed, Uold untouched. Input: {"reason": "…", "by": "your name"} or a bare "reason".',
+  pause: 'Pause the data copy (while data is transferred). No input.',
+  resume: 'Resume a paused copy. No input.',
+  finalize: 'End the post-switchover window now. No input.',
+  setThrottle: 'Change the copy while it runs. Input: any of {"chunkSize": 500, "maxThreadsRunning": 25, "maxLagMs": 2000}.',
+  rollback: 'Return traffic to Uold after the switch (not available in this version: refused with the reason). Input: {"reason": "…"}.',
+  cutoverCheck: "The cut-over's dry run: every check and its figure, nobody held (testing or awaiting approval). No input.",
+  transferEdge: "Imago's own, from the transfer activity: do not send. A hand-made one is refused and recorded in status.signals.",
+  pointOfNoReturn: "Imago's own, from the cut-over activity: do not send. A hand-made one is refused and recorded in status.signals.",
+  status: 'The whole state: phase, timings, transfer, tests, compare, gate, cut-overs, signals (accepted or refused), last error.',
+  transferControls: "Imago's own, read by the transfer activity: pause, stop and throttle settings.",
+} as const;
+
+/** A signal cannot answer: its description says where its outcome shows. */
+export const SIGNAL_NOTE = ' Accepted or refused (with why), it is recorded in status.signals.';
+/** An update answers: refused, it says why and changes nothing. */
+export const UPDATE_NOTE = ' Answers; refused, it says why and changes nothing.';

@@ -1,6 +1,6 @@
 /** Pure helpers of the upgrade workflow: initial status, bounded series, the gate. Deterministic. */
 import type { CompareSummary, VerificationSummary } from '../activities/types';
-import type { CutoverReport, GateResult, SignalRecord, TestResult, TransferEdgeEvent, TransferProgressSnapshot, UpgradeInput, UpgradeStatus } from './status';
+import type { CutoverReport, GateResult, SignalRecord, TestResult, TransferEdge, TransferEdgeEvent, TransferProgressSnapshot, UpgradeInput, UpgradeStatus } from './status';
 
 export const SERIES_MAX = 600;
 
@@ -78,18 +78,90 @@ export function describeFailure(err: unknown): string {
 }
 
 /**
+ * Imago's own signals (transferEdge from the transfer activity,
+ * pointOfNoReturn from the cut-over activity) are listed by the web UI's
+ * "Send a Signal" like any other, with whatever input is typed. Why these
+ * checks: a handler that throws on a hand-made input fails the workflow task,
+ * and again on every replay, since the signal stays in the history: the
+ * upgrade would stop making progress and answer nothing, abort included. A
+ * signal that fails them is recorded as refused and changes nothing.
+ */
+const EDGES: readonly TransferEdge[] = ['started', 'copy-done', 'caught-up', 'fell-behind', 'stopped', 'error'];
+const INTERNAL = 'is sent by Imago\'s activities only; this one changed nothing';
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1;
+
+/** Why a transferEdge signal is not one the transfer activity sends, or null. */
+export function transferEdgeProblem(arg: unknown): string | null {
+  if (!isRecord(arg)) return `transferEdge ${INTERNAL} (its input must be the transfer's edge event)`;
+  const problems: string[] = [];
+  if (!EDGES.includes(arg.edge as TransferEdge)) problems.push(`edge must be one of ${EDGES.join(', ')}`);
+  if (!isCount(arg.attempt)) problems.push('attempt must be a positive integer');
+  const snap = arg.snapshot;
+  if (!isRecord(snap) || typeof snap.phase !== 'string' || typeof snap.percent !== 'number') problems.push('snapshot must be the transfer\'s progress snapshot');
+  if (arg.error !== undefined && !isRecord(arg.error)) problems.push('error must be {code, message}');
+  return problems.length ? `transferEdge ${INTERNAL}: ${problems.join('; ')}` : null;
+}
+
+/**
+ * Why a pointOfNoReturn signal cannot come from a cut-over attempt of this
+ * upgrade, or null. One that names an attempt already started is honoured
+ * even when the workflow has moved on (a cut-over activity that outlived its
+ * timeout may still switch): forward-only must not depend on timing.
+ */
+export function pointOfNoReturnProblem(arg: unknown, attemptsStarted: number): string | null {
+  if (!isRecord(arg) || !isCount(arg.attempt) || typeof arg.at !== 'number' || !Number.isFinite(arg.at)) {
+    return `pointOfNoReturn ${INTERNAL} (its input must be {attempt, at} from the cut-over)`;
+  }
+  if (arg.attempt > attemptsStarted) {
+    return `pointOfNoReturn ${INTERNAL}: cut-over attempt ${arg.attempt} has not started (${attemptsStarted} started so far)`;
+  }
+  return null;
+}
+
+/**
  * What Temporal's web UI shows as the upgrade's current details (markdown):
- * where it stands, and what it waits for with the command that unblocks it.
+ * where it stands, and what it waits for with the signal or command that
+ * unblocks it. Short lines, one fact each.
  */
 export function currentDetails(status: UpgradeStatus, workflowId: string): string {
-  const lines = [`**${status.system}** ${status.from} → ${status.to} on \`${status.provider}\` — phase **${status.phase}**${status.runs > 1 ? ` (run ${status.runs})` : ''}`];
+  const head = `**${status.system}** ${status.from} → ${status.to} · \`${status.provider}\` · **${status.phase}**${status.runs > 1 ? ` (run ${status.runs})` : ''}`;
+  const facts: string[] = [];
   const t = status.transfer;
-  if (t && !['completed', 'aborted', 'failed'].includes(status.phase)) lines.push(`transfer: ${t.phase}, ${t.percent}% copied, lag ${t.lagMs ?? '?'} ms (live figures: the \`runTransfer\` activity's heartbeat)`);
-  if (status.gate) lines.push(`gate: ${status.gate.pass ? 'passed' : `failed — ${status.gate.reasons[0] ?? ''}`}`);
-  if (status.phase === 'awaiting-approval') lines.push(`awaiting approval: send signal \`approve\` (input \`{"by": "your name"}\`) or run \`imago approve ${workflowId}\`; to stop, signal \`abort\` with \`{"reason": "…"}\``);
-  if (status.pointOfNoReturnPassed && status.phase !== 'completed') lines.push('point of no return passed: the switch only goes forward');
-  if (status.cutovers.length) { const c = status.cutovers[status.cutovers.length - 1]; lines.push(`cut-over attempt ${c.attempt}: ${c.switched ? `switched (hold → release ${c.totalMs.toFixed(1)} ms)` : c.mode}`); }
-  if (status.lastError && status.outcome !== 'completed') lines.push(`last error: ${status.lastError.slice(0, 300)}`);
-  if (status.outcome !== 'running') lines.push(`outcome: **${status.outcome}**`);
-  return lines.join('\n\n');
+  const ended = status.outcome !== 'running';
+  if (t && !ended) facts.push(`transfer: ${t.phase}, ${t.percent}% copied, lag ${t.lagMs ?? '?'} ms`);
+  if (status.controls.paused && !ended) facts.push('copy paused: signal `resume`');
+  if (status.gate) facts.push(`gate: ${status.gate.pass ? 'passed' : `failed — ${(status.gate.reasons[0] ?? '').slice(0, 200)}`}`);
+  if (status.pointOfNoReturnPassed && status.phase !== 'completed') facts.push('point of no return passed: forward only');
+  if (status.cutovers.length) {
+    const c = status.cutovers[status.cutovers.length - 1];
+    facts.push(`cut-over attempt ${c.attempt}: ${c.switched ? `switched, ${c.totalMs.toFixed(1)} ms hold → release` : c.mode}`);
+  }
+  if (status.lastError && status.outcome !== 'completed') facts.push(`last error: ${status.lastError.slice(0, 300)}`);
+  if (ended) facts.push(`outcome: **${status.outcome}**`);
+  const last = status.signals[status.signals.length - 1];
+  if (last && !ended) facts.push(`last signal: \`${last.name}\` ${last.accepted ? 'accepted' : `refused — ${(last.reason ?? '').slice(0, 160)}`}`);
+  const parts = [head, facts.map((f) => `- ${f}`).join('\n')];
+  if (status.phase === 'awaiting-approval' && !ended) {
+    parts.push([
+      '**To approve:**',
+      '',
+      '- signal `approve`, input `{"by": "your name"}`',
+      `- or \`imago approve ${workflowId}\``,
+      '',
+      '**To stop:**',
+      '',
+      '- signal `abort`, input `{"reason": "…"}`',
+      `- or \`imago abort ${workflowId} --reason …\``,
+    ].join('\n'));
+  }
+  // Why a last line that says little: the UI (2.42) sizes the frame of this
+  // markdown to its body, leaving out the first paragraph's top margin, so the
+  // last line is cut off. Better this one than the command that unblocks it.
+  parts.push(UI_LAST_LINE);
+  return parts.filter((p) => p).join('\n\n');
 }
+
+/** The last line of the markdown the web UI shows (see currentDetails): harmless when it is cut off. */
+export const UI_LAST_LINE = '_Updated at each phase change and signal._';

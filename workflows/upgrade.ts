@@ -30,6 +30,7 @@ import {
 import type { UpgradeActivities } from '../activities/types';
 import type { UnewHandle } from '../providers/provider';
 import {
+  DESCRIPTIONS, SIGNAL_NOTE, UPDATE_NOTE,
   abortSignal, abortUpdate, approveSignal, approveUpdate, cutoverCheckUpdate, finalizeSignal, finalizeUpdate, pauseSignal, pauseUpdate,
   pointOfNoReturnSignal, resumeSignal, resumeUpdate, rollbackUpdate, setThrottleUpdate, statusQuery, transferControlsQuery, transferEdgeSignal,
 } from './messages';
@@ -37,7 +38,9 @@ import { cutoverPreset, presets } from './presets';
 import { reasonOf, refusal, senderOf, validate, type Operation, type RulesView } from './rules';
 import { ImagoFromVersion, ImagoOutcome, ImagoPhase, ImagoSystem, ImagoToVersion } from './search-attributes';
 import type { CarriedState, GateResult, Phase, ResumePoint, UpgradeInput, UpgradeStatus } from './status';
-import { applyTransferEdge, currentDetails, describeFailure, emptyCutoverReport, evaluateGate, initialStatus, recordSignal } from './upgrade-state';
+import {
+  applyTransferEdge, currentDetails, describeFailure, emptyCutoverReport, evaluateGate, initialStatus, pointOfNoReturnProblem, recordSignal, transferEdgeProblem,
+} from './upgrade-state';
 
 const short = proxyActivities<UpgradeActivities>(presets.short);
 const healthWait = proxyActivities<UpgradeActivities>(presets.health);
@@ -151,10 +154,10 @@ function startRun(input: UpgradeInput): Run {
     finalize: () => { run.finalizeRequested = true; return 'finalizing'; },
   };
 
-  setHandler(statusQuery, () => status);
-  setHandler(transferControlsQuery, () => status.controls);
+  setHandler(statusQuery, () => status, { description: DESCRIPTIONS.status });
+  setHandler(transferControlsQuery, () => status.controls, { description: DESCRIPTIONS.transferControls });
   for (const [op, def] of [['approve', approveUpdate], ['abort', abortUpdate], ['pause', pauseUpdate], ['resume', resumeUpdate], ['finalize', finalizeUpdate]] as const) {
-    setHandler(def as typeof approveUpdate, (arg?: unknown) => apply[op](arg), { validator: (arg?: unknown) => validate(op, view(), arg) });
+    setHandler(def as typeof approveUpdate, (arg?: unknown) => apply[op](arg), { validator: (arg?: unknown) => validate(op, view(), arg), description: DESCRIPTIONS[op] + UPDATE_NOTE });
   }
   // A signal cannot answer: each one is recorded in the status, accepted or refused with the reason.
   for (const [op, def] of [['approve', approveSignal], ['abort', abortSignal], ['pause', pauseSignal], ['resume', resumeSignal], ['finalize', finalizeSignal]] as const) {
@@ -163,17 +166,23 @@ function startRun(input: UpgradeInput): Run {
       recordSignal(status, { name: op, at: Date.now(), accepted: !r, ...(r ? { reason: r.reason } : {}), ...(senderOf(arg) ? { by: senderOf(arg) } : {}) });
       if (!r) apply[op](arg);
       showDetails(run);
-    });
+    }, { description: DESCRIPTIONS[op] + SIGNAL_NOTE });
   }
-  setHandler(setThrottleUpdate, (t) => { status.controls = { ...status.controls, ...t }; return status.controls; }, { validator: (t) => validate('setThrottle', view(), t) });
-  setHandler(rollbackUpdate, () => 'unreachable', { validator: (arg) => validate('rollback', view(), arg) });
+  setHandler(setThrottleUpdate, (t) => { status.controls = { ...status.controls, ...t }; return status.controls; }, {
+    validator: (t) => validate('setThrottle', view(), t), description: DESCRIPTIONS.setThrottle + UPDATE_NOTE,
+  });
+  setHandler(rollbackUpdate, () => 'unreachable', { validator: (arg) => validate('rollback', view(), arg), description: DESCRIPTIONS.rollback + UPDATE_NOTE });
   setHandler(cutoverCheckUpdate, async () => {
     const report = await short.checkCutover(cutoverArgs(run));
     status.cutoverCheck = report;
     return report;
-  }, { validator: () => validate('cutoverCheck', view()) });
+  }, { validator: () => validate('cutoverCheck', view()), description: DESCRIPTIONS.cutoverCheck + UPDATE_NOTE });
 
+  // Imago's own signals: the web UI lists them too. A hand-made one must not throw (see transferEdgeProblem): refused, recorded.
+  const refuseInternal = (name: string, reason: string) => { recordSignal(status, { name, at: Date.now(), accepted: false, reason }); showDetails(run); };
   setHandler(transferEdgeSignal, (e) => {
+    const bad = transferEdgeProblem(e);
+    if (bad) { refuseInternal('transferEdge', bad); return; }
     applyTransferEdge(status, e, Date.now());
     const t = run.transfer;
     if (!t) return;
@@ -183,12 +192,14 @@ function startRun(input: UpgradeInput): Run {
     // A failure means Unew was not fed for a while: like a restart, it invalidates the compare window.
     if (e.edge === 'error') { t.caughtUp = false; t.restarts += 1; }
     showDetails(run);
-  });
-  setHandler(pointOfNoReturnSignal, ({ attempt, at }) => {
+  }, { description: DESCRIPTIONS.transferEdge });
+  setHandler(pointOfNoReturnSignal, (p) => {
+    const bad = pointOfNoReturnProblem(p, run.attempts);
+    if (bad) { refuseInternal('pointOfNoReturn', bad); return; }
     // Durable: from here on the workflow never compensates, whatever the cut-over activity reports.
     status.pointOfNoReturnPassed = true;
-    status.pointOfNoReturn ??= { attempt, at };
-  });
+    status.pointOfNoReturn ??= { attempt: p.attempt, at: p.at };
+  }, { description: DESCRIPTIONS.pointOfNoReturn });
   return run;
 }
 
