@@ -40,30 +40,36 @@ export async function maxKey(pool: mysql.Pool | mysql.Connection, database: stri
 export interface CopierDeps {
   source: mysql.Pool;
   database: string;
-  /** The copy's own writer (its own Unew connection). */
-  writer: Applier;
+  /**
+   * The copy's writers, one per table copied at once (each its own Unew
+   * connection): tables are written in parallel, each table's chunks in key
+   * order by one writer.
+   */
+  writers: Applier[];
   /** The tables this copier copies, with their saved state. */
   tables: Map<string, MappedTable>;
   state: Map<string, TableState>;
   throttler: Throttler;
   chunkSize(): number;
-  parallelTables: number;
   /** After each chunk is committed: rows read, rows left to the stream. */
   onChunk?(table: string, rows: number, leftToStream: number, done: boolean): void;
-  /** Uold's binlog coordinate now, to raise the floor while the copy is idle (see Copier.run). */
-  raiseFloor?: { coordinate(): Promise<bigint> };
+  /**
+   * Raising the floor of idle tables (see Copier.run): Uold's binlog
+   * coordinate now, and a Unew writer outside any chunk's transaction.
+   */
+  floor?: { coordinate(): Promise<bigint>; writer: Applier };
 }
 
 /** How often an idle copier raises its tables' floor. */
 const FLOOR_EVERY_MS = 1_000;
 
 /**
- * The copier copies its tables in primary-key chunks: up to parallelTables
- * tables are read at once (largest first), each chunk in its own snapshot,
- * converted and turned into statements as soon as it arrives, and written
- * by one writer in arrival order (per table in key order). Reads wait while
- * the throttler says so; writes never wait for the change stream (see
- * Applier.applyChunk for why a chunk can be written at any time).
+ * The copier copies its tables in primary-key chunks, largest table first,
+ * as many tables at once as it has writers. For each table, the next chunk
+ * is read (in its own snapshot) and converted into statements while the
+ * current one is written, so Uold, Node and Unew work at the same time.
+ * Reads wait while the throttler says so; writes never wait for the change
+ * stream (see Applier.applyChunk for why a chunk can be written at any time).
  * Resolves when every table is copied, or when `signal` aborts.
  */
 export class Copier {
@@ -75,91 +81,84 @@ export class Copier {
     const onAbort = () => inner.abort();
     signal.addEventListener('abort', onAbort);
     let failure: unknown;
-    const fail = (err: unknown) => { failure ??= err; inner.abort(); poke(); };
-    const queue: ReadyChunk[] = [];
-    const maxQueued = d.parallelTables + 1;
-    let waiters: Array<() => void> = [];
-    const poke = () => { const w = waiters; waiters = []; for (const f of w) f(); };
-    const nap = (ms: number) => new Promise<void>((r) => { waiters.push(r); setTimeout(r, ms); });
+    const fail = (err: unknown) => { failure ??= err; inner.abort(); };
 
     // Largest first: the long tables start at once, the short ones fill the gaps.
     const pending = [...d.tables.keys()].filter((n) => !d.state.get(n)?.done)
       .sort((a, b) => (d.state.get(b)?.rowsTotal ?? 0) - (d.state.get(a)?.rowsTotal ?? 0));
-    let readersLeft = Math.min(d.parallelTables, pending.length);
-    let readsStarted = 0;
-    let readsInFlight = 0;
-    let lastFloor = Date.now();
-    const active = new Set(pending);
+    const left = new Set(pending);
+    // Per table: reads begun, and chunks read but not yet committed (see raiseFloor).
+    const begun = new Map<string, number>();
+    const busy = new Map<string, number>();
+    const bump = (m: Map<string, number>, t: string, by: number) => m.set(t, (m.get(t) ?? 0) + by);
 
-    const readTable = async (name: string) => {
+    const read = async (name: string, m: MappedTable, after: unknown[] | null, bound: unknown[] | null): Promise<ReadyChunk> => {
+      bump(begun, name, 1);
+      bump(busy, name, 1);
+      const c = bound === null
+        ? { rows: [], lastKey: after, done: true, snapshot: 0n }
+        : await on('source', `reading a chunk of ${name}`, () => readChunk(d.source, d.database, name, m.sourceKey, after, d.chunkSize(), bound));
+      return { table: name, ...c, ...(await d.writers[0].prepare(m, c.rows)) };
+    };
+
+    const copyTable = async (name: string, writer: Applier) => {
       const m = d.tables.get(name)!;
-      let after = d.state.get(name)?.lastKey ?? null;
       // Correct because every change after the start position is applied from the
       // stream anyway; re-read after a restart (a higher bound only copies more).
       const bound = await on('source', `reading the highest key of ${name}`, () => maxKey(d.source, d.database, name, m.sourceKey));
-      for (;;) {
-        if (!(await d.throttler.wait(inner.signal))) return;
-        while (queue.length >= maxQueued && !inner.signal.aborted) await nap(50);
-        if (inner.signal.aborted) return;
-        let chunk: Omit<ReadyChunk, 'plan' | 'statements'>;
-        if (bound === null) chunk = { table: name, rows: [], lastKey: after, done: true, snapshot: 0n };
-        else {
-          readsStarted++;
-          readsInFlight++;
+      const readNext = async (after: unknown[] | null): Promise<ReadyChunk | null> => (await d.throttler.wait(inner.signal)) ? read(name, m, after, bound) : null;
+      let next: Promise<ReadyChunk | null> = readNext(d.state.get(name)?.lastKey ?? null);
+      try {
+        for (;;) {
+          const c = await next;
+          if (!c) return;
+          // The next chunk is read while this one is written.
+          next = c.done ? Promise.resolve(null) : readNext(c.lastKey);
           try {
-            const c = await on('source', `reading a chunk of ${name}`, () => readChunk(d.source, d.database, name, m.sourceKey, after, d.chunkSize(), bound));
-            chunk = { table: name, ...c };
-          } finally { readsInFlight--; }
+            const kept = await on('target', `writing a chunk of ${name}`, () => writer.applyChunk(m, c));
+            d.onChunk?.(name, c.rows.length, kept, c.done);
+          } finally { bump(busy, name, -1); }
+          if (c.done) { left.delete(name); return; }
+          if (inner.signal.aborted) return;
         }
-        const prepared = await d.writer.prepare(m, chunk.rows);
-        queue.push({ ...chunk, ...prepared });
-        poke();
-        if (chunk.done) return;
-        after = chunk.lastKey;
+      } finally {
+        // A read still in flight when the table stops (abort or failure) must not end unobserved.
+        await next.then((c) => { if (c) bump(busy, name, -1); }, () => undefined);
       }
     };
-    const reader = async () => {
+
+    const slot = async (writer: Applier) => {
       try {
-        for (let name = pending.shift(); name !== undefined && !inner.signal.aborted; name = pending.shift()) await readTable(name);
-      } catch (err) { fail(err); } finally { readersLeft--; poke(); }
-    };
-    /**
-     * While no chunk is read or waiting (throttled, or between tables), every
-     * chunk still to come will be read after now: the floor of the tables of
-     * this copier rises to Uold's coordinate now, and the follower needs to
-     * record (and lock for) only changes after it. Without this a throttled
-     * copy would keep the follower recording every change, slower, and
-     * lagging further: the throttle would never lift.
-     */
-    const raiseFloor = async () => {
-      lastFloor = Date.now();
-      if (!d.raiseFloor || active.size === 0) return;
-      const epoch = readsStarted;
-      const now = await on('source', 'reading the binlog coordinate', () => d.raiseFloor!.coordinate());
-      // Why the checks after reading it: a read begun before it could hold an older snapshot.
-      if (readsInFlight > 0 || readsStarted !== epoch || queue.length > 0) return;
-      await on('target', 'raising the copy floor', () => d.writer.raiseFloor([...active], now));
-    };
-    const writer = async () => {
-      try {
-        while (!inner.signal.aborted) {
-          const c = queue.shift();
-          if (!c) {
-            if (readersLeft === 0) return;
-            if (Date.now() - lastFloor >= FLOOR_EVERY_MS) await raiseFloor();
-            await nap(100);
-            continue;
-          }
-          poke();
-          const m = d.tables.get(c.table)!;
-          const left = await on('target', `writing a chunk of ${c.table}`, () => d.writer.applyChunk(m, c));
-          d.onChunk?.(c.table, c.rows.length, left, c.done);
-          if (c.done) active.delete(c.table);
-        }
+        for (let name = pending.shift(); name !== undefined && !inner.signal.aborted; name = pending.shift()) await copyTable(name, writer);
       } catch (err) { fail(err); }
     };
+
+    /**
+     * A table with no chunk read and not yet committed will only get chunks
+     * read after now: its floor rises to Uold's coordinate now, and the
+     * follower needs to record (and lock for) only changes after it. Without
+     * this a throttled copy would keep the follower recording every change,
+     * slower, and lagging further: the throttle would never lift.
+     */
+    const raiseFloors = async () => {
+      const f = d.floor;
+      if (!f) return;
+      while (!inner.signal.aborted && left.size) {
+        await new Promise<void>((r) => { const t = setTimeout(r, FLOOR_EVERY_MS); inner.signal.addEventListener('abort', () => { clearTimeout(t); r(); }, { once: true }); });
+        if (inner.signal.aborted) return;
+        const before = new Map([...left].map((t) => [t, begun.get(t) ?? 0]));
+        const now = await on('source', 'reading the binlog coordinate', () => f.coordinate());
+        // Why the checks after reading it: a read begun before it could hold an older snapshot.
+        const idle = [...before].filter(([t, n]) => left.has(t) && (busy.get(t) ?? 0) === 0 && (begun.get(t) ?? 0) === n).map(([t]) => t);
+        if (idle.length && !inner.signal.aborted) await on('target', 'raising the copy floor', () => f.writer.raiseFloor(idle, now));
+      }
+    };
+
     try {
-      await Promise.all([writer(), ...Array.from({ length: readersLeft }, reader)]);
+      const floors = raiseFloors().catch(fail);
+      await Promise.all(d.writers.slice(0, Math.max(1, Math.min(d.writers.length, pending.length))).map(slot));
+      inner.abort(); // stops the floor loop
+      await floors;
     } finally {
       signal.removeEventListener('abort', onAbort);
     }

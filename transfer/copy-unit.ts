@@ -81,7 +81,7 @@ export class CopyUnit {
     const o = this.options;
     const source = connectPool(o.source.url, { database: o.source.database, connectionLimit: o.parallelTables + 2 });
     let control: mysql.Connection | undefined;
-    let writer: mysql.Connection | undefined;
+    const writers: mysql.Connection[] = [];
     let lagTimer: NodeJS.Timeout | undefined;
     try {
       const inspector = new Inspector(source, o.source.database);
@@ -121,19 +121,20 @@ export class CopyUnit {
         .then((counts) => saveRowsTotals(o.target, counts));
       this.phase = 'copy';
       if (todo.length) {
-        writer = await on('target', 'opening the copy writer', () => connect(o.target.url, { database: o.target.database, rawWhenNoValues: true }));
-        const applier = new Applier(writer, mapped);
-        await on('target', 'preparing the copy writer', () => applier.init());
+        const n = Math.min(o.parallelTables, todo.length);
+        for (let i = 0; i <= n; i++) writers.push(await on('target', 'opening a copy writer', () => connect(o.target.url, { database: o.target.database, rawWhenNoValues: true })));
+        const appliers = writers.map((w) => new Applier(w, mapped));
+        for (const a of appliers) await on('target', 'preparing a copy writer', () => a.init());
         await new Copier({
-          source, database: o.source.database, writer: applier,
-          tables: new Map(todo.map((n) => [n, mapped.get(n)!])), state: state.tables,
-          throttler: this.throttler, chunkSize: () => this.chunkSize, parallelTables: o.parallelTables,
-          raiseFloor: { coordinate: async () => packCoordinate(await inspector.binlogCoordinate()) },
-          onChunk: (table, rows, left, done) => {
+          source, database: o.source.database, writers: appliers.slice(1),
+          tables: new Map(todo.map((t) => [t, mapped.get(t)!])), state: state.tables,
+          throttler: this.throttler, chunkSize: () => this.chunkSize,
+          floor: { coordinate: async () => packCoordinate(await inspector.binlogCoordinate()), writer: appliers[0] },
+          onChunk: (table, rows, kept, done) => {
             const p = this.tables.get(table)!;
             p.rowsCopied += rows;
             if (done) p.done = true;
-            this.rowsLeftToStream += left;
+            this.rowsLeftToStream += kept;
           },
         }).run(signal);
       }
@@ -145,7 +146,7 @@ export class CopyUnit {
       if (this.phase !== 'done') this.phase = 'stopped';
       if (lagTimer) clearInterval(lagTimer);
       this.throttler?.stop();
-      await writer?.end().catch(() => undefined);
+      for (const w of writers) await w.end().catch(() => undefined);
       await control?.end().catch(() => undefined);
       await source.end().catch(() => undefined);
     }

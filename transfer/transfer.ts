@@ -156,7 +156,7 @@ export class Transfer {
     const o = this.options;
     const source = connectPool(o.source.url, { database: o.source.database, connectionLimit: o.parallelTables + 3 });
     let target: mysql.Connection | undefined;
-    let writer: mysql.Connection | undefined;
+    const writers: mysql.Connection[] = [];
     let streamer: Streamer | undefined;
     const inner = new AbortController();
     const onAbort = () => inner.abort();
@@ -209,19 +209,20 @@ export class Transfer {
       const stopAll = (err: unknown) => { inner.abort(); throw err; };
       const copy = (async () => {
         if (todo.length === 0) return;
-        writer = await on('target', 'opening the copy writer', () => connect(o.target.url, { database: o.target.database, rawWhenNoValues: true }));
-        const applier = new Applier(writer, pre.tables);
-        await on('target', 'preparing the copy writer', () => applier.init());
+        const n = Math.min(o.parallelTables, todo.length);
+        for (let i = 0; i <= n; i++) writers.push(await on('target', 'opening a copy writer', () => connect(o.target.url, { database: o.target.database, rawWhenNoValues: true })));
+        const appliers = writers.map((w) => new Applier(w, pre.tables));
+        for (const a of appliers) await on('target', 'preparing a copy writer', () => a.init());
         await new Copier({
-          source, database: o.source.database, writer: applier,
-          tables: new Map(todo.map((n) => [n, pre.tables.get(n)!])), state: state.tables,
-          throttler: this.throttler!, chunkSize: () => this.chunkSize, parallelTables: o.parallelTables,
-          raiseFloor: { coordinate: async () => packCoordinate(await inspector.binlogCoordinate()) },
-          onChunk: (table, rows, left, done) => {
+          source, database: o.source.database, writers: appliers.slice(1),
+          tables: new Map(todo.map((t) => [t, pre.tables.get(t)!])), state: state.tables,
+          throttler: this.throttler!, chunkSize: () => this.chunkSize,
+          floor: { coordinate: async () => packCoordinate(await inspector.binlogCoordinate()), writer: appliers[0] },
+          onChunk: (table, rows, kept, done) => {
             const p = this.local.get(table)!;
             p.rowsCopied += rows;
             if (done) { p.done = true; follower.poke(); }
-            this.rowsLeftToStream += left;
+            this.rowsLeftToStream += kept;
           },
         }).run(inner.signal);
       })().catch(stopAll);
@@ -246,7 +247,7 @@ export class Transfer {
       if (this.etaTimer) clearInterval(this.etaTimer);
       this.throttler?.stop();
       streamer?.stop();
-      await writer?.end().catch(() => undefined);
+      for (const w of writers) await w.end().catch(() => undefined);
       await target?.end().catch(() => undefined);
       await source.end().catch(() => undefined);
     }
