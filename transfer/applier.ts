@@ -6,6 +6,7 @@ import type { Row } from './conversion';
 import { changeOps, keyOf, keyText, refreshKeys, type MappedTable, type Op } from './mapper';
 import { REFRESH_TABLE, STATE_TABLE, TABLES_TABLE, TOUCHED_TABLE } from './meta';
 import type { GtidPosition } from './position';
+import { mayMeetChunk, type CopyWindow } from './overlap';
 import { placeholderCount, type RefreshPlan } from './refresh';
 
 /** One committed Uold transaction as the streamer delivers it. */
@@ -148,7 +149,7 @@ export class Applier {
    *    (see applyChunk);
    *  - `refresh`: specs whose set-based pass has started get their per-key form.
    */
-  async applyTransactions(txns: SourceTxn[], position: GtidPosition, opts: { touch: ReadonlyMap<string, bigint>; refresh: ReadonlySet<string>; lagMs: number }): Promise<number> {
+  async applyTransactions(txns: SourceTxn[], position: GtidPosition, opts: { touch: ReadonlyMap<string, CopyWindow>; refresh: ReadonlySet<string>; lagMs: number }): Promise<number> {
     const ops: Op[] = [];
     const refresh = new Map<string, { sql: string; keys: Map<string, unknown[]> }>();
     const touched = new Map<string, [string, Buffer, bigint]>();
@@ -160,12 +161,14 @@ export class Applier {
         events++;
         ops.push(...changeOps(m, c.before, c.after));
         if (opts.refresh.size) refreshKeys(m, [c.before, c.after], refresh, opts.refresh);
-        // Only a change after the table's floor can be newer than a chunk still to be written (see below).
-        const floor = opts.touch.get(c.table);
-        if (floor !== undefined && (t.end === 0n || t.end > floor)) {
+        // Only a change that may meet a chunk still to be written is recorded (overlap.ts).
+        const window = opts.touch.get(c.table);
+        if (window) {
           for (const img of [c.before, c.after]) {
             if (!img) continue;
-            const h = keyHash(keyOf(img, m.sourceKey));
+            const key = keyOf(img, m.sourceKey);
+            if (!mayMeetChunk(window, t.end, key)) continue;
+            const h = keyHash(key);
             // Why: a transaction of unknown coordinate counts as the newest (a chunk then leaves the key to the stream, always safe).
             touched.set(c.table + '\u0000' + h.toString('hex'), [c.table, h, t.end > 0n ? t.end : MAX_COORD]);
           }
@@ -203,6 +206,21 @@ export class Applier {
   /** The follower is alive and caught up: its heartbeat for copy units in other processes. */
   async heartbeat(lagMs: number): Promise<void> {
     await this.inTransaction(async () => { await this.conn.query(`UPDATE ${STATE_TABLE} SET lag_ms = ?, updated_at = NOW(3) WHERE id = 1`, [Math.round(lagMs)]); });
+  }
+
+  /**
+   * Fixes the bound of a table's copy the first time it starts, and returns
+   * the bound in force (a resumed copy keeps the first one: the follower may
+   * rely on it, see overlap.ts).
+   */
+  async fixBound(table: string, bound: unknown[] | null): Promise<unknown[] | null> {
+    let out: unknown[] | null = bound;
+    await this.inTransaction(async () => {
+      await this.conn.query(`UPDATE ${TABLES_TABLE} SET bound_key = ? WHERE source_table = ? AND bound_key IS NULL`, [JSON.stringify(bound), table]);
+      const [rows] = await this.conn.query(`SELECT bound_key AS b FROM ${TABLES_TABLE} WHERE source_table = ?`, [table]) as [Array<{ b: string }>, unknown];
+      out = JSON.parse(rows[0].b);
+    });
+    return out;
   }
 
   /** Every chunk of these tables still to be written will have a snapshot at or after `coord` (see Copier.run). */

@@ -54,10 +54,20 @@ export interface CopierDeps {
   /** After each chunk is committed: rows read, rows left to the stream. */
   onChunk?(table: string, rows: number, leftToStream: number, done: boolean): void;
   /**
-   * Raising the floor of idle tables (see Copier.run): Uold's binlog
-   * coordinate now, and a Unew writer outside any chunk's transaction.
+   * For the copy state outside chunks (bounds, floors of idle tables, see
+   * Copier.run): Uold's binlog coordinate now, and a Unew writer outside any
+   * chunk's transaction.
    */
-  floor?: { coordinate(): Promise<bigint>; writer: Applier };
+  floor: { coordinate(): Promise<bigint>; writer: Applier };
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); signal.removeEventListener('abort', done); resolve(); };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** How often an idle copier raises its tables' floor. */
@@ -91,6 +101,13 @@ export class Copier {
     const begun = new Map<string, number>();
     const busy = new Map<string, number>();
     const bump = (m: Map<string, number>, t: string, by: number) => m.set(t, (m.get(t) ?? 0) + by);
+    // The state writer is one connection shared by the slots and the floor loop: one transaction at a time.
+    let chain: Promise<unknown> = Promise.resolve();
+    const stateWriter = <T>(fn: () => Promise<T>): Promise<T> => {
+      const run = chain.then(fn);
+      chain = run.catch(() => undefined);
+      return run;
+    };
 
     const read = async (name: string, m: MappedTable, after: unknown[] | null, bound: unknown[] | null): Promise<ReadyChunk> => {
       bump(begun, name, 1);
@@ -103,10 +120,22 @@ export class Copier {
 
     const copyTable = async (name: string, writer: Applier) => {
       const m = d.tables.get(name)!;
-      // Correct because every change after the start position is applied from the
-      // stream anyway; re-read after a restart (a higher bound only copies more).
-      const bound = await on('source', `reading the highest key of ${name}`, () => maxKey(d.source, d.database, name, m.sourceKey));
-      const readNext = async (after: unknown[] | null): Promise<ReadyChunk | null> => (await d.throttler.wait(inner.signal)) ? read(name, m, after, bound) : null;
+      // Rows above the bound were inserted after the copy began, so after the
+      // start position: the stream brings them. Fixed the first time the table
+      // starts (a resumed copy keeps it): the follower relies on it.
+      const saved = d.state.get(name)?.bound;
+      const bound = saved !== undefined ? saved
+        : await on('target', `fixing the copy bound of ${name}`, async () => {
+          const max = await on('source', `reading the highest key of ${name}`, () => maxKey(d.source, d.database, name, m.sourceKey));
+          return stateWriter(() => d.floor.writer.fixBound(name, max));
+        });
+      const readNext = (after: unknown[] | null): Promise<ReadyChunk | null> => {
+        const p = (async () => ((await d.throttler.wait(inner.signal)) ? read(name, m, after, bound) : null))();
+        // Why: it may fail while the current chunk is being written; it is awaited after that,
+        // and must not count as unhandled meanwhile.
+        p.catch(() => undefined);
+        return p;
+      };
       let next: Promise<ReadyChunk | null> = readNext(d.state.get(name)?.lastKey ?? null);
       try {
         for (;;) {
@@ -142,15 +171,14 @@ export class Copier {
      */
     const raiseFloors = async () => {
       const f = d.floor;
-      if (!f) return;
       while (!inner.signal.aborted && left.size) {
-        await new Promise<void>((r) => { const t = setTimeout(r, FLOOR_EVERY_MS); inner.signal.addEventListener('abort', () => { clearTimeout(t); r(); }, { once: true }); });
+        await sleep(FLOOR_EVERY_MS, inner.signal);
         if (inner.signal.aborted) return;
         const before = new Map([...left].map((t) => [t, begun.get(t) ?? 0]));
         const now = await on('source', 'reading the binlog coordinate', () => f.coordinate());
         // Why the checks after reading it: a read begun before it could hold an older snapshot.
         const idle = [...before].filter(([t, n]) => left.has(t) && (busy.get(t) ?? 0) === 0 && (begun.get(t) ?? 0) === n).map(([t]) => t);
-        if (idle.length && !inner.signal.aborted) await on('target', 'raising the copy floor', () => f.writer.raiseFloor(idle, now));
+        if (idle.length && !inner.signal.aborted) await on('target', 'raising the copy floor', () => stateWriter(() => f.writer.raiseFloor(idle, now)));
       }
     };
 

@@ -4,7 +4,7 @@
  * read, convert and write than a narrow one), plus the refresh passes that
  * follow the copy (one unit per refreshed row, scaled by `refreshWeight`).
  * The pace is the work done over a long trailing window — the last third of
- * the copy so far, at least 30 s — so a throttled minute or a table switch
+ * the copy so far, at least 15 s — so a throttled minute or a table switch
  * moves the estimate a little, not by half.
  */
 export interface WorkItem {
@@ -21,7 +21,7 @@ export interface EtaOptions {
   windowShare: number;
 }
 
-export const DEFAULT_ETA: EtaOptions = { minWindowMs: 30_000, windowShare: 1 / 3 };
+export const DEFAULT_ETA: EtaOptions = { minWindowMs: 15_000, windowShare: 1 / 3 };
 
 export function workOf(items: WorkItem[]): { done: number; total: number } {
   let done = 0;

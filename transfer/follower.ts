@@ -2,7 +2,8 @@ import type * as mysql from 'mysql2/promise';
 import { imagoError } from '../lib/errors';
 import type { Applier, SourceTxn } from './applier';
 import { on } from './failures';
-import type { MappedTable } from './mapper';
+import { keyOf, type MappedTable } from './mapper';
+import { mayMeetChunk, type CopyWindow } from './overlap';
 import { readRefresh, readTables, type RefreshState, type TableState } from './meta';
 import { GtidPosition } from './position';
 import type { RefreshPlan } from './refresh';
@@ -116,10 +117,13 @@ export class Follower {
     return true;
   }
 
-  /** Old tables whose copy may still write chunks, with their floor as last read (never above the true one: it only grows). */
-  private touching(): Map<string, bigint> {
-    const out = new Map<string, bigint>();
-    for (const n of this.d.tables.keys()) { const s = this.tableStates.get(n); if (!s?.done) out.set(n, s?.floor ?? 0n); }
+  /** Old tables whose copy may still write chunks, with what bounds it as last read (see overlap.ts). */
+  private touching(): Map<string, CopyWindow> {
+    const out = new Map<string, CopyWindow>();
+    for (const n of this.d.tables.keys()) {
+      const s = this.tableStates.get(n);
+      if (!s?.done) out.set(n, { floor: s?.floor ?? 0n, lastKey: s?.lastKey ?? null, bound: s?.bound });
+    }
     return out;
   }
 
@@ -144,11 +148,15 @@ export class Follower {
     let events = 0;
     const pos = this.applied.clone();
     const touch = this.touching();
-    // A batch that changes a table being copied after its floor holds that
-    // table's lock while it runs, and a chunk of the table waits for it: such
-    // batches are kept short. Batches of older changes (a follower catching
-    // up) need no lock and stay large.
-    const locking = (t: SourceTxn) => t.changes.some((c) => { const f = touch.get(c.table); return f !== undefined && (t.end === 0n || t.end > f); });
+    // A batch with a change that may meet a chunk still to be written holds
+    // that table's lock while it runs, and a chunk of the table waits for it:
+    // such batches are kept short. Other batches (older changes: a follower
+    // catching up; new rows above the copy's bound) need no lock and stay large.
+    const locking = (t: SourceTxn) => t.changes.some((c) => {
+      const w = touch.get(c.table);
+      const m = this.d.tables.get(c.table);
+      return !!w && !!m && [c.before, c.after].some((img) => !!img && mayMeetChunk(w, t.end, keyOf(img, m.sourceKey)));
+    });
     const limit = this.queue.length && locking(this.queue[0]) ? Math.min(this.d.maxApplyBatch, LOCKED_BATCH_EVENTS) : this.d.maxApplyBatch;
     while (this.queue.length && (events < limit || batch.length === 0)) {
       const t = this.queue[0];

@@ -22,7 +22,16 @@ export const TOUCHED_TABLE = '_imago_transfer_touched';
 export const REFRESH_TABLE = '_imago_transfer_refresh';
 export const META_TABLES = [STATE_TABLE, TABLES_TABLE, TOUCHED_TABLE, REFRESH_TABLE];
 
-export interface TableState { lastKey: unknown[] | null; rowsCopied: number; rowsTotal: number | null; done: boolean; floor: bigint }
+export interface TableState {
+  lastKey: unknown[] | null;
+  rowsCopied: number;
+  rowsTotal: number | null;
+  done: boolean;
+  /** Every chunk still to be written has a snapshot at or after this binlog coordinate (see overlap.ts). */
+  floor: bigint;
+  /** The highest key the copy goes to, fixed when it first starts (null: the table was empty; undefined: not started). */
+  bound: unknown[] | null | undefined;
+}
 export interface RefreshState { table: string; lastKey: unknown[] | null; rowsDone: number; done: boolean }
 
 export interface SavedState {
@@ -45,7 +54,7 @@ export async function ensureMetaTables(conn: Db): Promise<void> {
   await conn.query(`CREATE TABLE IF NOT EXISTS ${TABLES_TABLE} (
     source_table VARCHAR(64) PRIMARY KEY, last_key TEXT NULL, rows_copied BIGINT NOT NULL DEFAULT 0,
     rows_total BIGINT NULL, done TINYINT NOT NULL DEFAULT 0, owner VARCHAR(255) NULL,
-    floor_coord BIGINT UNSIGNED NOT NULL DEFAULT 0) ENGINE=InnoDB`);
+    floor_coord BIGINT UNSIGNED NOT NULL DEFAULT 0, bound_key TEXT NULL) ENGINE=InnoDB`);
   await conn.query(`CREATE TABLE IF NOT EXISTS ${TOUCHED_TABLE} (
     source_table VARCHAR(64) NOT NULL, key_hash BINARY(16) NOT NULL, coord BIGINT UNSIGNED NOT NULL,
     PRIMARY KEY (source_table, key_hash), KEY by_coord (source_table, coord)) ENGINE=InnoDB`);
@@ -60,7 +69,7 @@ export async function readTables(conn: Db): Promise<Map<string, TableState>> {
   const [tables] = await conn.query(`SELECT * FROM ${TABLES_TABLE}`) as [any[], unknown];
   return new Map(tables.map((t) => [t.source_table, {
     lastKey: parseKey(t.last_key), rowsCopied: Number(t.rows_copied), rowsTotal: t.rows_total === null ? null : Number(t.rows_total), done: !!t.done,
-    floor: BigInt(t.floor_coord ?? 0),
+    floor: BigInt(t.floor_coord ?? 0), bound: t.bound_key === null ? undefined : JSON.parse(t.bound_key),
   }]));
 }
 

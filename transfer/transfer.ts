@@ -51,7 +51,7 @@ export interface TransferProgress {
 }
 
 /** A refreshed row costs about this share of an average copied row (calibrated on the auction, see docs/data-transfer.md). */
-const REFRESH_WEIGHT = 0.35;
+const REFRESH_WEIGHT = 0.2;
 
 /**
  * The data transfer: preflight, start capturing Uold's binlog, copy the
@@ -256,7 +256,9 @@ export class Transfer {
   private noteEta(): void {
     if (this.phase !== 'copy' && this.phase !== 'following') return;
     const tables = this.tableProgress();
-    this.eta.note(Date.now(), this.work(tables, this.refreshProgress(tables)).done);
+    const work = this.work(tables, this.refreshProgress(tables)).done;
+    // The pace is taken from the first copied row on: connecting and counting are not the copy's pace.
+    if (work > 0) this.eta.note(Date.now(), work);
   }
 
   /**

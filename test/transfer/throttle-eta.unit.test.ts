@@ -3,6 +3,7 @@ import { Eta, workOf } from '../../transfer/eta';
 import { DEFAULT_THROTTLE } from '../../transfer/options';
 import { placeholderCount, refreshPlans, validateRefreshSpecs } from '../../transfer/refresh';
 import { decide, p99Between } from '../../transfer/throttler';
+import { compareIntegerKeys, mayMeetChunk } from '../../transfer/overlap';
 import { isImagoError } from '../../lib/errors';
 import type { ConversionModule } from '../../transfer/conversion';
 
@@ -106,5 +107,30 @@ describe('refresh specs', () => {
 
   it('counts placeholders outside quotes', () => {
     assert.equal(placeholderCount("UPDATE t SET a = '?' WHERE id IN (?) AND b = \"?\" AND `c?` IN (?)"), 2);
+  });
+});
+
+describe('which stream changes may meet a chunk still to be written (overlap)', () => {
+  const w = { floor: 100n, lastKey: [10], bound: [50] };
+  it('only changes after the floor, to keys above the last copied one and up to the bound', () => {
+    assert.equal(mayMeetChunk(w, 101n, [11]), true);
+    assert.equal(mayMeetChunk(w, 100n, [11]), false, 'at the floor: every pending chunk is as new');
+    assert.equal(mayMeetChunk(w, 101n, [10]), false, 'already copied');
+    assert.equal(mayMeetChunk(w, 101n, [51]), false, 'above the bound: the stream alone owns it');
+    assert.equal(mayMeetChunk(w, 101n, [50]), true);
+    assert.equal(mayMeetChunk(w, 0n, [11]), true, 'an unknown coordinate counts as new');
+  });
+  it('knows nothing yet, or cannot order the key: counts as inside', () => {
+    assert.equal(mayMeetChunk({ floor: 0n, lastKey: null, bound: undefined }, 5n, [1_000_000]), true);
+    assert.equal(mayMeetChunk({ floor: 0n, lastKey: ['b'], bound: ['m'] }, 5n, ['z']), true, 'strings order by collation: not compared here');
+    assert.equal(mayMeetChunk({ floor: 0n, lastKey: null, bound: null }, 5n, [1]), false, 'the table was empty when its copy began');
+  });
+  it('orders integer keys exactly, composite and beyond 2^53', () => {
+    assert.equal(compareIntegerKeys([1, 2], [1, 3]), -1);
+    assert.equal(compareIntegerKeys([2, 0], [1, 9]), 1);
+    assert.equal(compareIntegerKeys(['9007199254740993'], [9007199254740991]), 1);
+    assert.equal(compareIntegerKeys([2 ** 53], [1]), null, 'an unsafe JS number is not trusted');
+    assert.equal(compareIntegerKeys([1.5], [1]), null);
+    assert.equal(compareIntegerKeys([1], [1, 2]), null);
   });
 });
