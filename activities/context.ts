@@ -17,8 +17,14 @@ export function unewAdminUrl(handle: UnewHandle): string {
   return resolveSecret(handle.db.adminUrlRef, `Unew ${handle.upgradeId} admin URL`);
 }
 
+/**
+ * Control clients of the plan's interceptors. The call timeout is at most half
+ * the hold: during a cut-over, an interceptor that does not answer must not
+ * outlast the hold it is part of.
+ */
 export function ingressClients(plan: UpgradePlan): IngressControlClient[] {
-  return plan.uold.ingress.map((ing, i) => new IngressControlClient(ing.controlUrl, resolveSecret(ing.tokenRef, `/uold/ingress/${i}/tokenRef`)));
+  const timeoutMs = Math.min(10_000, Math.max(1_000, Math.floor(plan.switchover.holdTimeoutMs / 2)));
+  return plan.uold.ingress.map((ing, i) => new IngressControlClient(ing.controlUrl, resolveSecret(ing.tokenRef, `/uold/ingress/${i}/tokenRef`), timeoutMs));
 }
 
 export function loadConversion(plan: UpgradePlan): ConversionModule {
@@ -44,7 +50,7 @@ export function readerServerId(upgradeId: string, role: 'transfer' | 'verify' | 
 
 /** The plan's folder: tests and the application start there. */
 export function planDir(plan: UpgradePlan): string {
-  return (plan as UpgradePlan & { planDir?: string }).planDir ?? process.cwd();
+  return plan.planDir;
 }
 
 /**

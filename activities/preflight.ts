@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as mysql from 'mysql2/promise';
 import { imagoError } from '../lib/errors';
-import { redactUrl } from '../lib/secrets';
+import { redactGrant, redactUrl } from '../lib/secrets';
 
 export interface PreflightReport {
   server: string;
@@ -32,7 +32,8 @@ export async function preflightUold(url: string, database: string, opts: { diskD
     if (vars.format !== 'ROW') throw imagoError('IMAGO_PREFLIGHT_BINLOG', `${redactUrl(url)}: binlog_format is ${vars.format}, not ROW`);
     if (vars.image !== 'FULL') throw imagoError('IMAGO_PREFLIGHT_BINLOG', `${redactUrl(url)}: binlog_row_image is ${vars.image}, not FULL`);
     const [grantRows] = await conn.query('SHOW GRANTS') as any;
-    const grants: string[] = grantRows.map((r: Record<string, string>) => Object.values(r)[0]);
+    // Without the password hash SHOW GRANTS prints: the report goes into workflow history.
+    const grants: string[] = grantRows.map((r: Record<string, string>) => redactGrant(Object.values(r)[0]));
     expectPrivileges(grants, database, url);
     const [[{ n }]] = await conn.query('SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = ? AND table_type = "BASE TABLE"', [database]) as any;
     const stat = fs.statfsSync(opts.diskDir);

@@ -4,6 +4,8 @@ import type { UpgradePlan } from '../plan/types';
 import type { UnewHandle } from '../providers/provider';
 import type { TestResult } from '../workflows/status';
 import { verify } from '../transfer/verify';
+import { flushTo, readUoldPosition } from '../transfer/flush';
+import type { CompareVerdict } from '../compare/report';
 import type { CompareSummary, VerificationSummary } from './types';
 import { ingressClients, loadConversion, planDir, readerServerId, uoldDbUrl, unewAdminUrl, withHeartbeat } from './context';
 
@@ -40,14 +42,15 @@ export function createTestingActivities() {
     },
 
     /** Registers Unew at every interceptor and mirrors safe requests to it, compared by the compare engine. */
-    async startMirror(handle: UnewHandle, plan: UpgradePlan): Promise<void> {
+    async startMirror(handle: UnewHandle, plan: UpgradePlan, epoch = 0): Promise<void> {
       for (const c of ingressClients(plan)) {
         const st = await c.status();
         const uoldUrl = st.upstreams[st.target];
         if (st.upstreams.unew !== handle.appUrls[0]) await c.addUpstream('unew', handle.appUrls[0]);
         await c.mirror({
           on: true, shadow: 'unew', percent: plan.mirror.percent, methods: plan.mirror.methods,
-          compare: { ...plan.compare, uoldUrl, unewUrl: handle.appUrls[0] },
+          // A new epoch is a new compare config: the interceptor starts a fresh comparer (a new window).
+          compare: { ...plan.compare, uoldUrl, unewUrl: handle.appUrls[0], ...(epoch ? { epoch } : {}) },
         });
       }
     },
@@ -59,21 +62,34 @@ export function createTestingActivities() {
       }
     },
 
-    /** The compare verdict across every interceptor: pass only when each passes. */
-    async compareVerdict(plan: UpgradePlan): Promise<CompareSummary> {
+    /** The compare verdict across every interceptor (pass only when each passes), and whether Unew was fed meanwhile. */
+    async compareVerdict(plan: UpgradePlan, handle?: UnewHandle): Promise<CompareSummary> {
       const reports: unknown[] = [];
-      const reasons: string[] = [];
+      const failures: CompareSummary['failures'] = [];
       let samples = 0;
-      let pass = true;
       for (const c of ingressClients(plan)) {
         const r = await c.compare();
-        const v = r.verdict as { pass: boolean; reasons: string[]; compared: number } | null;
+        const v = r.verdict as CompareVerdict | null;
         reports.push({ interceptor: c.baseUrl, pairs: r.pairs, report: r.report, verdict: v });
-        if (!r.comparer || !v) { pass = false; reasons.push(`${c.baseUrl}: no compare engine is attached to this interceptor`); continue; }
+        if (!r.comparer || !v) { failures.push({ rule: 'no-engine', endpoint: null, reason: `${c.baseUrl}: no compare engine is attached to this interceptor` }); continue; }
         samples += v.compared;
-        if (!v.pass) { pass = false; reasons.push(...v.reasons.map((x) => `${c.baseUrl}: ${x}`)); }
+        for (const f of v.failures ?? []) failures.push({ ...f, reason: `${c.baseUrl}: ${f.reason}` });
       }
-      return { pass, reasons, samples, report: reports.length === 1 ? (reports[0] as any).report : reports };
+      let unewFresh = true;
+      let freshness = 'not checked';
+      if (handle) {
+        try {
+          const { waitedMs } = await flushTo(unewAdminUrl(handle), handle.db.database, await readUoldPosition(uoldDbUrl(plan)), plan.transfer.maxLagMs);
+          freshness = `Unew reached Uold's position in ${waitedMs} ms`;
+        } catch (err) {
+          unewFresh = false;
+          freshness = `Unew is not being kept up to date: ${(err as Error).message}`;
+        }
+      }
+      return {
+        pass: failures.length === 0, reasons: failures.map((f) => f.reason), failures, samples, unewFresh, freshness,
+        report: reports.length === 1 ? (reports[0] as { report: unknown }).report : reports,
+      };
     },
 
     /** Full verification of convert(Uold) against Unew, at consistent positions. */

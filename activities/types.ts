@@ -1,13 +1,25 @@
 /** The activities' signatures, shared by the workflow (types only) and activities/index.ts. */
 import type { UpgradePlan } from '../plan/types';
 import type { UnewHandle } from '../providers/provider';
-import type { CutoverReport, TestResult, TransferProgressSnapshot, UpgradeStatus } from '../workflows/status';
+import type { CutoverArgs } from './cutover';
+import type { CutoverCheckReport, CutoverReport, TestResult, UpgradeStatus } from '../workflows/status';
 import type { PreflightReport } from './preflight';
+import type { TransferResult } from './transfer-runner';
 
 export interface CompareSummary {
   pass: boolean;
   reasons: string[];
+  /** The failing rules, across every interceptor: only 'no-traffic'/'min-samples' means "not enough evidence yet". */
+  failures: Array<{ rule: 'no-traffic' | 'min-samples' | 'regression' | 'server-error' | 'no-engine'; endpoint: string | null; reason: string }>;
   samples: number;
+  /**
+   * Whether Unew was being kept up to date when the verdict was read: it
+   * reached Uold's position of that moment within transfer.maxLagMs. Pairs
+   * mirrored while Unew was not fed (the transfer down after a worker crash)
+   * compare old data with new, so such a window is discarded, not judged.
+   */
+  unewFresh: boolean;
+  freshness: string;
   /** The compare engines' reports, one per interceptor (bounded). */
   report: unknown;
 }
@@ -28,16 +40,19 @@ export interface UpgradeActivities {
   startUnewApp(handle: UnewHandle, plan: UpgradePlan): Promise<UnewHandle>;
   waitUnewHealthy(handle: UnewHandle, plan: UpgradePlan): Promise<void>;
   /** Copies, then follows Uold until the workflow's controls say stop. Signals progress to the workflow. */
-  runTransfer(args: { workflowId: string; handle: UnewHandle; plan: UpgradePlan }): Promise<TransferProgressSnapshot | null>;
+  runTransfer(args: { workflowId: string; handle: UnewHandle; plan: UpgradePlan }): Promise<TransferResult>;
   runPlanTests(handle: UnewHandle, plan: UpgradePlan): Promise<TestResult[]>;
   /** Unew's application account: what it holds against unew.grants (a test result in the gate). */
   checkGrants(handle: UnewHandle, plan: UpgradePlan): Promise<TestResult>;
-  startMirror(handle: UnewHandle, plan: UpgradePlan): Promise<void>;
-  compareVerdict(plan: UpgradePlan): Promise<CompareSummary>;
+  /** Mirrors to Unew; a new `epoch` starts a fresh comparer (a new compare window). */
+  startMirror(handle: UnewHandle, plan: UpgradePlan, epoch?: number): Promise<void>;
+  compareVerdict(plan: UpgradePlan, handle?: UnewHandle): Promise<CompareSummary>;
   stopMirror(plan: UpgradePlan): Promise<void>;
   verifyData(handle: UnewHandle, plan: UpgradePlan): Promise<VerificationSummary>;
   /** Termination (hold, drain, flush, verify the last window, smoke test) and switchover, bounded by the hold timeout. */
-  cutOver(args: { attempt: number; handle: UnewHandle; plan: UpgradePlan; verifiedPosition: string | null }): Promise<CutoverReport>;
+  cutOver(args: CutoverArgs): Promise<CutoverReport>;
+  /** The cut-over's dry run: every check with its figure, nobody held. */
+  checkCutover(args: Omit<CutoverArgs, 'pointOfNoReturn'>): Promise<CutoverCheckReport>;
   collectIngressTimeline(plan: UpgradePlan, sinceMs: number): Promise<UpgradeStatus['series']['ingress']>;
   destroyUnew(upgradeId: string, plan: UpgradePlan): Promise<void>;
 }

@@ -4,8 +4,9 @@ import * as os from 'node:os';
 import * as mysql from 'mysql2/promise';
 import type { UpgradePlan } from '../plan/types';
 import type { Provider, UnewHandle } from '../providers/provider';
-import { validatePlan } from '../plan/load';
+import { validateLoadedPlan } from '../plan/load';
 import { imagoError } from '../lib/errors';
+import { Context } from '@temporalio/activity';
 import { preflightUold, type PreflightReport } from './preflight';
 import { planDir, uoldDbUrl, unewAdminUrl, withHeartbeat } from './context';
 
@@ -15,13 +16,12 @@ export function createUniverseActivities(providers: Record<string, Provider>) {
     if (!p) throw imagoError('IMAGO_PLAN_INVALID', `/unew/provider: '${plan.unew.provider}' is not configured on this worker (have: ${Object.keys(providers).join(', ')})`);
     return p;
   };
-  const unewSection = (plan: UpgradePlan) => ({ ...plan.unew, planDir: planDir(plan) }) as unknown as Record<string, unknown>;
+  const unewSection = (plan: UpgradePlan): Record<string, unknown> => plan.unew;
 
   return {
     /** The client validated the plan; the worker checks again, where the files must exist. */
     async validatePlanOnWorker(plan: UpgradePlan): Promise<void> {
-      const { planDir: dir, ...rest } = plan as UpgradePlan & { planDir?: string };
-      validatePlan(rest, dir ?? process.cwd(), 'plan (on the worker)');
+      validateLoadedPlan(plan, 'plan (on the worker)');
     },
 
     async preflight(plan: UpgradePlan): Promise<PreflightReport> {
@@ -29,7 +29,9 @@ export function createUniverseActivities(providers: Record<string, Provider>) {
     },
 
     async provisionUnew(upgradeId: string, plan: UpgradePlan): Promise<UnewHandle> {
-      return withHeartbeat('provisioning Unew', () => providerOf(plan).provisionDatabase({ upgradeId, unew: unewSection(plan) }));
+      const info = Context.current().info;
+      const owner = { namespace: info.workflowNamespace ?? 'default', taskQueue: info.taskQueue, workflowId: info.workflowExecution?.workflowId ?? upgradeId };
+      return withHeartbeat('provisioning Unew', () => providerOf(plan).provisionDatabase({ upgradeId, unew: unewSection(plan), planDir: planDir(plan), owner }));
     },
 
     /** Applies the new schema to Unew's empty database. Idempotent: skipped when the tables already exist. */
@@ -50,7 +52,7 @@ export function createUniverseActivities(providers: Record<string, Provider>) {
     },
 
     async startUnewApp(handle: UnewHandle, plan: UpgradePlan): Promise<UnewHandle> {
-      return withHeartbeat('starting Unew', () => providerOf(plan).startApplication(handle, { upgradeId: handle.upgradeId, unew: unewSection(plan) }));
+      return withHeartbeat('starting Unew', () => providerOf(plan).startApplication(handle, { upgradeId: handle.upgradeId, unew: unewSection(plan), planDir: planDir(plan) }));
     },
 
     async waitUnewHealthy(handle: UnewHandle, plan: UpgradePlan): Promise<void> {

@@ -20,7 +20,8 @@ import { createWorker } from '../worker/run';
 import { startUoldStage } from '../examples/auction/stage';
 import { startWorkload } from '../examples/auction/workload/generator';
 import { loadPlanFile } from '../plan/load';
-import { TASK_QUEUE, WORKFLOW_TYPE, type UpgradeStatus } from '../workflows/status';
+import type { UpgradeStatus } from '../workflows/status';
+import { ImagoClient } from '../client/api';
 
 async function main() {
   const { values } = parseArgs({ options: {
@@ -47,7 +48,7 @@ async function main() {
   try {
     const id = `bench-${Date.now()}`;
     const plan = loadPlanFile(stage.writePlan(values['verify-nice'] !== undefined ? (p) => { p.verify.niceRatio = Number(values['verify-nice']); } : undefined));
-    const h = await client.workflow.start(WORKFLOW_TYPE, { taskQueue: TASK_QUEUE, workflowId: id, args: [{ upgradeId: id, plan }] });
+    const { handle: h } = await ImagoClient.fromClient(client).start(plan, { workflowId: id });
     const status: UpgradeStatus = await h.result();
     load.stop();
     const w = await load.done;

@@ -5,6 +5,7 @@
  * runCli() takes an Io so tests run commands in-process.
  */
 import { parseArgs } from 'node:util';
+import { ServiceError } from '@temporalio/client';
 import { imagoError, isImagoError } from '../lib/errors';
 import { EXIT_CODES } from '../workflows/status';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, type CommandSpec, type Values } from './commands/common';
@@ -13,11 +14,13 @@ import { planValidateCommand, startCommand, watchCommand } from './commands/foll
 import { listCommand, statusCommand } from './commands/inspect';
 import { ingressCommand, workerCommand } from './commands/processes';
 import { reportCommand } from './commands/report';
+import { serverSetupCommand } from './commands/server';
+import { gcCommand } from './commands/gc';
 import { palette, processIo, type Io } from './output';
 
 export const COMMANDS: CommandSpec[] = [
   startCommand, watchCommand, statusCommand, listCommand, ...controlCommands,
-  reportCommand, planValidateCommand, workerCommand, ingressCommand,
+  reportCommand, planValidateCommand, serverSetupCommand, workerCommand, ingressCommand, gcCommand,
 ];
 const GROUPS = new Set(COMMANDS.filter((c) => c.name.includes(' ')).map((c) => c.name.split(' ')[0]));
 
@@ -34,7 +37,8 @@ ${COMMANDS.map((c) => `  ${usageLine(c).padEnd(w)}  ${c.summary}`).join('\n')}
 
 Every command takes --help; most take --json. Colour only on a terminal, never with NO_COLOR.
 Exit codes: 0 completed/ok, 1 usage or error, 2 aborted, 3 failed, 4 rolled back, 5 timed out.
-Upgrade ids are workflow ids, imago-<plan name>; the bare plan name is accepted too.
+Upgrade ids are workflow ids (imago-<plan name> unless started with another); a bare plan name is accepted too.
+A new namespace needs 'imago server setup' once (Imago's search attributes).
 `;
 }
 
@@ -103,15 +107,31 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
   }
 }
 
+/**
+ * Every error ends as one message and exit 1: a registry error as it is; a
+ * refusal by the server as CLIENT_SERVER_REFUSED with its reason; anything
+ * else as its message. No stack trace unless IMAGO_DEBUG is set (for a bug report).
+ */
 function reportError(io: Io, err: unknown, json: boolean): number {
+  const e = asReported(err);
   if (json) {
-    const e = isImagoError(err) ? { code: err.code, detail: err.detail, hint: err.hint, message: err.message } : { code: 'UNEXPECTED', message: String((err as Error)?.message ?? err) };
-    io.out(`${JSON.stringify({ error: e })}\n`);
+    io.out(`${JSON.stringify({ error: isImagoError(e) ? { code: e.code, detail: e.detail, hint: e.hint, message: e.message } : { code: 'UNEXPECTED', message: e.message } })}\n`);
   } else {
-    const text = isImagoError(err) ? err.message : `unexpected error: ${(err as Error)?.stack ?? String(err)}`;
-    io.err(`${palette({ isTTY: io.isTTY, env: io.env }).red('imago:')} ${text}\n`);
+    const text = isImagoError(e) ? e.message : `unexpected error: ${e.message}`;
+    const stack = io.env.IMAGO_DEBUG && (err as Error)?.stack ? `\n${(err as Error).stack}` : '';
+    io.err(`${palette({ isTTY: io.isTTY, env: io.env }).red('imago:')} ${text}${stack}\n`);
   }
   return EXIT_CODES.usage;
+}
+
+function asReported(err: unknown): Error {
+  if (isImagoError(err)) return err;
+  if (err instanceof ServiceError) {
+    const cause = err.cause as (Error & { code?: number; details?: string }) | undefined;
+    const reason = cause?.details || cause?.message || '';
+    return imagoError('CLIENT_SERVER_REFUSED', `${err.message}${reason ? `: ${reason}` : ''}`, err);
+  }
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {

@@ -3,6 +3,11 @@
  * first source that has it: command-line flag > environment (the variables
  * the Temporal CLI reads) > config file (~/.config/imago/config.json or
  * --config) > default. Resolved once, validated once, frozen.
+ *
+ * The web UI's URL has two more sources after the config file: the URL
+ * recorded on the namespace by `imago server setup --ui-url` (looked up when
+ * the client connects, see ImagoClient), else the dev server's convention,
+ * the UI on the frontend's port + 1000 (`temporal server start-dev`).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -10,7 +15,8 @@ import * as path from 'node:path';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { imagoError } from '../lib/errors';
 
-export type SettingSource = 'flag' | 'env' | 'file' | 'default';
+/** 'server': recorded on the namespace; 'derived': the dev server's port + 1000 (uiUrl only). */
+export type SettingSource = 'flag' | 'env' | 'file' | 'server' | 'derived' | 'default';
 
 /** Flags as the CLI spells them (camelCased); the same keys are accepted in the config file. */
 export interface ConnectionFlags {
@@ -40,7 +46,14 @@ export interface ConnectionSettings {
 
 export const DEFAULT_ADDRESS = '127.0.0.1:7233';
 export const DEFAULT_NAMESPACE = 'default';
-export const DEFAULT_UI_URL = 'http://127.0.0.1:8233';
+
+/** The dev server's web UI: `temporal server start-dev` serves it on the frontend's port + 1000 unless told otherwise. */
+export function devServerUiUrl(address: string): string {
+  const m = /^(.*):(\d+)$/.exec(address);
+  if (!m) return 'http://127.0.0.1:8233';
+  const port = Number(m[2]) + 1000;
+  return `http://${m[1]}:${port <= 65535 ? port : 8233}`;
+}
 
 /** Environment variable per setting (Temporal CLI names; IMAGO_UI_URL is ours). */
 const ENV_NAMES: Record<Exclude<keyof ConnectionFlags, 'config'>, string> = {
@@ -109,7 +122,8 @@ export function resolveSettings(flags: ConnectionFlags = {}, env: NodeJS.Process
   };
   const address = def('address', v.address, DEFAULT_ADDRESS);
   const namespace = def('namespace', v.namespace, DEFAULT_NAMESPACE);
-  const uiUrl = def('uiUrl', v.uiUrl, DEFAULT_UI_URL).replace(/\/+$/, '');
+  if (v.uiUrl === undefined) sources.uiUrl = 'derived';
+  const uiUrl = (v.uiUrl ?? devServerUiUrl(address)).replace(/\/+$/, '');
   if (!/^[^\s:/]+:\d{1,5}$/.test(address)) errors.push(`address '${address}' (${sources.address}): expected host:port`);
   if (!/^https?:\/\/\S+$/.test(uiUrl)) errors.push(`uiUrl '${uiUrl}' (${sources.uiUrl}): expected an http(s) URL`);
   if ((v.tlsCert === undefined) !== (v.tlsKey === undefined)) errors.push('tlsCert and tlsKey: give both or neither (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY)');

@@ -55,6 +55,22 @@ export function formatDuration(ms: number | null | undefined): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
+/** Numbers for people: en-US digits with thousands separators, at most `decimals` decimals. */
+export function formatNumber(n: number | null | undefined, decimals = 0): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '–';
+  return new Intl.NumberFormat('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals }).format(n);
+}
+
+/** A short duration in milliseconds with one decimal: "5.8 ms", "1,234.5 ms". */
+export function formatMs(ms: number | null | undefined): string {
+  return ms === null || ms === undefined || !Number.isFinite(ms) ? '–' : `${formatNumber(ms, 1)} ms`;
+}
+
+/** A ratio as a percentage: 0.0042 → "0.42%" (decimals 2). */
+export function formatPercent(ratio: number | null | undefined, decimals = 1): string {
+  return ratio === null || ratio === undefined || !Number.isFinite(ratio) ? '–' : `${formatNumber(ratio * 100, decimals)}%`;
+}
+
 export function formatCount(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
   if (n >= 1e4) return `${(n / 1e3).toFixed(0)}k`;

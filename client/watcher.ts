@@ -2,8 +2,9 @@
  * The watcher: turns a stream of UpgradeStatus into what an operator sees.
  * On a TTY it redraws a compact view in place (phase, copy progress bar with
  * rate and ETA, lag, compare verdict so far, tests); elsewhere (CI logs) it
- * prints one timestamped plain line, and only when something that matters
- * changed, so a log stays short.
+ * prints one timestamped plain line when something that matters changed, and
+ * that line holds the phase and only what changed, so a long gate reason or
+ * error is printed once, not on every line.
  */
 import type { UpgradeStatus } from '../workflows/status';
 import type { UpgradeResult } from './api';
@@ -11,12 +12,19 @@ import { formatCount, formatDuration, palette, progressBar, type Io, type Palett
 
 export interface CompareVerdict { verdict: 'pass' | 'fail' | 'pending'; samples: number | null; mismatchRate: number | null }
 
-/** status.compare is the compare engine's report (typed unknown here): read only what the view needs. */
+/**
+ * status.compare is the compare engine's report (typed unknown here): read
+ * only what the view needs. The engine's report has per-endpoint samples and
+ * regressions; a simpler {samples, mismatchRate, pass} shape is read too.
+ */
 export function compareVerdict(s: Pick<UpgradeStatus, 'compare' | 'gate'>): CompareVerdict {
   const c = (s.compare ?? {}) as Record<string, unknown>;
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-  const samples = num(c.samples) ?? s.gate?.compare?.samples ?? null;
+  const endpoints = Array.isArray(c.endpoints) ? (c.endpoints as Array<Record<string, unknown>>) : null;
+  const sum = (k: string) => (endpoints ?? []).reduce((a, e) => a + (num(e[k]) ?? 0), 0);
+  const samples = num(c.samples) ?? (endpoints ? sum('samples') : null) ?? s.gate?.compare?.samples ?? null;
   let rate = num(c.mismatchRate);
+  if (rate === null && endpoints && samples) rate = sum('regressions') / samples;
   if (rate === null && num(c.mismatches) !== null && samples) rate = (c.mismatches as number) / samples;
   const pass = typeof c.pass === 'boolean' ? c.pass : s.gate?.compare?.pass;
   return { verdict: pass === undefined ? 'pending' : pass ? 'pass' : 'fail', samples, mismatchRate: rate };
@@ -51,23 +59,50 @@ function copyText(s: UpgradeStatus, bar: boolean): string {
 
 const lagText = (s: UpgradeStatus) => `lag ${formatDuration(s.transfer?.lagMs ?? null)}`;
 
-/** One plain line: what a CI log shows per change. */
-export function statusLine(s: UpgradeStatus): string {
-  const parts = [`phase=${s.phase}`, copyText(s, false), lagText(s), compareText(s), testsText(s)];
-  if (s.gate) parts.push(`gate ${s.gate.pass ? 'pass' : `fail (${s.gate.reasons.join('; ')})`}`);
-  if (s.phase === 'awaiting-approval' && !s.approval.approved) parts.push('waiting for approval');
-  const cut = s.cutovers[s.cutovers.length - 1];
-  if (cut) parts.push(`cutover #${cut.attempt} ${cut.switched ? 'switched' : 'released'} hold ${formatDuration(cut.holdMs)}`);
-  if (s.outcome !== 'running') parts.push(`outcome=${s.outcome}`);
-  if (s.lastError) parts.push(`error: ${s.lastError}`);
-  return parts.join(' | ');
+/** A long reason or error is cut in a log line; `imago status <id> --json` has it whole. */
+const LOG_TEXT_MAX = 400;
+const cut = (t: string) => (t.length <= LOG_TEXT_MAX ? t : `${t.slice(0, LOG_TEXT_MAX - 1)}… (${t.length} chars; imago status --json has it whole)`);
+
+/**
+ * The parts of a plain line, in order. `key` is what must change for the
+ * part to be printed again (copy progress counts in 10% steps); `text` is
+ * what is printed. The phase is printed on every line, as its anchor.
+ */
+export function statusParts(s: UpgradeStatus): Array<{ name: string; key: unknown; text: string | null }> {
+  const t = testCounts(s);
+  const cutover = s.cutovers[s.cutovers.length - 1];
+  const waiting = s.phase === 'awaiting-approval' && !s.approval.approved;
+  return [
+    { name: 'phase', key: s.phase, text: `phase=${s.phase}` },
+    { name: 'copy', key: [Math.floor((s.transfer?.percent ?? -10) / 10), s.transfer?.phase, s.controls.paused], text: `${copyText(s, false)} | ${lagText(s)}` },
+    { name: 'compare', key: compareVerdict(s).verdict, text: compareText(s) },
+    { name: 'tests', key: [t.passed, t.failed], text: testsText(s) },
+    { name: 'gate', key: s.gate ? [s.gate.pass, s.gate.reasons] : null, text: s.gate ? `gate ${s.gate.pass ? 'pass' : `fail (${cut(s.gate.reasons.join('; '))})`}` : null },
+    { name: 'approval', key: [waiting, s.approval.approved], text: waiting ? `waiting for approval: imago approve ${s.upgradeId}` : s.approval.approved ? `approved${s.approval.by ? ` by ${s.approval.by}` : ''}` : null },
+    { name: 'cutover', key: s.cutovers.length, text: cutover ? `cutover #${cutover.attempt} ${cutover.switched ? 'switched' : 'released'} hold ${formatDuration(cutover.holdMs)}` : null },
+    { name: 'outcome', key: s.outcome, text: s.outcome !== 'running' ? `outcome=${s.outcome}` : null },
+    { name: 'abort', key: s.abortReason, text: s.abortReason ? `abort: ${cut(s.abortReason)}` : null },
+    { name: 'error', key: s.lastError, text: s.lastError ? `error: ${cut(s.lastError)}` : null },
+  ];
 }
 
-/** What must change for the plain output to print a new line (copy progress counts in 10% steps). */
-export function changeKey(s: UpgradeStatus): string {
-  const t = testCounts(s);
-  return JSON.stringify([s.phase, Math.floor((s.transfer?.percent ?? -10) / 10), s.transfer?.phase, s.controls.paused, t.passed, t.failed,
-    compareVerdict(s).verdict, s.gate?.pass, s.approval.approved, s.cutovers.length, s.outcome, s.lastError, s.abortReason]);
+/** One plain line with every part: what `imago status` would say in a log. */
+export function statusLine(s: UpgradeStatus): string {
+  return statusParts(s).map((p) => p.text).filter((t): t is string => t !== null).join(' | ');
+}
+
+/**
+ * The line to print for s after `previous` (null: the first line, with every
+ * part): the phase, then each part whose key changed and has something to say.
+ * Null when nothing that matters changed.
+ */
+export function changeLine(s: UpgradeStatus, previous: UpgradeStatus | null): string | null {
+  const now = statusParts(s);
+  if (!previous) return statusLine(s);
+  const before = statusParts(previous);
+  const changed = now.filter((p, i) => JSON.stringify(p.key) !== JSON.stringify(before[i].key));
+  if (changed.length === 0) return null;
+  return [now[0], ...changed.filter((p) => p.name !== 'phase')].map((p) => p.text).filter((t): t is string => t !== null).join(' | ');
 }
 
 /** The compact multi-line view for a terminal. */
@@ -91,7 +126,7 @@ export function statusView(s: UpgradeStatus, pal: Palette, now = Date.now()): st
 
 /** Renders each status it is given; call finish() with the result. */
 export class Watcher {
-  private lastKey = '';
+  private printed: UpgradeStatus | null = null;
   private drawn = 0;
   private readonly pal: Palette;
 
@@ -106,16 +141,17 @@ export class Watcher {
       this.drawn = lines.length;
       return;
     }
-    const key = changeKey(s);
-    if (key === this.lastKey) return;
-    this.lastKey = key;
+    const line = changeLine(s, this.printed);
+    if (line === null) return;
+    this.printed = s;
     const at = (this.io.now?.() ?? new Date()).toISOString();
-    this.io.out(`${at} ${s.upgradeId} ${statusLine(s)}\n`);
+    this.io.out(`${at} ${s.upgradeId} ${line}\n`);
   }
 
   finish(r: UpgradeResult): void {
     const colour = r.exitCode === 0 ? this.pal.green : this.pal.red;
     const at = this.io.isTTY ? '' : `${(this.io.now?.() ?? new Date()).toISOString()} `;
-    this.io.out(`${at}${r.workflowId} ended: ${colour(r.outcome)} (exit ${r.exitCode})${r.error ? ` — ${r.error}` : ''}\n`);
+    const error = r.error ? ` — ${this.io.isTTY ? r.error : cut(r.error)}` : '';
+    this.io.out(`${at}${r.workflowId} ended: ${colour(r.outcome)} (exit ${r.exitCode})${error}\n`);
   }
 }

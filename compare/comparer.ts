@@ -21,6 +21,8 @@ export interface CompareConfig extends CompareRulesInput {
   unewUrl: string;
   /** Optional replication positions: rechecks wait until Unew has applied Uold's read position. */
   positions?: PositionHook;
+  /** The compare window's generation: the interceptor keeps its comparer for an identical config, so a new epoch starts a fresh one. */
+  epoch?: number;
 }
 
 export interface CompareEngine extends Comparer {
@@ -35,7 +37,7 @@ export interface CompareEngine extends Comparer {
 const SLICE_MS = 8;
 
 function validateConfig(config: CompareConfig): { rules: Readonly<CompareRules>; uoldUrl: string; unewUrl: string; positions?: PositionHook } {
-  const { uoldUrl, unewUrl, positions, ...rest } = (config ?? {}) as CompareConfig;
+  const { uoldUrl, unewUrl, positions, epoch: _epoch, ...rest } = (config ?? {}) as CompareConfig;
   const { rules, errors } = checkCompareRules(rest);
   for (const [name, url] of [['uoldUrl', uoldUrl], ['unewUrl', unewUrl]] as const) {
     if (typeof url !== 'string' || !/^https?:\/\/[^/]/.test(url)) errors.push(`compare/${name}: must be an http(s) URL, got ${JSON.stringify(url)}`);

@@ -9,15 +9,9 @@
 import type { NormalisedReply } from './normaliser';
 import { childPath, itemPath } from './json-path';
 
-export type DiffKind = 'value' | 'missing' | 'extra' | 'type' | 'order' | 'length';
+import type { Difference } from './report-schema';
 
-export interface Difference {
-  field: string;
-  kind: DiffKind;
-  /** Uold's (left) and Unew's (right) values, shortened for display. */
-  left?: string;
-  right?: string;
-}
+export type { Difference, DiffKind } from './report-schema';
 
 const SHOW = 160;
 /** Keys that identify a record in a list, in order of preference. */

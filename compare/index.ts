@@ -5,8 +5,6 @@
  */
 export { createCompareEngine, type CompareConfig, type CompareEngine } from './comparer';
 export { compareRulesSchema, validateCompareRules, type CompareRules, type CompareRulesInput, type ValuePatternRule } from './rules';
-export type { CompareReport, CompareVerdict, EndpointReport, FieldReport } from './report';
-export type { Example } from './tally';
-export type { Difference, DiffKind } from './differ';
+export { compareReportSchema, compareVerdictSchema, type CompareReport, type CompareVerdict, type Difference, type DiffKind, type EndpointReport, type Example, type FieldReport, type VerdictRule } from './report-schema';
 export { positionReached, type PositionHook } from './lag-checker';
 export type { MirroredPair, CapturedReply, CapturedRequest, Comparer } from './types';

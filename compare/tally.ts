@@ -4,7 +4,7 @@
  * (endpoints, fields, difference signatures, examples, example bytes), so a
  * long mirroring run costs the same memory as a short one.
  */
-import type { Difference, DiffKind } from './differ';
+import type { Difference, DiffKind, Example, ReplyExample } from './report-schema';
 import type { CompareRules } from './rules';
 import type { CapturedReply, MirroredPair } from './types';
 
@@ -15,16 +15,7 @@ const OVERFLOW_SIGNATURE = '\u0000overflow';
 const MAX_SIGNATURES = 512;
 const MAX_DIFFS_IN_EXAMPLE = 20;
 
-export interface ReplyExample { status: number; contentType?: string; body: string; error?: string }
-export interface Example {
-  at: number;
-  request: { method: string; url: string };
-  uold: ReplyExample;
-  unew: ReplyExample;
-  diff: Difference[];
-  /** How the difference was judged: observed once, confirmed by rechecks, or explained by lag. */
-  judged: 'observed' | 'confirmed' | 'lag-explained';
-}
+export type { Example, ReplyExample } from './report-schema';
 
 export interface FieldTally {
   field: string;

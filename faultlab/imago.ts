@@ -14,7 +14,8 @@ import { schemaSql } from '../examples/auction/database';
 import { startWorkload } from '../examples/auction/workload/generator';
 import { checkLedger } from '../examples/auction/ledger-checker';
 import { loadPlanFile } from '../plan/load';
-import { TASK_QUEUE, WORKFLOW_TYPE, type UpgradeStatus } from '../workflows/status';
+import type { UpgradeStatus } from '../workflows/status';
+import { ImagoClient } from '../client/api';
 import { abortUpdate, statusQuery } from '../workflows/messages';
 import { recipeSql, type FaultRecipe } from './catalog';
 import { recipeEnv, type RunOptions } from './rolling';
@@ -46,7 +47,7 @@ export async function runImago(f: FaultRecipe, o: RunOptions & { client: Client;
     await new Promise((r) => setTimeout(r, o.warmupMs));
     const upgradeStartMs = Date.now() - t0;
     log(`imago: upgrade ${id} (fault ${f.id})`);
-    const handle = await o.client.workflow.start(WORKFLOW_TYPE, { taskQueue: TASK_QUEUE, workflowId: id, args: [{ upgradeId: id, plan }] });
+    const { handle } = await ImagoClient.fromClient(o.client).start(plan, { workflowId: id });
     let status: UpgradeStatus;
     const bound = new Promise<'timeout'>((r) => { const t = setTimeout(() => r('timeout'), o.durationMs); t.unref(); });
     // A failed workflow throws from result(): its status is still there to query.

@@ -30,13 +30,6 @@ export const ERRORS = {
   IMAGO_PREFLIGHT_PRIVILEGES: { message: 'The replication user lacks a privilege', retryable: false, hint: 'GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT to the user named in uold.db.url.' },
   IMAGO_PREFLIGHT_DISK: { message: 'Not enough disk space for Unew', retryable: false, hint: 'Free disk space or point unew.local.baseDir at a larger volume.' },
 
-  // --- sample system (examples/auction)
-  AUCTION_BAD_REQUEST: { message: 'Malformed request', retryable: false, hint: 'Send valid JSON with the documented fields.' },
-  AUCTION_CONFIG_INVALID: { message: 'The auction service configuration is invalid', retryable: false, hint: 'Fix each listed setting in the environment (AUCTION_*) or in the file named by AUCTION_CONFIG_FILE.' },
-  AUCTION_START_FAILED: { message: 'The auction service did not become healthy', retryable: true, hint: 'Read the service log quoted in the message (database URL, grants, port).' },
-  AUCTION_SCHEMA_UNKNOWN: { message: 'The database does not hold a known auction schema', retryable: false, hint: "Create it with setupDatabase(admin, 'v1'|'v2', ...) first." },
-  AUCTION_WORKLOAD_INVALID: { message: 'Workload options are invalid', retryable: false, hint: 'Fix each listed option; unknown keys are rejected.' },
-
   // --- ingress interceptor
   INGRESS_BAD_TRANSITION: { message: 'The interceptor cannot make this transition in its current state', retryable: false, hint: 'Read the state with GET /status and send the transition it allows.' },
   INGRESS_UNREACHABLE: { message: 'An ingress interceptor did not answer its control API', retryable: true, hint: 'Check the control URL and token in the plan.' },
@@ -45,7 +38,8 @@ export const ERRORS = {
   INGRESS_UNAUTHORIZED: { message: 'The interceptor refused the control token', retryable: false, hint: 'Pass the token given to the interceptor (--token-file or IMAGO_INGRESS_TOKEN).' },
   INGRESS_DRAIN_TIMEOUT: { message: 'In-flight requests did not drain in time', retryable: true, hint: 'A slow upstream request is still running; raise the drain timeout or retry later.' },
   INGRESS_LISTEN_FAILED: { message: 'The interceptor could not listen on its address', retryable: true, hint: 'Check that the host:port is free and allowed.' },
-  INGRESS_FLEET_PARTIAL: { message: 'Fleet switchover passed the point of no return but an interceptor did not release', retryable: false, hint: 'Other interceptors already serve from the new target; the named one will release to the old target at its hard timeout (a mixed state). Fix or stop it at once.' },
+  // Retried: past the point of no return the only way is forward, so the driver keeps trying.
+  INGRESS_FLEET_PARTIAL: { message: 'Past the point of no return, an interceptor is not yet committed or released to the new target', retryable: true, hint: "Committed interceptors release forward by themselves at their hard timeout; the driver keeps moving the named one forward (hold, flush, switch, commit, release) until it answers. Restore its control API; see docs/cut-over.md." },
 
   // --- data transfer
   TRANSFER_NO_PRIMARY_KEY: { message: 'A table has no primary key', retryable: false, hint: 'Add a primary key to the table, or exclude it from the conversion.' },
@@ -70,14 +64,13 @@ export const ERRORS = {
   // --- workflow / driver
   IMAGO_ABORTED: { message: 'The upgrade was aborted', retryable: false, hint: 'Unew was destroyed; Uold was never touched.' },
   IMAGO_GATE_FAILED: { message: 'The switchover gate did not pass', retryable: false, hint: 'Read the status: failed tests, compare verdict or verification differences.' },
-  IMAGO_TESTS_FAILED: { message: "A plan test failed against Unew", retryable: false, hint: 'Read the test output in the status.' },
   IMAGO_WRONG_PHASE: { message: 'This operation is not allowed in the current phase', retryable: false, hint: "Check 'imago status <id>' for the phase and what it accepts." },
   IMAGO_TRANSFER_FAILED: { message: 'The data transfer failed', retryable: false, hint: 'Read the cause; Unew was destroyed and Uold untouched.' },
   IMAGO_CUTOVER_FAILED: { message: 'Termination did not complete within its bounds in any attempt', retryable: false, hint: 'Every interceptor was released to Uold; lower the write rate or raise switchover timeouts.' },
   IMAGO_APP_EXITED: { message: "Unew's application exited while starting", retryable: false, hint: "Read the end of its log quoted in the message: configuration, dependency or schema of the new version." },
   // Not retried: the check already waited the plan's whole unew.app.startTimeoutMs; waiting again
   // (5 attempts) only multiplied the time to the verdict, with the same log tail each time.
-  IMAGO_HEALTH_FAILED: { message: 'Unew did not become healthy within unew.app.startTimeoutMs', retryable: false, hint: "Read Unew's log quoted in the message; raise unew.app.startTimeoutMs if it only needs longer to start." },
+  IMAGO_HEALTH_FAILED: { message: 'Unew did not become healthy within its start timeout (unew.app.startTimeoutMs; on AWS unew.aws.timeouts.targetsHealthyMs)', retryable: false, hint: "Read Unew's log or the health states quoted in the message; raise that timeout if it only needs longer to start." },
 
   // --- providers
   PROVIDER_AWS_CAPACITY: { message: 'AWS has no capacity for the requested instances', retryable: false, hint: 'Choose another instance type or subnet/availability zone.' },
@@ -98,6 +91,8 @@ export const ERRORS = {
   CLIENT_ALREADY_RUNNING: { message: 'An upgrade with this plan name is already running', retryable: false, hint: "Watch it with 'imago watch <id>', or abort it before starting again." },
   CLIENT_STATUS_UNAVAILABLE: { message: 'The upgrade did not answer the status query', retryable: true, hint: "A worker must be running to answer queries, even for a finished upgrade: start 'imago worker'." },
   CLIENT_COMPONENT_MISSING: { message: 'A component this command runs is not installed in this checkout', retryable: false, hint: 'Update the checkout; the named module must exist.' },
+  CLIENT_SEARCH_ATTRIBUTES_MISSING: { message: "The Temporal namespace lacks Imago's search attributes", retryable: false, hint: "Register them once per namespace with 'imago server setup' (same --address and --namespace), as the message says." },
+  CLIENT_SERVER_REFUSED: { message: 'The Temporal server refused the request', retryable: false, hint: "Read the server's reason in the message: a missing permission (the operator service needs an admin role), a namespace that does not exist, or a server too old for the call." },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -16,6 +16,13 @@ export interface MariaDbOptions {
   extraArgs?: string[];
   /** Remove baseDir on destroy() (default: true when baseDir was not given). */
   removeOnDestroy?: boolean;
+  /**
+   * Run the server in a session of its own, not as a child that dies with its
+   * starter: a universe's database belongs to the universe, not to the worker
+   * that provisioned it. Ctrl-C, `systemctl stop` or a container stop signal
+   * the worker's whole process group; Unew's database must outlive that.
+   */
+  ownSession?: boolean;
 }
 
 let nextServerId = 100 + (process.pid % 1000) * 10;
@@ -82,7 +89,8 @@ export class MariaDbInstance {
         '--skip-name-resolve', '--max-connections=500', '--innodb-buffer-pool-size=256M',
         '--innodb-flush-log-at-trx-commit=2', '--sync-binlog=0',
         ...(this.opts.extraArgs ?? []),
-      ], path.join(this.baseDir, 'stdout.log'));
+      ], path.join(this.baseDir, 'stdout.log'), this.opts.ownSession ? { detached: true } : {});
+      if (this.opts.ownSession) this.proc.child.unref();
       try {
         await Promise.race([
           waitForPort(this.port, '127.0.0.1', 60_000),

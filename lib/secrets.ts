@@ -24,3 +24,12 @@ export function resolveSecret(ref: string, where: string): string {
 export function redactUrl(url: string): string {
   return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@');
 }
+
+/**
+ * A grant statement without its credential: SHOW GRANTS prints the account's
+ * password hash (`IDENTIFIED BY PASSWORD '*…'`, `IDENTIFIED VIA … USING '…'`),
+ * which must not reach a status, a log or workflow history.
+ */
+export function redactGrant(grant: string): string {
+  return grant.replace(/\s+IDENTIFIED\s+(BY\s+PASSWORD\s+'[^']*'|BY\s+'[^']*'|VIA\s+\S+(\s+(USING|AS)\s+(PASSWORD\s*\(\s*)?'[^']*'\)?)?(\s+OR\s+\S+(\s+(USING|AS)\s+(PASSWORD\s*\(\s*)?'[^']*'\)?)?)*)/gi, '');
+}

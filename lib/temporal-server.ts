@@ -48,6 +48,12 @@ export interface DevServerOptions {
   dbFile?: string;
   namespace?: string;
   logFile?: string;
+  /**
+   * Dynamic config values (`--dynamic-config-value KEY=JSON`), e.g. lowered
+   * history limits so a test meets in minutes what production meets in days:
+   * { 'limit.historyCount.suggestContinueAsNew': 60, 'limit.historyCount.error': 250 }.
+   */
+  dynamicConfig?: Record<string, unknown>;
 }
 
 /** `temporal server start-dev` as a child process, on loopback. */
@@ -75,6 +81,7 @@ export class TemporalDevServer {
     if (this.opts.uiPort) args.push('--ui-port', String(this.opts.uiPort)); else args.push('--headless');
     if (this.opts.dbFile) args.push('--db-filename', this.opts.dbFile);
     for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+    for (const [key, value] of Object.entries(this.opts.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
     this.proc = new ManagedProcess(`temporal:${this.port}`, bin, args, this.logFile);
     try {
       await Promise.race([

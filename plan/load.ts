@@ -1,69 +1,146 @@
+/**
+ * Loads and validates a plan: every error with its path, all at once —
+ * schema errors, the rules the schema cannot express, and the plan's files
+ * together. The result is the workflow's input: frozen, defaults filled,
+ * paths absolute, and `planDir` set to the plan file's folder.
+ *
+ * Checks that start a server or run the user's code (the conversion loads,
+ * the schema file applies) are in plan/deep-check.ts, for `imago plan validate`.
+ */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import Ajv, { type ErrorObject } from 'ajv';
 import * as YAML from 'yaml';
-import { planSchema } from './schema';
-import type { UpgradePlan } from './types';
 import { imagoError } from '../lib/errors';
+import { compareRulesErrors } from '../compare/rules';
+import { compileChecker, deepFreeze } from './checker';
+import { PROVIDER_NAMES, PROVIDER_SECTIONS } from './providers';
+import { planSchema } from './schema';
+import type { ProviderPlanSection } from './schema-kit';
+import type { PlanFile, UpgradePlan } from './types';
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
-const validateSchema = ajv.compile(planSchema);
+export { formatAjvErrors } from './checker';
 
-/** Extra validators for sections owned by other parts (compare rules, unew.aws), registered by them. */
-type SectionValidator = (plan: UpgradePlan) => string[];
-const sectionValidators: SectionValidator[] = [];
-export function registerPlanValidator(fn: SectionValidator): void { sectionValidators.push(fn); }
+const checkFile = compileChecker(planSchema);
 
-export function formatAjvErrors(errors: ErrorObject[] | null | undefined, root = ''): string[] {
-  return (errors ?? []).map((e) => {
-    const where = `${root}${e.instancePath || '/'}`;
-    if (e.keyword === 'additionalProperties') return `${where}: unknown key '${(e.params as any).additionalProperty}'`;
-    if (e.keyword === 'required') return `${where}: missing required key '${(e.params as any).missingProperty}'`;
-    if (e.keyword === 'enum') return `${where}: must be one of ${(e.params as any).allowedValues.join(', ')}`;
-    return `${where}: ${e.message}`;
-  });
+/** The plan's files, absolute, when they exist as files (whatever else is wrong with the plan). */
+export interface PlanFiles { schemaFile?: string; conversion?: string }
+
+export interface PlanCheck {
+  /** The loaded plan; absent when there are errors. */
+  plan?: UpgradePlan;
+  errors: string[];
+  files: PlanFiles;
 }
 
 /**
- * Validates a parsed plan: every error with its path, all at once. Returns a
- * frozen plan with defaults filled and file paths made absolute (relative to
- * `baseDir`, the plan file's folder), ready to be the workflow's input.
+ * Every check that needs no server and runs no user code, all at once:
+ * the schema, the cross-field rules, each provider's section, the compare
+ * rules' patterns, and that the plan's files exist and are files.
+ * Relative paths are relative to `baseDir`, the plan file's folder.
  */
+export function checkPlan(input: unknown, baseDir: string): PlanCheck {
+  const { value, errors, filled } = checkFile(input);
+  // The files and the rules across keys are checked even when the schema is
+  // not met: one run lists everything to fix.
+  const files = checkFiles(input, baseDir, errors);
+  errors.push(...crossFieldErrors(filled, value !== undefined));
+  if (!value || errors.length) return { errors, files };
+  const plan: UpgradePlan = {
+    ...value,
+    unew: { ...value.unew, schemaFile: files.schemaFile!, conversion: files.conversion! },
+    planDir: path.resolve(baseDir),
+  };
+  return { plan: deepFreeze(plan), errors, files };
+}
+
+/** checkPlan, throwing IMAGO_PLAN_INVALID with every error (one per line, after `source`). */
 export function validatePlan(input: unknown, baseDir: string, source = 'plan'): UpgradePlan {
-  const plan = structuredClone(input) as UpgradePlan;
-  const errors: string[] = [];
-  if (!validateSchema(plan)) errors.push(...formatAjvErrors(validateSchema.errors));
-  if (errors.length === 0) {
-    for (const key of ['schemaFile', 'conversion'] as const) {
-      const abs = path.resolve(baseDir, plan.unew[key]);
-      if (!fs.existsSync(abs) && !fs.existsSync(`${abs}.ts`)) errors.push(`/unew/${key}: file not found: ${abs}`);
-      plan.unew[key] = abs;
-    }
-    if (plan.unew.provider === 'aws' && !plan.unew.aws) errors.push("/unew/aws: required when provider is 'aws'");
-    if (plan.mirror.minDurationMs > plan.mirror.maxDurationMs) errors.push('/mirror/minDurationMs: must not exceed maxDurationMs');
-    if (plan.switchover.drainTimeoutMs + plan.switchover.flushTimeoutMs >= plan.switchover.holdTimeoutMs) {
-      errors.push('/switchover/holdTimeoutMs: must exceed drainTimeoutMs + flushTimeoutMs, or every hold would time out');
-    }
-    for (const fn of sectionValidators) errors.push(...fn(plan));
-  }
-  if (errors.length) throw imagoError('IMAGO_PLAN_INVALID', `${source}:\n  ${errors.join('\n  ')}`);
-  (plan as any).planDir = baseDir;
-  return deepFreeze(plan);
+  const { plan, errors } = checkPlan(input, baseDir);
+  if (!plan) throw imagoError('IMAGO_PLAN_INVALID', `${source}:\n  ${errors.join('\n  ')}`);
+  return plan;
+}
+
+/**
+ * Validates a plan that was loaded already (the workflow's input) again, e.g.
+ * on the worker, where its files must exist too. `planDir` is the loader's,
+ * not the file's: it is taken off, and the rest checked as a file would be.
+ */
+export function validateLoadedPlan(plan: UpgradePlan, source = 'plan'): UpgradePlan {
+  const { planDir, ...file } = plan;
+  // Plans of workflows started before planDir was typed may lack it.
+  return validatePlan(file, typeof planDir === 'string' ? planDir : process.cwd(), source);
 }
 
 export function loadPlanFile(file: string): UpgradePlan {
+  const { parsed, dir } = readPlanFile(file);
+  return validatePlan(parsed, dir, file);
+}
+
+/** Reads and parses a plan file (YAML, or JSON by its extension); IMAGO_PLAN_UNREADABLE when it cannot. */
+export function readPlanFile(file: string): { parsed: unknown; dir: string } {
   let text: string;
   try { text = fs.readFileSync(file, 'utf8'); } catch (err) {
     throw imagoError('IMAGO_PLAN_UNREADABLE', `${file}: ${(err as Error).message}`);
   }
-  let parsed: unknown;
-  try { parsed = file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text); } catch (err) {
+  try {
+    return { parsed: file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text), dir: path.dirname(path.resolve(file)) };
+  } catch (err) {
     throw imagoError('IMAGO_PLAN_UNREADABLE', `${file}: ${(err as Error).message}`);
   }
-  return validatePlan(parsed, path.dirname(path.resolve(file)), file);
 }
 
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object') { Object.values(o).forEach(deepFreeze); Object.freeze(o); }
-  return o;
+/**
+ * Rules across keys. On a plan that failed its schema (`complete` false) each
+ * rule still runs when the keys it reads have the right types; a provider's
+ * own checks run only on a section that met its schema.
+ */
+function crossFieldErrors(filled: unknown, complete: boolean): string[] {
+  const plan = (filled ?? {}) as DeepUnknown<PlanFile>;
+  const errors: string[] = [];
+  const unew = plan.unew ?? {};
+  for (const name of PROVIDER_NAMES) {
+    const declared: ProviderPlanSection = PROVIDER_SECTIONS[name];
+    const section = unew[name];
+    if (section === undefined) {
+      if (declared.requiredWhenChosen && unew.provider === name) errors.push(`/unew/${name}: required when provider is '${name}'`);
+    } else if (declared.check && complete) {
+      errors.push(...declared.check(section, `/unew/${name}`));
+    }
+  }
+  const [minDuration, maxDuration] = numbers(plan.mirror?.minDurationMs, plan.mirror?.maxDurationMs);
+  if (minDuration > maxDuration) errors.push('/mirror/minDurationMs: must not exceed maxDurationMs');
+  const [drain, flush, hold] = numbers(plan.switchover?.drainTimeoutMs, plan.switchover?.flushTimeoutMs, plan.switchover?.holdTimeoutMs);
+  if (drain + flush >= hold) errors.push('/switchover/holdTimeoutMs: must exceed drainTimeoutMs + flushTimeoutMs, or every hold would time out');
+  errors.push(...compareRulesErrors(plan.compare).map((e) => `/compare${e}`));
+  return errors;
+}
+
+/** A plan that may have failed its schema: every key may be missing or of any type. */
+type DeepUnknown<T> = { [K in keyof T]?: T[K] extends object ? DeepUnknown<T[K]> : unknown };
+
+/** The values as numbers, or all NaN (every comparison false) when one is not a number. */
+function numbers(...xs: unknown[]): number[] {
+  return xs.every((x) => typeof x === 'number' && Number.isFinite(x)) ? (xs as number[]) : xs.map(() => NaN);
+}
+
+/** Resolves unew.schemaFile and unew.conversion; adds an error for each that is missing or not a file. */
+function checkFiles(input: unknown, baseDir: string, errors: string[]): PlanFiles {
+  const unew = (input as { unew?: Record<string, unknown> } | null)?.unew;
+  const files: PlanFiles = {};
+  for (const key of ['schemaFile', 'conversion'] as const) {
+    const given = unew?.[key];
+    if (typeof given !== 'string' || !given) continue; // the schema reports it
+    const abs = path.resolve(baseDir, given);
+    const stat = statOf(abs);
+    if (stat?.isFile()) { files[key] = abs; continue; }
+    if (stat?.isDirectory()) { errors.push(`/unew/${key}: ${abs} is a directory; name the file itself`); continue; }
+    // A module may be named without its extension, as require() resolves it.
+    if (key === 'conversion' && ['.ts', '.js'].some((ext) => statOf(abs + ext)?.isFile())) { files[key] = abs; continue; }
+    errors.push(`/unew/${key}: file not found: ${abs}`);
+  }
+  return files;
+}
+
+function statOf(p: string): fs.Stats | undefined {
+  try { return fs.statSync(p); } catch { return undefined; }
 }

@@ -1,44 +1,23 @@
-/** The upgrade plan, as validated by plan/schema.ts. Types only: the workflow imports these. */
+/**
+ * The upgrade plan's types, derived from its schema (plan/schema.ts): the
+ * type and the validator are one declaration. Types only: the workflow
+ * imports these.
+ */
+import type { Static } from 'typebox';
+import type { ingressRefSchema, loadedPlanSchema, planSchema, planTestSchema } from './schema';
 
-/** A secret is never in the plan: only a reference to it, resolved inside activities on the worker. */
-export type SecretRef = string; // 'env:NAME' | 'file:/path'
+/** A secret is never in the plan: only a reference to it ('env:NAME' | 'file:/path'), resolved inside activities on the worker. */
+export type SecretRef = string;
 
-export interface IngressRef { controlUrl: string; tokenRef: SecretRef }
+export type IngressRef = Static<typeof ingressRefSchema>;
 
-export interface PlanTest {
-  name: string;
-  /** argv; '{unewUrl}' is replaced by Unew's base URL. Run with cwd = the plan's folder. */
-  command: string[];
-  timeoutMs: number;
-}
+export type PlanTest = Static<typeof planTestSchema>;
 
-export interface UpgradePlan {
-  version: 1;
-  name: string;
-  system: string;
-  from: { version: string };
-  to: { version: string };
-  uold: {
-    ingress: IngressRef[];
-    db: { urlRef: SecretRef; database: string };
-  };
-  unew: {
-    provider: 'local' | 'aws';
-    database: string;
-    schemaFile: string;
-    conversion: string;
-    app: { command: string[]; healthPath: string; env: Record<string, string>; startTimeoutMs: number };
-    local?: { baseDir?: string };
-    aws?: Record<string, unknown>;
-    /** Optional only for plans validated before the grants check existed (in-flight workflows). */
-    grants?: { enabled: boolean; privileges: string[]; tables: Record<string, string[]> };
-  };
-  transfer: { chunkSize: number; parallelTables: number; maxThreadsRunning: number; maxLagMs: number };
-  tests: PlanTest[];
-  mirror: { percent: number; methods: string[]; minDurationMs: number; maxDurationMs: number };
-  compare: Record<string, unknown>;
-  verify: { enabled: boolean; chunkSize: number; niceRatio?: number };
-  switchover: { maxLagMsToBegin: number; holdTimeoutMs: number; drainTimeoutMs: number; flushTimeoutMs: number; maxAttempts: number; smokePath: string };
-  approval: { policy: 'auto' | 'manual'; timeoutMs: number; onTimeout: 'abort' | 'proceed' };
-  postSwitchover: { windowMs: number; finalize: 'auto' | 'manual'; keepUold: boolean };
-}
+/** A plan file's content once validated: defaults filled. */
+export type PlanFile = Static<typeof planSchema>;
+
+/** The loaded plan, the workflow's input: the file's content plus `planDir`, the file's folder (plan/load.ts). */
+export type UpgradePlan = Static<typeof loadedPlanSchema>;
+
+/** The plan's `unew` section: what providers are given. */
+export type UnewPlan = UpgradePlan['unew'];

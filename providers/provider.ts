@@ -30,10 +30,17 @@ export interface UnewHandle {
   state: Record<string, unknown>;
 }
 
+/** Who a universe belongs to: the upgrade's workflow, for garbage collection. */
+export interface UniverseOwner { namespace: string; taskQueue: string; workflowId: string }
+
 export interface ProvisionRequest {
   upgradeId: string;
   /** The plan's `unew` section (provider-specific settings live under it). */
   unew: Record<string, unknown>;
+  /** Recorded with the universe (state file, tags), so `imago gc` and the worker's sweep can find its workflow. */
+  owner?: UniverseOwner;
+  /** The plan file's folder: the application starts there (default: the worker's current folder). */
+  planDir?: string;
 }
 
 /** One check of a provider-level switch, made before any interceptor holds (dry run and prepare). */
@@ -60,6 +67,19 @@ export interface UniverseRecord {
   upgradeId: string;
   /** What it holds (processes, folders, instances, volumes), for the operator. */
   detail: string;
+  /** Marked as (possibly) serving clients by a cut-over: never garbage. */
+  serving: boolean;
+  owner?: UniverseOwner;
+  /** True when it serves live traffic now, as the provider reads it (AWS: a listener forwards to its group): `destroy` refuses it. */
+  inUse?: boolean;
+}
+
+/** What `retireUold` did with Uold's fleet at finalize. */
+export interface UoldRetirement {
+  /** True when the plan keeps Uold (postSwitchover.keepUold): nothing was deregistered or terminated. */
+  kept: boolean;
+  /** For the status and the operator: what was deregistered, terminated or kept. */
+  detail: string;
 }
 
 export interface Provider {
@@ -68,20 +88,61 @@ export interface Provider {
   provisionDatabase(req: ProvisionRequest): Promise<UnewHandle>;
   /** Install and start the new version against Unew's database only (isolation). */
   startApplication(handle: UnewHandle, req: ProvisionRequest): Promise<UnewHandle>;
-  /** Resolves when every front-end of Unew answers its health check; throws IMAGO_HEALTH_FAILED at the timeout, stops early when signal aborts. */
+  /**
+   * Resolves when every front-end of Unew answers its health check; throws
+   * IMAGO_HEALTH_FAILED at the timeout, stops early when signal aborts.
+   * `timeoutMs` is the plan's unew.app.startTimeoutMs; a provider whose
+   * section sets its own budget for the whole wait uses that instead (AWS:
+   * unew.aws.timeouts.targetsHealthyMs, which includes the load balancer's
+   * health checks).
+   */
   waitHealthy(handle: UnewHandle, timeoutMs: number, healthPath?: string, signal?: AbortSignal): Promise<void>;
   /** Describes and checks what a provider-level switch to `to` would change; changes nothing. Called before any hold, and by the cut-over's dry run. */
   prepareSwitch(handle: UnewHandle, to: 'unew' | 'uold'): Promise<PreparedSwitch>;
   /**
    * Applies a prepared switch: only the provider calls that change routing,
-   * so the hold stays short. Idempotent, and it completes a switch that an
-   * earlier attempt left half-way. Once the first change is applied, Unew may
-   * serve directly (a load balancer in front): the cut-over records its point
-   * of no return before calling it.
+   * so the hold stays short (no describe, no credential lookup: prepareSwitch
+   * readied the clients). Idempotent, and it completes a switch that an
+   * earlier attempt left half-way. It applies the changes it is given
+   * without judging `prepared.checks`: before the point of no return the
+   * caller must not call it when a check failed; after it, completing
+   * forward is the only safe direction. Once the first change is applied,
+   * Unew may serve directly (a load balancer in front): the cut-over records
+   * its point of no return before calling it.
    */
   applySwitch(handle: UnewHandle, prepared: PreparedSwitch): Promise<void>;
+  /**
+   * Reads back, after the release, what applySwitch changed: one check per
+   * change (ok when it forwards where it should). Once a switch to Unew is
+   * read back complete, the provider also removes what only served the wait
+   * before it (AWS: the probe rule). Empty when nothing was changed.
+   */
+  verifySwitch(handle: UnewHandle, prepared: PreparedSwitch): Promise<SwitchCheck[]>;
   /** Reads where traffic goes now, for the cut-over's reconcile after a crash. */
   trafficState(handle: UnewHandle): Promise<TrafficState>;
+  /**
+   * At finalize, after the post-switchover window: with keepUold false,
+   * deregisters and terminates Uold's fleet at the provider's level (AWS:
+   * the targets of Uold's target group, as CodeDeploy blue/green does);
+   * with keepUold true, leaves it. Either way it removes the provider's own
+   * leftovers of the switch. Refuses unless traffic is all on Unew. Local:
+   * nothing to do (Uold is the user's, behind the interceptors).
+   */
+  retireUold(handle: UnewHandle, unew: Record<string, unknown>, opts: { keepUold: boolean }): Promise<UoldRetirement>;
+  /**
+   * Checks, on the worker, that it can run a universe with these settings
+   * (the provider's plan section, and on AWS a region and credentials);
+   * throws with the plan path. Called by the worker's plan validation,
+   * before anything is created.
+   */
+  validateWorker(unew: Record<string, unknown>): Promise<void>;
+  /**
+   * Marks the universe as one that may serve clients (true: before a cut-over
+   * attempt holds anyone; false: when the attempt put everyone back on Uold).
+   * Garbage collection never destroys a marked universe: keeping garbage is a
+   * cost, destroying a live system is a loss.
+   */
+  markServing(handle: UnewHandle, serving: boolean): Promise<void>;
   /** Remove everything created for upgradeId. Idempotent; works from the id alone after a crash. */
   destroy(upgradeId: string, unew: Record<string, unknown>): Promise<void>;
   /** Every universe this provider finds for the plan's settings (folders, tags), whatever the state of its workflow: the input of `imago gc`. */

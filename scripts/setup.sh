@@ -5,7 +5,7 @@
 #   Temporal CLI v1.5.1 (temporal on PATH or IMAGO_TEMPORAL_BIN win; else built
 #     once with `go install` into ~/.cache/imago, shared by every clone)
 #   MariaDB server + client, nginx, wrk, chromium (Debian packages; no service is started)
-#   moto[server] (PyPI), for the AWS provider's tests
+#   moto[server] and awscli (PyPI), for the AWS provider's tests (the simulated instances run their boot script's AWS CLI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -84,6 +84,16 @@ else
   python3 -m pip install --quiet 'moto[server]' || die "pip install 'moto[server]' failed: check access to PyPI"
   command -v pyenv >/dev/null && pyenv rehash || true
   command -v moto_server >/dev/null || die "moto_server is not on PATH after pip install: add Python's scripts folder to PATH"
+fi
+done_step
+
+step "awscli (PyPI): the AWS CLI the simulated instances' boot scripts run against moto"
+if command -v aws >/dev/null; then
+  echo "    using $(command -v aws)"
+else
+  python3 -m pip install --quiet awscli || die "pip install awscli failed: check access to PyPI"
+  command -v pyenv >/dev/null && pyenv rehash || true
+  command -v aws >/dev/null || die "aws is not on PATH after pip install: add Python's scripts folder to PATH"
 fi
 done_step
 

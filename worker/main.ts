@@ -1,5 +1,5 @@
 /**
- * `npx tsx worker/main.ts [--address host:port] [--namespace ns] [--task-queue q] [--max-activities n]`
+ * `npx tsx worker/main.ts [--address host:port] [--namespace ns] [--task-queue q] [--max-activities n] [--workflow-bundle FILE]`
  * Defaults from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, IMAGO_TASK_QUEUE, IMAGO_WORKER_MAX_ACTIVITIES.
  */
 import { parseArgs } from 'node:util';
@@ -13,17 +13,18 @@ async function main(): Promise<void> {
       namespace: { type: 'string', default: process.env.TEMPORAL_NAMESPACE ?? 'default' },
       'task-queue': { type: 'string', default: process.env.IMAGO_TASK_QUEUE ?? 'imago' },
       'max-activities': { type: 'string', default: process.env.IMAGO_WORKER_MAX_ACTIVITIES ?? '20' },
+      'workflow-bundle': { type: 'string', default: process.env.IMAGO_WORKFLOW_BUNDLE },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
-    console.log('usage: imago worker [--address host:port] [--namespace ns] [--task-queue q] [--max-activities n]');
+    console.log('usage: imago worker [--address host:port] [--namespace ns] [--task-queue q] [--max-activities n] [--workflow-bundle FILE]');
     return;
   }
   Runtime.install({ logger: undefined, shutdownSignals: ['SIGINT', 'SIGTERM'] });
   await runWorker({
     address: values.address!, namespace: values.namespace, taskQueue: values['task-queue'],
-    maxConcurrentActivities: Number(values['max-activities']),
+    maxConcurrentActivities: Number(values['max-activities']), workflowBundlePath: values['workflow-bundle'],
   });
 }
 

@@ -8,17 +8,28 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { Provider } from '../providers/provider';
+import type { CutoverHooks } from '../activities/cutover';
 import { TASK_QUEUE } from '../workflows/status';
 import { imagoError } from '../lib/errors';
+import { collectGarbage } from '../providers/gc';
+import { LocalProvider } from '../providers/local/local-provider';
 
 export interface RunWorkerOptions {
   address: string;
   namespace?: string;
   taskQueue?: string;
+  /**
+   * A workflow bundle built beforehand (bundleWorkflowCode, written to a file):
+   * the worker then starts in about a second instead of bundling the workflow
+   * code itself (several seconds). It must be built from this checkout's workflows/.
+   */
+  workflowBundlePath?: string;
   /** Most activities run at once on this worker. */
   maxConcurrentActivities?: number;
   maxConcurrentWorkflowTasks?: number;
   providers?: Record<string, Provider>;
+  /** Test code only: wraps the cut-over's steps or control clients to inject faults (test/e2e/fault-worker.ts). */
+  cutoverHooks?: CutoverHooks;
   /** Resolve to stop the worker gracefully. */
   signal?: AbortSignal;
 }
@@ -37,11 +48,14 @@ export async function createWorker(opts: RunWorkerOptions): Promise<{ worker: Wo
     connection: nativeConnection,
     namespace,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
-    workflowsPath: path.join(__dirname, '..', 'workflows', 'index.ts'),
-    activities: createActivities({ client: lazyClient, providers: opts.providers }),
+    ...(opts.workflowBundlePath ? { workflowBundle: { codePath: opts.workflowBundlePath } } : { workflowsPath: path.join(__dirname, '..', 'workflows', 'index.ts') }),
+    activities: createActivities({ client: lazyClient, providers: opts.providers, cutoverHooks: opts.cutoverHooks }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 20,
     maxConcurrentWorkflowTaskExecutions: opts.maxConcurrentWorkflowTasks ?? 10,
     shutdownGraceTime: '5 seconds',
+    // The transfer reports progress in heartbeat details (no history events):
+    // send them at least every 2 s, so `imago status` is as fresh as it was with signals.
+    maxHeartbeatThrottleInterval: '2 seconds',
   };
   const worker = await Worker.create(workerOptions);
   return {
@@ -53,9 +67,30 @@ export async function createWorker(opts: RunWorkerOptions): Promise<{ worker: Wo
   };
 }
 
-/** Runs until `signal` aborts (or SIGINT/SIGTERM when run from main.ts). */
+/**
+ * Runs until `signal` aborts (or SIGINT/SIGTERM when run from main.ts).
+ * First it sweeps the local universes of its own task queue that nothing will
+ * use again (a terminated upgrade runs no compensation): see providers/gc.ts.
+ */
 export async function runWorker(opts: RunWorkerOptions): Promise<void> {
   const { worker, close } = await createWorker(opts);
+  await sweepOwnUniverses(opts).catch((err) => console.error(`worker: the sweep of leftover universes failed: ${(err as Error).message}`));
   opts.signal?.addEventListener('abort', () => worker.shutdown());
   try { await worker.run(); } finally { await close(); }
+}
+
+async function sweepOwnUniverses(opts: RunWorkerOptions): Promise<void> {
+  const connection = await Connection.connect({ address: opts.address });
+  try {
+    const client = new Client({ connection, namespace: opts.namespace ?? 'default' });
+    const entries = await collectGarbage({
+      client, sources: [{ provider: opts.providers?.local ?? new LocalProvider(), unew: {} }], destroy: true, taskQueue: opts.taskQueue ?? TASK_QUEUE,
+      log: (l) => console.error(`worker: ${l}`),
+    });
+    for (const e of entries.filter((x) => x.action === 'destroy')) {
+      console.error(`worker: ${e.destroyed ? 'destroyed' : `could not destroy (${e.error})`} leftover universe ${e.upgradeId}: ${e.why}`);
+    }
+  } finally {
+    await connection.close();
+  }
 }

@@ -1,28 +1,51 @@
 /**
  * The upgrade workflow's messages, defined once and shared by the workflow,
- * the activities and the client. Updates carry validators: an update that is
- * invalid in the current phase is rejected with the reason and changes nothing.
+ * the activities and the client.
+ *
+ * Operator messages come two ways, with the same rules (workflows/rules.ts):
+ * - as **updates** (the CLI and the library): a validator refuses a message
+ *   that is invalid in the current phase, with the reason, and nothing
+ *   changes; an accepted one answers.
+ * - as **signals** of the same name (Temporal's web UI, `temporal workflow
+ *   signal`): a signal cannot answer, so the workflow records each one in
+ *   `status.signals`, accepted or refused with the reason; a refused signal
+ *   changes nothing.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { UpgradeStatus, TransferProgressSnapshot, TransferControls } from './status';
+import type { CutoverCheckReport, TransferControls, TransferEdgeEvent, UpgradeStatus } from './status';
+
+export interface ApproveArgs { by?: string; note?: string }
+export interface ReasonArgs { reason: string; by?: string }
+export type ThrottleArgs = Partial<Pick<TransferControls, 'chunkSize' | 'maxThreadsRunning' | 'maxLagMs'>>;
 
 /** Operator approval of the switchover (testing → termination). Valid only while awaiting approval. */
-export const approveUpdate = defineUpdate<string, [{ by?: string; note?: string }]>('approve');
-/** Abort before the point of no return: Unew is destroyed, Uold untouched. */
-export const abortUpdate = defineUpdate<string, [{ reason: string }]>('abort');
+export const approveUpdate = defineUpdate<string, [ApproveArgs]>('approve');
+/** Abort before termination begins: Unew is destroyed, Uold untouched. */
+export const abortUpdate = defineUpdate<string, [ReasonArgs]>('abort');
 /** Pause / resume the data copy (Uold's load is the reason, usually). */
 export const pauseUpdate = defineUpdate<string, []>('pause');
 export const resumeUpdate = defineUpdate<string, []>('resume');
 /** Change the copy chunk size and throttle thresholds while running. */
-export const setThrottleUpdate = defineUpdate<TransferControls, [Partial<Pick<TransferControls, 'chunkSize' | 'maxThreadsRunning' | 'maxLagMs'>>]>('setThrottle');
+export const setThrottleUpdate = defineUpdate<TransferControls, [ThrottleArgs]>('setThrottle');
 /** End the post-switchover window now: Uold's resources are released per policy. */
 export const finalizeUpdate = defineUpdate<string, []>('finalize');
 /** Return traffic to Uold during the post-switchover window (needs reverse replication, not built yet: see docs/upgrade-driver.md). */
-export const rollbackUpdate = defineUpdate<string, [{ reason: string }]>('rollback');
+export const rollbackUpdate = defineUpdate<string, [ReasonArgs]>('rollback');
+/** The cut-over's dry run now: every check and its figure, nobody held (`imago cutover check`). */
+export const cutoverCheckUpdate = defineUpdate<CutoverCheckReport, []>('cutoverCheck');
 
-/** Sent by the transfer activity every few seconds. */
-export const transferProgressSignal = defineSignal<[TransferProgressSnapshot]>('transferProgress');
+/** The same operator messages as signals (web UI, `temporal workflow signal --name approve`). The input may be JSON or, for abort, a bare reason string. */
+export const approveSignal = defineSignal<[ApproveArgs?]>('approve');
+export const abortSignal = defineSignal<[ReasonArgs | string]>('abort');
+export const pauseSignal = defineSignal<[]>('pause');
+export const resumeSignal = defineSignal<[]>('resume');
+export const finalizeSignal = defineSignal<[]>('finalize');
+
+/** From the transfer activity, only on edges (caught up, fell behind, copy done, stopped, error): per-tick progress goes in its heartbeat details. */
+export const transferEdgeSignal = defineSignal<[TransferEdgeEvent]>('transferEdge');
+/** From the cut-over activity, before the first step that can let Unew serve: the durable point of no return. */
+export const pointOfNoReturnSignal = defineSignal<[{ attempt: number; at: number }]>('pointOfNoReturn');
 
 export const statusQuery = defineQuery<UpgradeStatus>('status');
-/** Read by the transfer activity to pick up pause/resume and throttle changes. */
+/** Read by the transfer activity to pick up pause/resume and throttle changes, and stop. */
 export const transferControlsQuery = defineQuery<TransferControls>('transferControls');

@@ -3,7 +3,7 @@ import { ActivityCancellationType, type ActivityOptions } from '@temporalio/work
 /**
  * Named timeout and retry presets for the upgrade's activities. Errors whose
  * type is a non-retryable Imago code (validation, consistency) are never
- * retried: activities/failures.ts marks them so.
+ * retried: activities/index.ts (toFailure) marks them so.
  */
 export const presets = {
   /** Quick calls: status, control API, small queries. */
@@ -15,18 +15,32 @@ export const presets = {
    * so an abort's cancellation reaches it quickly, and it has stopped before compensation runs.
    */
   health: { startToCloseTimeout: '1 hour', heartbeatTimeout: '10 seconds', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, retry: { initialInterval: '2 seconds', maximumInterval: '30 seconds', maximumAttempts: 5 } },
-  /** Copy and follow: runs for as long as the upgrade, resumes from Unew's state after a retry. */
+  /**
+   * Copy and follow: runs for as long as the upgrade, resumes from Unew's state after a retry.
+   * A database that does not answer is retried inside the activity, each failure reported in the
+   * status with its code, for transfer.unreachableRetryMs per incident; then, by transfer.onUnreachable, it
+   * fails for good (non-retryable) or keeps waiting. Temporal's retries are left for worker crashes, which may
+   * happen any number of times over an upgrade that runs for days.
+   */
   // Cancellation waits for the activity to stop, so nothing writes to Unew after compensation destroys it.
   transfer: { startToCloseTimeout: '30 days', heartbeatTimeout: '20 seconds', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, retry: { initialInterval: '1 second', maximumInterval: '10 seconds' } },
   /** Plan tests and verification: long, heartbeating, retried once (a failing test is a verdict, not a fault). */
   testing: { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry: { initialInterval: '1 second', maximumAttempts: 2 } },
 } satisfies Record<string, ActivityOptions>;
 
-/** The cut-over is bounded by the hold timeout; a retry starts a new, clean attempt. */
+/**
+ * The cut-over. It heartbeats every second, so a dead worker is noticed
+ * within the heartbeat timeout and a second attempt never overlaps a live
+ * first one. Its attempts are not limited: an attempt that fails before the
+ * point of no return restores Uold and *returns* (switched: false); only a
+ * failure past it throws, and then the only way is forward, again and again
+ * until every client is on Unew.
+ */
 export function cutoverPreset(holdTimeoutMs: number): ActivityOptions {
   return {
-    startToCloseTimeout: holdTimeoutMs + 30_000,
+    // The pre-hold verification may wait up to 30 s for Unew, plus the hold, plus forward completion.
+    startToCloseTimeout: holdTimeoutMs + 5 * 60_000,
     heartbeatTimeout: '10 seconds',
-    retry: { initialInterval: '500 ms', maximumInterval: '5 seconds', maximumAttempts: 3 },
+    retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
   };
 }

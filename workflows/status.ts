@@ -55,16 +55,70 @@ export interface GateResult {
 export interface CutoverReport {
   attempt: number;
   switched: boolean;
+  /**
+   * How the attempt went: 'fresh' (hold → … → release), 'forward' (an earlier
+   * attempt had passed the point of no return: this one only finished the
+   * switch), 'restored' (failed before the point of no return: every
+   * interceptor back on Uold, released), 'refused' (the dry-run check failed:
+   * nobody was held).
+   */
+  mode: 'fresh' | 'forward' | 'restored' | 'refused';
+  /** This attempt recorded the point of no return (or found it recorded). */
+  pointOfNoReturn: boolean;
   holdMs: number;
   drainMs: number;
   flushMs: number;
   verifyMs: number;
   switchMs: number;
+  /** Recording the point of no return with the workflow (a signal), inside the hold. */
+  recordMs: number;
+  /** The provider-level switch (e.g. the load balancer's Modify calls), inside the hold. */
+  providerMs: number;
   releaseMs: number;
   totalMs: number;
   uoldPosition: string;
   changedRowsVerified: number;
   error?: string;
+}
+
+/** One check of the cut-over's dry run, with the figure it measured. */
+export interface CutoverCheck {
+  step: string;
+  name: string;
+  ok: boolean;
+  /** The measured figure (ms) where the check measures one. */
+  ms?: number;
+  detail: string;
+}
+
+export interface CutoverCheckReport {
+  ok: boolean;
+  at: number;
+  checks: CutoverCheck[];
+  /** Uold position up to which the rows changed since the full verification were verified (the live attempt starts there). */
+  verifiedPosition: string | null;
+}
+
+/** An operator message that arrived as a signal (which cannot answer): what became of it. */
+export interface SignalRecord {
+  name: string;
+  at: number;
+  accepted: boolean;
+  /** Why it was refused; a refused signal changes nothing. */
+  reason?: string;
+  by?: string;
+}
+
+/** What the transfer activity reports to the workflow, only when something changes (not per tick: history stays bounded). */
+export type TransferEdge = 'started' | 'copy-done' | 'caught-up' | 'fell-behind' | 'stopped' | 'error';
+
+export interface TransferEdgeEvent {
+  edge: TransferEdge;
+  /** The activity attempt that sent it (a restart after a worker crash is attempt > 1). */
+  attempt: number;
+  snapshot: TransferProgressSnapshot;
+  /** For 'error': the registry code and the message. */
+  error?: { code: string; message: string };
 }
 
 export interface UpgradeStatus {
@@ -86,7 +140,19 @@ export interface UpgradeStatus {
   gate: GateResult | null;
   approval: { policy: 'auto' | 'manual'; approved: boolean; by?: string; at?: number } ;
   cutovers: CutoverReport[];
+  /** The last dry run of the cut-over (run before every attempt, and by `imago cutover check`). */
+  cutoverCheck: CutoverCheckReport | null;
   pointOfNoReturnPassed: boolean;
+  /** When and in which cut-over attempt the point of no return was recorded (before the first step that can let Unew serve). */
+  pointOfNoReturn: { at: number; attempt: number } | null;
+  /** Operator messages received as signals, accepted or refused (bounded: the last 50). */
+  signals: SignalRecord[];
+  /** The transfer's last failure, while it is retried (cleared when it runs again). */
+  transferError: { code: string; message: string; attempt: number; at: number } | null;
+  /** Runs of this upgrade so far: 1 + the number of continue-as-new. */
+  runs: number;
+  /** Each continue-as-new: when, where the next run picked up, and the history length it left behind (the last 50). */
+  continuations: Array<{ at: number; resumeAt: 'data-transfer' | 'testing' | 'awaiting-approval'; historyLength: number }>;
   lastError: string | null;
   preflight: unknown | null;
   abortReason: string | null;
@@ -104,6 +170,25 @@ export const WORKFLOW_TYPE = 'upgradeWorkflow';
 export interface UpgradeInput {
   upgradeId: string;
   plan: import('../plan/types').UpgradePlan;
+  /** Set only by continue-as-new: what the previous run of this upgrade carries over. */
+  carried?: CarriedState;
+}
+
+/** Where a continued run picks up: the phase it was waiting in (never termination or later). */
+export type ResumePoint = 'data-transfer' | 'testing' | 'awaiting-approval';
+
+/** The state one run of the upgrade hands to the next (continue-as-new), so the upgrade's lifetime is unbounded. */
+export interface CarriedState {
+  status: UpgradeStatus;
+  handle: import('../providers/provider').UnewHandle;
+  resumeAt: ResumePoint;
+  approved: boolean;
+  /** When the approval wait began (ms since epoch): the timeout counts from there, across runs. */
+  approvalWaitStartedAt: number | null;
+  /** Cut-over attempts made so far. */
+  attempts: number;
+  /** The compare window's generation: a new one starts a fresh comparer at the interceptors. */
+  compareEpoch: number;
 }
 /** Process exit codes of `imago upgrade start --wait` and `imago watch`. */
 export const EXIT_CODES = { completed: 0, usage: 1, aborted: 2, failed: 3, 'rolled-back': 4, 'timed-out': 5 } as const;

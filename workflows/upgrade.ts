@@ -3,29 +3,41 @@
  *
  *   Bootstrapping → Data transfer → Testing → Termination → Switchover
  *
- * Testing runs before termination (see shared/DESIGN.md): the long tests and
- * the mirrored-traffic comparison need Uold serving, and quiescence must last
- * milliseconds. Termination and switchover run inside one bounded activity
- * (cutOver), because every round trip through the server while clients are
- * held adds to the pause.
+ * Testing runs before termination: the long tests and the mirrored-traffic
+ * comparison need Uold serving, and quiescence must last milliseconds, so
+ * only a short smoke test stays inside termination. Termination and
+ * switchover run inside one bounded activity (cutOver), because every round
+ * trip through the server while clients are held adds to the pause.
+ *
+ * The phases are named functions below, read top to bottom. Each step that
+ * creates something pushes its undo on a compensation stack; a failure or an
+ * abort before the point of no return runs the stack in reverse (Unew
+ * destroyed, Uold untouched). From the point of no return on nothing is
+ * undone: every path only finishes the switch.
+ *
+ * An upgrade may last days (a long copy, a weekend's wait for approval): its
+ * history stays bounded because the transfer reports progress in heartbeats
+ * and only edges as signals, and the workflow continues as new when the
+ * server suggests it, at any phase before termination.
  *
  * Deterministic code only: no I/O here (lint-enforced); everything that
  * touches a process, a socket or a database is an activity.
  */
 import {
-  ApplicationFailure, CancellationScope, condition, isCancellation, log, patched, proxyActivities, setHandler, sleep,
-  upsertSearchAttributes, workflowInfo,
+  ApplicationFailure, CancellationScope, allHandlersFinished, condition, continueAsNew, isCancellation, log, proxyActivities,
+  setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { UpgradeActivities } from '../activities/types';
 import type { UnewHandle } from '../providers/provider';
 import {
-  abortUpdate, approveUpdate, finalizeUpdate, pauseUpdate, resumeUpdate, rollbackUpdate, setThrottleUpdate,
-  statusQuery, transferControlsQuery, transferProgressSignal,
+  abortSignal, abortUpdate, approveSignal, approveUpdate, cutoverCheckUpdate, finalizeSignal, finalizeUpdate, pauseSignal, pauseUpdate,
+  pointOfNoReturnSignal, resumeSignal, resumeUpdate, rollbackUpdate, setThrottleUpdate, statusQuery, transferControlsQuery, transferEdgeSignal,
 } from './messages';
 import { cutoverPreset, presets } from './presets';
+import { reasonOf, refusal, senderOf, validate, type Operation, type RulesView } from './rules';
 import { ImagoFromVersion, ImagoOutcome, ImagoPhase, ImagoSystem, ImagoToVersion } from './search-attributes';
-import type { GateResult, Phase, UpgradeInput, UpgradeStatus } from './status';
-import { describeFailure, evaluateGate, initialStatus, pushSeries } from './upgrade-state';
+import type { CarriedState, GateResult, Phase, ResumePoint, UpgradeInput, UpgradeStatus } from './status';
+import { applyTransferEdge, currentDetails, describeFailure, emptyCutoverReport, evaluateGate, initialStatus, recordSignal } from './upgrade-state';
 
 const short = proxyActivities<UpgradeActivities>(presets.short);
 const healthWait = proxyActivities<UpgradeActivities>(presets.health);
@@ -36,226 +48,469 @@ const testing = proxyActivities<UpgradeActivities>(presets.testing);
 /** Thrown inside the workflow when an operator aborts; compensation follows. */
 class AbortRequested extends Error {}
 
+/** Thrown to leave the current run for a new one (continue-as-new); never seen by anyone else. */
+class ContinuingAsNew extends Error {}
+
+/** How often a testing window may restart because Unew was not kept up to date, before the gate fails. */
+const MAX_WINDOW_RESTARTS = 5;
+
+/** Everything one run of the upgrade knows. Handlers and phases share it. */
+interface Run {
+  input: UpgradeInput;
+  status: UpgradeStatus;
+  handle: UnewHandle | null;
+  approved: boolean;
+  approvalWaitStartedAt: number | null;
+  abortReason: string | null;
+  finalizeRequested: boolean;
+  attempts: number;
+  compareEpoch: number;
+  /** The undo of each step done so far, run in reverse on failure before the point of no return. */
+  undo: Array<{ what: string; fn: () => Promise<unknown> }>;
+  transfer: TransferTask | null;
+  /** Where the next run picks up, once this one decided to continue as new. */
+  resumeAt: ResumePoint | null;
+}
+
+interface TransferTask {
+  scope: CancellationScope;
+  done: Promise<void>;
+  running: boolean;
+  caughtUp: boolean;
+  /** Set when the activity failed for good (its retries exhausted). */
+  failure: string | null;
+  /** Bumped when the transfer restarted (a new activity attempt): Unew was not fed for a while. */
+  restarts: number;
+}
+
 export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeStatus> {
-  const { plan, upgradeId } = input;
-  const status = initialStatus(input, Date.now());
-  let approved = false;
-  let finalizeRequested = false;
-  let abortReason: string | null = null;
-  let handle: UnewHandle | null = null;
-
-  const setPhase = (phase: Phase) => {
-    const now = Date.now();
-    const open = status.timings[status.timings.length - 1];
-    if (open && open.endedAt === undefined) open.endedAt = now;
-    status.timings.push({ phase, startedAt: now });
-    status.phase = phase;
-    status.phaseStartedAt = now;
-    upsertSearchAttributes([{ key: ImagoPhase, value: phase }]);
-    log.info('phase', { upgradeId, phase });
-  };
-  upsertSearchAttributes([
-    { key: ImagoSystem, value: plan.system }, { key: ImagoFromVersion, value: plan.from.version },
-    { key: ImagoToVersion, value: plan.to.version }, { key: ImagoOutcome, value: 'running' },
-  ]);
-
-  // --- messages ---------------------------------------------------------
-  setHandler(statusQuery, () => status);
-  setHandler(transferControlsQuery, () => status.controls);
-  setHandler(transferProgressSignal, (p) => { status.transfer = p; pushSeries(status, p); });
-  setHandler(approveUpdate, (arg) => {
-    approved = true;
-    status.approval = { ...status.approval, approved: true, by: arg?.by ?? 'operator', at: Date.now() };
-    return 'approved: termination and switchover will start when Unew has caught up';
-  }, { validator: (_arg) => {
-    if (status.phase !== 'awaiting-approval') throw new Error(`IMAGO_WRONG_PHASE: approve is accepted only while awaiting approval (after testing passed); the phase is ${status.phase}`);
-  } });
-  setHandler(abortUpdate, ({ reason }) => {
-    abortReason = reason;
-    status.abortReason = reason;
-    return 'aborting: Unew will be destroyed; Uold is untouched';
-  }, { validator: (arg) => {
-    if (!arg || typeof arg.reason !== 'string' || !arg.reason.trim()) throw new Error('IMAGO_WRONG_PHASE: abort needs a reason');
-    if (status.pointOfNoReturnPassed) throw new Error('IMAGO_WRONG_PHASE: the switchover has happened; abort is no longer possible (use rollback)');
-    if (abortReason !== null || status.outcome !== 'running') throw new Error(`IMAGO_WRONG_PHASE: the upgrade is already ${abortReason !== null ? 'aborting' : status.outcome}`);
-  } });
-  const transferRunning = () => ['data-transfer', 'testing', 'awaiting-approval'].includes(status.phase);
-  setHandler(pauseUpdate, () => { status.controls = { ...status.controls, paused: true }; return 'paused'; }, { validator: () => {
-    if (!transferRunning()) throw new Error(`IMAGO_WRONG_PHASE: pause is accepted only while data is transferred; the phase is ${status.phase}`);
-    if (status.controls.paused) throw new Error('IMAGO_WRONG_PHASE: already paused');
-  } });
-  setHandler(resumeUpdate, () => { status.controls = { ...status.controls, paused: false }; return 'resumed'; }, { validator: () => {
-    if (!status.controls.paused) throw new Error('IMAGO_WRONG_PHASE: not paused');
-  } });
-  setHandler(setThrottleUpdate, (t) => { status.controls = { ...status.controls, ...t }; return status.controls; }, { validator: (t) => {
-    if (!transferRunning()) throw new Error(`IMAGO_WRONG_PHASE: throttle is accepted only while data is transferred; the phase is ${status.phase}`);
-    for (const [k, v] of Object.entries(t ?? {})) {
-      if (!['chunkSize', 'maxThreadsRunning', 'maxLagMs'].includes(k)) throw new Error(`IMAGO_OPTIONS_INVALID: unknown throttle setting '${k}'`);
-      if (!Number.isInteger(v) || (v as number) < 1) throw new Error(`IMAGO_OPTIONS_INVALID: ${k} must be a positive integer`);
-    }
-  } });
-  setHandler(finalizeUpdate, () => { finalizeRequested = true; return 'finalizing'; }, { validator: () => {
-    if (status.phase !== 'post-switchover') throw new Error(`IMAGO_WRONG_PHASE: finalize is accepted only in the post-switchover window; the phase is ${status.phase}`);
-    if (finalizeRequested) throw new Error('IMAGO_WRONG_PHASE: finalize was already requested');
-  } });
-  setHandler(rollbackUpdate, (_arg) => 'unreachable', { validator: (_arg) => {
-    // Room is left for it: rollback needs reverse replication (Unew → Uold) so
-    // that writes made on Unew are not lost; that capability is not built yet.
-    throw new Error('IMAGO_WRONG_PHASE: rollback with reverse replication is not available in this version; Unew keeps serving');
-  } });
-
-  const expectNotAborted = () => { if (abortReason !== null) throw new AbortRequested(abortReason); };
-  /** Waits for fn() or an abort, whichever first; false on timeout. */
-  const until = async (fn: () => boolean, timeoutMs?: number) => {
-    const ok = timeoutMs === undefined ? (await condition(() => fn() || abortReason !== null), true) : await condition(() => fn() || abortReason !== null, timeoutMs);
-    expectNotAborted();
-    return ok;
-  };
-
-  // --- the phases -------------------------------------------------------
-  const transferScope = new CancellationScope();
-  let transferDone: Promise<unknown> = Promise.resolve();
-  let transferError: string | null = null;
+  const run = startRun(input);
+  const { status } = run;
   try {
-    setPhase('bootstrapping');
-    await short.validatePlanOnWorker(plan);
-    status.preflight = await short.preflight(plan);
-    expectNotAborted();
-    handle = await provision.provisionUnew(upgradeId, plan);
-    status.unew = { appUrls: handle.appUrls, dbEndpoint: handle.db.endpoint };
-    await provision.installSchema(handle, plan);
-    handle = await provision.startUnewApp(handle, plan);
-    status.unew = { appUrls: handle.appUrls, dbEndpoint: handle.db.endpoint };
-    if (patched('imago-abortable-health-wait')) {
-      // The wait can last the plan's whole start timeout: an abort cancels it
-      // instead of waiting it out (older histories replay the plain call below).
-      const scope = new CancellationScope();
-      const h = handle;
-      const waiting = scope.run(() => healthWait.waitUnewHealthy(h, plan));
-      let settled = false;
-      void waiting.then(() => { settled = true; }, () => { settled = true; });
-      await condition(() => settled || abortReason !== null);
-      if (!settled) { scope.cancel(); await waiting.catch(() => undefined); }
-      expectNotAborted();
-      await waiting;
-    } else {
-      await provision.waitUnewHealthy(handle, plan);
+    const resumeAt = input.carried?.resumeAt;
+    if (!resumeAt) await bootstrap(run);
+    else {
+      // A continued run: Unew exists (and the mirror, once testing began); rebuild their undo.
+      run.undo.push({ what: 'destroy Unew', fn: () => provision.destroyUnew(input.upgradeId, input.plan) });
+      if (resumeAt !== 'data-transfer') run.undo.push({ what: 'stop mirroring', fn: () => short.stopMirror(input.plan) });
     }
-    expectNotAborted();
-
-    setPhase('data-transfer');
-    const h = handle;
-    transferDone = transferScope.run(() => longRunning.runTransfer({ workflowId: workflowInfo().workflowId, handle: h, plan }))
-      .catch((err) => { if (!isCancellation(err)) transferError = describeFailure(err); });
-    const caughtUp = () => status.transfer?.phase === 'following' && (status.transfer.lagMs ?? Infinity) <= plan.transfer.maxLagMs;
-    await until(() => caughtUp() || transferError !== null);
-    if (transferError) throw ApplicationFailure.nonRetryable(`data transfer failed: ${transferError}`, 'IMAGO_TRANSFER_FAILED');
-
-    for (let attempt = 1; ; attempt++) {
-      setPhase('testing');
-      const gate = await runTestingPhase(status, handle, plan, until);
-      status.gate = gate;
-      if (!gate.pass) throw ApplicationFailure.nonRetryable(`the switchover gate did not pass: ${gate.reasons.join('; ')}`, 'IMAGO_GATE_FAILED');
-
-      if (!approved) {
-        if (plan.approval.policy === 'auto') {
-          approved = true;
-          status.approval = { ...status.approval, approved: true, by: 'policy:auto', at: Date.now() };
-        } else {
-          setPhase('awaiting-approval');
-          const got = await until(() => approved, plan.approval.timeoutMs);
-          if (!got && plan.approval.onTimeout === 'abort') throw new AbortRequested(`no approval within ${plan.approval.timeoutMs} ms (approval.onTimeout = abort)`);
-          if (!got) status.approval = { ...status.approval, approved: true, by: 'policy:timeout-proceed', at: Date.now() };
-        }
-      }
-      // Begin termination only when Unew is close behind: the flush inside the hold must be short.
-      await until(() => transferError !== null || (status.transfer?.lagMs ?? Infinity) <= plan.switchover.maxLagMsToBegin);
-      if (transferError) throw ApplicationFailure.nonRetryable(`data transfer failed: ${transferError}`, 'IMAGO_TRANSFER_FAILED');
-
-      setPhase('termination');
-      const cut = proxyActivities<UpgradeActivities>(cutoverPreset(plan.switchover.holdTimeoutMs));
-      const report = await cut.cutOver({ attempt, handle, plan, verifiedPosition: status.verification?.position ?? null });
-      status.cutovers.push(report);
-      if (report.switched) break;
-      // Not switched: every interceptor was released to Uold and nothing was
-      // served by Unew, so going back to testing is safe.
-      status.lastError = report.error ?? 'cut-over did not complete';
-      if (attempt >= plan.switchover.maxAttempts) {
-        throw ApplicationFailure.nonRetryable(`cut-over failed ${attempt} times; last: ${status.lastError}`, 'IMAGO_CUTOVER_FAILED');
-      }
-      await sleep(1_000);
-    }
-    // ---- POINT OF NO RETURN ----------------------------------------------
-    // Unew has served requests. From here an upgrade can only be finished or
-    // rolled back (reverse replication), never aborted: destroying Unew now
-    // would lose the writes it has acknowledged.
-    status.pointOfNoReturnPassed = true;
-    setPhase('switchover');
-    status.controls = { ...status.controls, stop: true };
-    await short.stopMirror(plan).catch((err) => log.warn('stopMirror failed', { err: String(err) }));
-    await CancellationScope.nonCancellable(async () => {
-      if (!(await condition(() => transferDone !== null && status.transfer?.phase === 'stopped', 30_000))) transferScope.cancel();
-      await transferDone;
-    });
-    status.series.ingress = await short.collectIngressTimeline(plan, status.timings[0].startedAt)
-      .catch(() => status.series.ingress);
-
-    setPhase('post-switchover');
-    if (plan.postSwitchover.finalize === 'manual') await condition(() => finalizeRequested);
-    else await condition(() => finalizeRequested, plan.postSwitchover.windowMs);
-    setPhase('completed');
-    status.outcome = 'completed';
-    upsertSearchAttributes([{ key: ImagoOutcome, value: 'completed' }]);
-    return status;
+    await transferData(run);
+    await testAndSwitch(run, resumeAt);
+    await postSwitchover(run);
+    return finish(run, 'completed');
   } catch (err) {
+    if (err instanceof ContinuingAsNew) return continueNow(run);
     status.lastError = err instanceof AbortRequested ? `aborted: ${err.message}` : describeFailure(err);
     if (status.pointOfNoReturnPassed) {
-      // Unew serves; nothing to compensate. Report the failure of the tail work.
-      status.outcome = 'failed';
-      setPhase('failed');
-      upsertSearchAttributes([{ key: ImagoOutcome, value: 'failed' }]);
+      // Unew serves; nothing may be undone. Only the tail work (stopping the transfer, the report) failed.
+      finish(run, 'failed');
       throw err;
     }
-    // Compensation: stop the transfer, destroy Unew. Uold was never written to.
-    setPhase('aborting');
-    await CancellationScope.nonCancellable(async () => {
-      status.controls = { ...status.controls, stop: true };
-      transferScope.cancel();
-      await transferDone;
-      await short.stopMirror(plan).catch((e) => log.warn('stopMirror failed', { err: String(e) }));
-      await provision.destroyUnew(upgradeId, plan).catch((e) => {
-        log.error('destroying Unew failed', { err: String(e) });
-        status.lastError += `; destroying Unew failed: ${String(e)}`;
-      });
-    });
+    await compensate(run);
     const aborted = err instanceof AbortRequested;
-    status.outcome = aborted ? 'aborted' : 'failed';
-    setPhase(aborted ? 'aborted' : 'failed');
-    upsertSearchAttributes([{ key: ImagoOutcome, value: status.outcome }]);
+    finish(run, aborted ? 'aborted' : 'failed');
     if (aborted) throw ApplicationFailure.nonRetryable(`upgrade aborted: ${err.message}`, 'IMAGO_ABORTED');
     throw err;
   }
 }
 
-/** Testing: plan tests, mirrored-traffic comparison, data verification → the gate. */
-async function runTestingPhase(
-  status: UpgradeStatus, handle: UnewHandle, plan: UpgradeInput['plan'],
-  until: (fn: () => boolean, timeoutMs?: number) => Promise<boolean>,
-): Promise<GateResult> {
-  // patched(): workflows started before the grants check existed replay without it.
-  const grants = patched('imago-grants-check') && plan.unew.grants?.enabled !== false ? [await short.checkGrants(handle, plan)] : [];
-  status.tests = [...grants, ...await testing.runPlanTests(handle, plan)];
-  await short.startMirror(handle, plan);
-  // Mirror for at least minDurationMs, and until every endpoint has its samples or maxDurationMs.
-  const start = Date.now();
-  await until(() => false, plan.mirror.minDurationMs);
-  let compare = await short.compareVerdict(plan);
-  while (!compare.pass && Date.now() - start < plan.mirror.maxDurationMs && compare.reasons.every((r) => /samples/i.test(r))) {
-    await until(() => false, 2_000);
-    compare = await short.compareVerdict(plan);
+// --- the run: state and messages ------------------------------------------
+
+function startRun(input: UpgradeInput): Run {
+  const c = input.carried;
+  const status = c ? { ...c.status, runs: c.status.runs + 1, controls: { ...c.status.controls, stop: false } } : initialStatus(input, Date.now());
+  const run: Run = {
+    input, status, handle: c?.handle ?? null, approved: c?.approved ?? false, approvalWaitStartedAt: c?.approvalWaitStartedAt ?? null,
+    abortReason: null, finalizeRequested: false, attempts: c?.attempts ?? 0, compareEpoch: c?.compareEpoch ?? 0, undo: [], transfer: null, resumeAt: null,
+  };
+  const { plan } = input;
+  upsertSearchAttributes([
+    { key: ImagoSystem, value: plan.system }, { key: ImagoFromVersion, value: plan.from.version },
+    { key: ImagoToVersion, value: plan.to.version }, { key: ImagoOutcome, value: 'running' }, { key: ImagoPhase, value: status.phase },
+  ]);
+  const view = (): RulesView => ({
+    phase: status.phase, outcome: status.outcome, pointOfNoReturnPassed: status.pointOfNoReturnPassed, paused: status.controls.paused,
+    approved: run.approved, abortRequested: run.abortReason !== null, finalizeRequested: run.finalizeRequested,
+    rollback: { available: false, why: 'reverse replication into Uold is not built in this version', requested: false },
+  });
+
+  // What each accepted operator message does (the same for an update and a signal).
+  const apply: Record<Exclude<Operation, 'rollback' | 'cutoverCheck' | 'setThrottle'>, (arg: unknown) => string> = {
+    approve: (arg) => {
+      run.approved = true;
+      status.approval = { ...status.approval, approved: true, by: senderOf(arg) ?? 'operator', at: Date.now() };
+      return 'approved: termination and switchover will start when Unew has caught up';
+    },
+    abort: (arg) => {
+      run.abortReason = reasonOf(arg);
+      status.abortReason = run.abortReason;
+      return 'aborting: Unew will be destroyed; Uold is untouched';
+    },
+    pause: () => { status.controls = { ...status.controls, paused: true }; return 'paused'; },
+    resume: () => { status.controls = { ...status.controls, paused: false }; return 'resumed'; },
+    finalize: () => { run.finalizeRequested = true; return 'finalizing'; },
+  };
+
+  setHandler(statusQuery, () => status);
+  setHandler(transferControlsQuery, () => status.controls);
+  for (const [op, def] of [['approve', approveUpdate], ['abort', abortUpdate], ['pause', pauseUpdate], ['resume', resumeUpdate], ['finalize', finalizeUpdate]] as const) {
+    setHandler(def as typeof approveUpdate, (arg?: unknown) => apply[op](arg), { validator: (arg?: unknown) => validate(op, view(), arg) });
   }
+  // A signal cannot answer: each one is recorded in the status, accepted or refused with the reason.
+  for (const [op, def] of [['approve', approveSignal], ['abort', abortSignal], ['pause', pauseSignal], ['resume', resumeSignal], ['finalize', finalizeSignal]] as const) {
+    setHandler(def as typeof approveSignal, (arg?: unknown) => {
+      const r = refusal(op, view(), arg);
+      recordSignal(status, { name: op, at: Date.now(), accepted: !r, ...(r ? { reason: r.reason } : {}), ...(senderOf(arg) ? { by: senderOf(arg) } : {}) });
+      if (!r) apply[op](arg);
+      showDetails(run);
+    });
+  }
+  setHandler(setThrottleUpdate, (t) => { status.controls = { ...status.controls, ...t }; return status.controls; }, { validator: (t) => validate('setThrottle', view(), t) });
+  setHandler(rollbackUpdate, () => 'unreachable', { validator: (arg) => validate('rollback', view(), arg) });
+  setHandler(cutoverCheckUpdate, async () => {
+    const report = await short.checkCutover(cutoverArgs(run));
+    status.cutoverCheck = report;
+    return report;
+  }, { validator: () => validate('cutoverCheck', view()) });
+
+  setHandler(transferEdgeSignal, (e) => {
+    applyTransferEdge(status, e, Date.now());
+    const t = run.transfer;
+    if (!t) return;
+    if (e.edge === 'started' && e.attempt > 1) { t.restarts += 1; t.caughtUp = false; }
+    if (e.edge === 'caught-up') t.caughtUp = true;
+    if (e.edge === 'fell-behind') t.caughtUp = false;
+    // A failure means Unew was not fed for a while: like a restart, it invalidates the compare window.
+    if (e.edge === 'error') { t.caughtUp = false; t.restarts += 1; }
+    showDetails(run);
+  });
+  setHandler(pointOfNoReturnSignal, ({ attempt, at }) => {
+    // Durable: from here on the workflow never compensates, whatever the cut-over activity reports.
+    status.pointOfNoReturnPassed = true;
+    status.pointOfNoReturn ??= { attempt, at };
+  });
+  return run;
+}
+
+function setPhase(run: Run, phase: Phase): void {
+  const { status } = run;
+  const now = Date.now();
+  const open = status.timings[status.timings.length - 1];
+  if (open && open.endedAt === undefined) open.endedAt = now;
+  status.timings.push({ phase, startedAt: now });
+  status.phase = phase;
+  status.phaseStartedAt = now;
+  upsertSearchAttributes([{ key: ImagoPhase, value: phase }]);
+  showDetails(run);
+  log.info('phase', { upgradeId: run.input.upgradeId, phase });
+}
+
+/** The web UI's current details, kept in step with the status (no history event: it is read with a query). */
+function showDetails(run: Run): void {
+  setCurrentDetails(currentDetails(run.status, workflowInfo().workflowId));
+}
+
+function expectNotAborted(run: Run): void {
+  if (run.abortReason !== null) throw new AbortRequested(run.abortReason);
+}
+
+/** Waits for fn() or an abort, whichever first; false on timeout. */
+async function until(run: Run, fn: () => boolean, timeoutMs?: number): Promise<boolean> {
+  const done = () => fn() || run.abortReason !== null;
+  const ok = timeoutMs === undefined ? (await condition(done), true) : await condition(done, timeoutMs);
+  expectNotAborted(run);
+  return ok;
+}
+
+/** Like until, and leaves the run for a new one when the server suggests it (history bounded). */
+async function untilOrContinue(run: Run, resumeAt: ResumePoint, fn: () => boolean, timeoutMs?: number): Promise<boolean> {
+  const suggested = () => workflowInfo().continueAsNewSuggested;
+  const ok = await until(run, () => fn() || suggested(), timeoutMs);
+  if (!fn() && suggested()) {
+    run.resumeAt = resumeAt;
+    throw new ContinuingAsNew();
+  }
+  return ok;
+}
+
+function finish(run: Run, outcome: 'completed' | 'aborted' | 'failed'): UpgradeStatus {
+  run.status.outcome = outcome;
+  setPhase(run, outcome);
+  upsertSearchAttributes([{ key: ImagoOutcome, value: outcome }]);
+  return run.status;
+}
+
+// --- phase 1: bootstrapping ---------------------------------------------------
+
+async function bootstrap(run: Run): Promise<void> {
+  const { plan, upgradeId } = run.input;
+  const { status } = run;
+  setPhase(run, 'bootstrapping');
+  await short.validatePlanOnWorker(plan);
+  status.preflight = await short.preflight(plan);
+  expectNotAborted(run);
+  // Pushed before provisioning: destroy is idempotent and finds by id what a half-done provisioning left.
+  run.undo.push({ what: 'destroy Unew', fn: () => provision.destroyUnew(upgradeId, plan) });
+  let handle = await provision.provisionUnew(upgradeId, plan);
+  status.unew = { appUrls: handle.appUrls, dbEndpoint: handle.db.endpoint };
+  await provision.installSchema(handle, plan);
+  handle = await provision.startUnewApp(handle, plan);
+  run.handle = handle;
+  status.unew = { appUrls: handle.appUrls, dbEndpoint: handle.db.endpoint };
+  // The wait can last the plan's whole start timeout: an abort cancels it instead of waiting it out.
+  const scope = new CancellationScope();
+  const h = handle;
+  const waiting = scope.run(() => healthWait.waitUnewHealthy(h, plan));
+  let settled = false;
+  void waiting.then(() => { settled = true; }, () => { settled = true; });
+  await condition(() => settled || run.abortReason !== null);
+  if (!settled) { scope.cancel(); await waiting.catch(() => undefined); }
+  expectNotAborted(run);
+  await waiting;
+}
+
+// --- phase 2: data transfer ---------------------------------------------------
+
+function startTransfer(run: Run): void {
+  const { plan } = run.input;
+  const handle = run.handle!;
+  const scope = new CancellationScope();
+  const task: TransferTask = { scope, done: Promise.resolve(), running: true, caughtUp: false, failure: null, restarts: 0 };
+  task.done = scope.run(() => longRunning.runTransfer({ workflowId: workflowInfo().workflowId, handle, plan }))
+    .then((r) => { run.status.transfer = r.snapshot; run.status.series.transfer = r.series; }, (err) => { if (!isCancellation(err)) task.failure = describeFailure(err); })
+    .finally(() => { task.running = false; });
+  run.transfer = task;
+  run.undo.push({ what: 'stop the transfer', fn: () => stopTransfer(run) });
+}
+
+/** Asks the transfer to stop (it reads its controls twice a second) and waits; cancels it if it does not. */
+async function stopTransfer(run: Run): Promise<void> {
+  const t = run.transfer;
+  if (!t) return;
+  run.status.controls = { ...run.status.controls, stop: true };
+  await CancellationScope.nonCancellable(async () => {
+    if (!(await condition(() => !t.running, 30_000))) t.scope.cancel();
+    await t.done;
+  });
+}
+
+function expectTransferAlive(run: Run): void {
+  const f = run.transfer?.failure;
+  if (f) throw ApplicationFailure.nonRetryable(`data transfer failed: ${f}`, 'IMAGO_TRANSFER_FAILED');
+}
+
+async function transferData(run: Run): Promise<void> {
+  // A continued run keeps its phase (and its timings row); the transfer restarts under it.
+  if (!run.input.carried) setPhase(run, 'data-transfer');
+  startTransfer(run);
+  await untilOrContinue(run, run.input.carried?.resumeAt ?? 'data-transfer', () => run.transfer!.caughtUp || run.transfer!.failure !== null);
+  expectTransferAlive(run);
+}
+
+// --- phases 3–5: testing, approval, termination and switchover ----------------
+
+async function testAndSwitch(run: Run, resumeAt: ResumePoint | undefined): Promise<void> {
+  const { plan } = run.input;
+  const { status } = run;
+  let skipTesting = resumeAt === 'awaiting-approval';
+  for (;;) {
+    if (!skipTesting) {
+      setPhase(run, 'testing');
+      const gate = await runTestingPhase(run);
+      status.gate = gate;
+      showDetails(run);
+      if (!gate.pass) throw ApplicationFailure.nonRetryable(`the switchover gate did not pass: ${gate.reasons.join('; ')}`, 'IMAGO_GATE_FAILED');
+    }
+    skipTesting = false;
+    await awaitApproval(run);
+    const switched = await cutOverAttempt(run);
+    if (switched) return;
+    if (run.attempts >= plan.switchover.maxAttempts) {
+      throw ApplicationFailure.nonRetryable(`cut-over failed ${run.attempts} times; last: ${status.lastError}`, 'IMAGO_CUTOVER_FAILED');
+    }
+    await sleep(1_000);
+  }
+}
+
+/** Testing: grants, plan tests, mirrored-traffic comparison, data verification → the gate. */
+async function runTestingPhase(run: Run): Promise<GateResult> {
+  const { plan } = run.input;
+  const { status } = run;
+  const handle = run.handle!;
+  const grants = plan.unew.grants?.enabled !== false ? [await short.checkGrants(handle, plan)] : [];
+  status.tests = [...grants, ...await testing.runPlanTests(handle, plan)];
+  if (!run.undo.some((u) => u.what === 'stop mirroring')) run.undo.push({ what: 'stop mirroring', fn: () => short.stopMirror(plan) });
+  let compare = await compareWindow(run);
   status.compare = compare.report;
+  if (!compare.unewFresh) compare = { ...compare, pass: false, reasons: [...compare.reasons, `Unew was not kept up to date during testing (${compare.freshness})`] };
   const verification = plan.verify.enabled ? await testing.verifyData(handle, plan) : null;
   status.verification = verification;
   return evaluateGate(status.tests, compare, verification);
+}
+
+/**
+ * Mirrors for at least minDurationMs, and until every endpoint has its
+ * samples, a real failure shows, or maxDurationMs passes. A window during
+ * which Unew was not kept up to date (the transfer down after a worker crash)
+ * compares stale data: it is discarded and a fresh one starts once Unew has
+ * caught up again, at most MAX_WINDOW_RESTARTS times.
+ */
+async function compareWindow(run: Run) {
+  const { plan } = run.input;
+  const handle = run.handle!;
+  for (let restarts = 0; ; restarts++) {
+    await short.startMirror(handle, plan, run.compareEpoch);
+    const restartsBefore = run.transfer!.restarts;
+    const start = Date.now();
+    // No continue-as-new inside the window: it is bounded (maxDurationMs) and
+    // would restart testing. A suggestion is taken at the next wait (approval).
+    await until(run, () => run.transfer!.failure !== null, plan.mirror.minDurationMs);
+    expectTransferAlive(run);
+    let compare = await short.compareVerdict(plan, handle);
+    const stale = () => !compare.unewFresh || run.transfer!.restarts !== restartsBefore;
+    const needsSamplesOnly = () => compare.failures.every((f) => f.rule === 'min-samples' || f.rule === 'no-traffic');
+    while (!compare.pass && !stale() && needsSamplesOnly() && Date.now() - start < plan.mirror.maxDurationMs) {
+      await until(run, () => run.transfer!.failure !== null, 2_000);
+      expectTransferAlive(run);
+      compare = await short.compareVerdict(plan, handle);
+    }
+    if (!stale() || restarts >= MAX_WINDOW_RESTARTS) return compare;
+    // Pairs taken while Unew was not fed compare old data with new: discard the window.
+    log.warn('compare window discarded: Unew was not kept up to date', { freshness: compare.freshness, restarts: run.transfer!.restarts });
+    run.compareEpoch += 1;
+    await untilOrContinue(run, 'testing', () => run.transfer!.caughtUp || run.transfer!.failure !== null);
+    expectTransferAlive(run);
+  }
+}
+
+async function awaitApproval(run: Run): Promise<void> {
+  const { plan } = run.input;
+  const { status } = run;
+  if (run.approved) return;
+  if (plan.approval.policy === 'auto') {
+    run.approved = true;
+    status.approval = { ...status.approval, approved: true, by: 'policy:auto', at: Date.now() };
+    return;
+  }
+  if (status.phase !== 'awaiting-approval') setPhase(run, 'awaiting-approval');
+  run.approvalWaitStartedAt ??= Date.now();
+  const left = Math.max(0, run.approvalWaitStartedAt + plan.approval.timeoutMs - Date.now());
+  const got = await untilOrContinue(run, 'awaiting-approval', () => run.approved || run.transfer!.failure !== null, left);
+  expectTransferAlive(run);
+  if (!got && plan.approval.onTimeout === 'abort') throw new AbortRequested(`no approval within ${plan.approval.timeoutMs} ms (approval.onTimeout = abort)`);
+  if (!got) status.approval = { ...status.approval, approved: true, by: 'policy:timeout-proceed', at: Date.now() };
+  run.approved = true;
+}
+
+function cutoverArgs(run: Run) {
+  const { status } = run;
+  return {
+    workflowId: workflowInfo().workflowId, attempt: run.attempts + 1, handle: run.handle!, plan: run.input.plan,
+    verifiedPosition: status.cutoverCheck?.verifiedPosition ?? status.verification?.position ?? null, reportedLagMs: status.transfer?.lagMs ?? null,
+  };
+}
+
+/**
+ * One attempt of termination + switchover. The dry run first: when one of
+ * its checks fails nobody is held, and it is tried again a few times before
+ * the attempt counts as failed. Returns true once every client is on Unew.
+ */
+async function cutOverAttempt(run: Run): Promise<boolean> {
+  const { plan } = run.input;
+  const { status } = run;
+  for (let i = 0; ; i++) {
+    expectTransferAlive(run);
+    const check = await short.checkCutover(cutoverArgs(run));
+    status.cutoverCheck = check;
+    if (check.ok) break;
+    if (i >= 9) {
+      run.attempts += 1;
+      status.lastError = `cut-over check failed: ${check.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('; ')}`;
+      status.cutovers.push({ ...emptyCutoverReport(run.attempts), mode: 'refused', error: status.lastError });
+      return false;
+    }
+    await until(run, () => false, 2_000);
+  }
+  // Why here, in the same workflow task as the phase change: an abort accepted
+  // up to this moment is honoured (the cut-over does not start); from the
+  // phase change on, the validator refuses it.
+  expectNotAborted(run);
+  run.attempts += 1;
+  setPhase(run, 'termination');
+  const cut = proxyActivities<UpgradeActivities>({ ...cutoverPreset(plan.switchover.holdTimeoutMs), summary: `cut-over attempt ${run.attempts}` });
+  const args = { ...cutoverArgs(run), attempt: run.attempts };
+  let report;
+  try {
+    report = await cut.cutOver({ ...args, pointOfNoReturn: status.pointOfNoReturnPassed });
+  } catch (err) {
+    if (!status.pointOfNoReturnPassed) throw err;
+    report = null;
+    status.lastError = describeFailure(err);
+  }
+  // Past the point of no return the only way is forward: repeat until every client is on Unew.
+  for (let backoff = 1_000; status.pointOfNoReturnPassed && !report?.switched; backoff = Math.min(backoff * 2, 30_000)) {
+    await sleep(backoff);
+    try {
+      report = await cut.cutOver({ ...args, pointOfNoReturn: true });
+    } catch (err) {
+      status.lastError = `finishing the switch (forward only): ${describeFailure(err)}`;
+    }
+  }
+  if (report) status.cutovers.push(report);
+  showDetails(run);
+  if (report?.switched) {
+    status.pointOfNoReturnPassed = true;
+    status.pointOfNoReturn ??= { attempt: report.attempt, at: Date.now() };
+    return true;
+  }
+  // Not switched, and the point of no return was not passed: every interceptor
+  // was released to Uold and nothing was served by Unew, so testing again is safe.
+  status.lastError = report?.error ?? 'cut-over did not complete';
+  return false;
+}
+
+// --- after the point of no return ----------------------------------------------
+
+async function postSwitchover(run: Run): Promise<void> {
+  const { plan } = run.input;
+  const { status } = run;
+  // ---- POINT OF NO RETURN (passed) ----------------------------------------
+  // Unew has served requests. From here an upgrade can only be finished,
+  // never aborted: destroying Unew now would lose the writes it acknowledged.
+  setPhase(run, 'switchover');
+  run.undo = [];
+  await stopTransfer(run);
+  await short.stopMirror(plan).catch((err) => log.warn('stopMirror failed', { err: String(err) }));
+  status.series.ingress = await short.collectIngressTimeline(plan, status.timings[0].startedAt).catch(() => status.series.ingress);
+  setPhase(run, 'post-switchover');
+  if (plan.postSwitchover.finalize === 'manual') await condition(() => run.finalizeRequested);
+  else await condition(() => run.finalizeRequested, plan.postSwitchover.windowMs);
+}
+
+// --- compensation and continue-as-new ---------------------------------------------
+
+async function compensate(run: Run): Promise<void> {
+  setPhase(run, 'aborting');
+  await CancellationScope.nonCancellable(async () => {
+    for (const step of [...run.undo].reverse()) {
+      try { await step.fn(); } catch (e) {
+        log.error('compensation step failed', { step: step.what, err: String(e) });
+        run.status.lastError += `; ${step.what} failed: ${describeFailure(e)}`;
+      }
+    }
+  });
+}
+
+async function continueNow(run: Run): Promise<never> {
+  const resumeAt = run.resumeAt ?? 'data-transfer';
+  // The transfer resumes in the next run from the state it keeps in Unew; stop it here first.
+  await stopTransfer(run);
+  await condition(allHandlersFinished);
+  run.status.continuations = [...run.status.continuations, { at: Date.now(), resumeAt, historyLength: workflowInfo().historyLength }].slice(-50);
+  const carried: CarriedState = {
+    status: run.status, handle: run.handle!, resumeAt, approved: run.approved, approvalWaitStartedAt: run.approvalWaitStartedAt,
+    attempts: run.attempts, compareEpoch: run.compareEpoch,
+  };
+  log.info('continuing as new', { upgradeId: run.input.upgradeId, resumeAt, historyLength: workflowInfo().historyLength });
+  return continueAsNew<typeof upgradeWorkflow>({ upgradeId: run.input.upgradeId, plan: run.input.plan, carried });
 }

@@ -59,7 +59,7 @@ export const CONNECTION_HELP = `Connection (flag > environment > config file > d
   --tls-ca FILE            TEMPORAL_TLS_CA
   --tls-server-name NAME   TEMPORAL_TLS_SERVER_NAME
   --api-key KEY            TEMPORAL_API_KEY
-  --ui-url URL             IMAGO_UI_URL                (default http://127.0.0.1:8233)
+  --ui-url URL             IMAGO_UI_URL                (default: recorded by 'imago server setup', else host:port+1000)
   --config FILE            config file                 (default ~/.config/imago/config.json)`;
 
 export function connectionFlags(v: Values): ConnectionFlags {

@@ -9,12 +9,19 @@ import type { ImagoClient } from '../api';
 import { printJson } from '../output';
 import { positiveInt, requiredString, withClient, type CommandSpec, type Context } from './common';
 
-function verb(name: string, summary: string, call: (c: ImagoClient, id: string, ctx: Context) => Promise<unknown>, extra: Partial<CommandSpec> = {}): CommandSpec {
+/**
+ * One verb: `prepare` reads and checks the options (a usage error is reported
+ * before any connection is made) and returns the call to make.
+ */
+function verb(name: string, summary: string, prepare: (ctx: Context) => (c: ImagoClient, id: string) => Promise<unknown>, extra: Partial<CommandSpec> = {}): CommandSpec {
   return {
     name, summary, positionals: ['id'], connects: true, ...extra,
     async run(ctx) {
-      const id = ctx.args.id;
-      const { result, url } = await withClient(ctx, async (c) => ({ result: await call(c, id, ctx), url: c.url(id) }));
+      const call = prepare(ctx);
+      const { id, result, url } = await withClient(ctx, async (c) => {
+        const workflowId = await c.resolve(ctx.args.id);
+        return { id: workflowId, result: await call(c, workflowId), url: c.url(workflowId) };
+      });
       if (ctx.json) printJson(ctx.io, { id, operation: name, result, url });
       else ctx.io.out(`${name}: ${typeof result === 'string' ? result : JSON.stringify(result)}\n`);
       return EXIT_CODES.completed;
@@ -24,25 +31,42 @@ function verb(name: string, summary: string, call: (c: ImagoClient, id: string, 
 
 export const controlCommands: CommandSpec[] = [
   verb('approve', 'Approve the switchover of an upgrade that is awaiting approval.',
-    (c, id, ctx) => c.approve(id, (ctx.values.by as string | undefined) ?? ctx.io.env.USER, ctx.values.note as string | undefined),
+    (ctx) => (c, id) => c.approve(id, (ctx.values.by as string | undefined) ?? ctx.io.env.USER, ctx.values.note as string | undefined),
     { options: { by: { type: 'string' }, note: { type: 'string' } }, details: '  --by NAME     who approves (default $USER)\n  --note TEXT   recorded with the approval' }),
   verb('abort', 'Abort an upgrade before the switchover: Unew is destroyed, Uold untouched.',
-    (c, id, ctx) => c.abort(id, requiredString(ctx, 'reason', 'why the upgrade is aborted')),
+    (ctx) => { const reason = requiredString(ctx, 'reason', 'why the upgrade is aborted'); return (c, id) => c.abort(id, reason); },
     { options: { reason: { type: 'string' } }, details: '  --reason TEXT  required' }),
-  verb('pause', 'Pause the data copy.', (c, id) => c.pause(id)),
-  verb('resume', 'Resume a paused data copy.', (c, id) => c.resume(id)),
+  verb('pause', 'Pause the data copy.', () => (c, id) => c.pause(id)),
+  verb('resume', 'Resume a paused data copy.', () => (c, id) => c.resume(id)),
   verb('throttle', 'Change the copy chunk size and throttle thresholds while it runs.',
-    (c, id, ctx) => {
+    (ctx) => {
       const change = { chunkSize: positiveInt(ctx, 'chunk-size'), maxThreadsRunning: positiveInt(ctx, 'max-threads-running'), maxLagMs: positiveInt(ctx, 'max-lag-ms') };
       const given = Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined));
       if (Object.keys(given).length === 0) throw imagoError('CLIENT_USAGE', 'throttle needs at least one of --chunk-size, --max-threads-running, --max-lag-ms');
-      return c.setThrottle(id, given);
+      return (c, id) => c.setThrottle(id, given);
     },
     { options: { 'chunk-size': { type: 'string' }, 'max-threads-running': { type: 'string' }, 'max-lag-ms': { type: 'string' } },
       details: '  --chunk-size N            rows per copy chunk\n  --max-threads-running N   throttle when Uold runs more threads\n  --max-lag-ms N            throttle when Unew lags more' }),
-  verb('finalize', 'End the post-switchover window now; Uold is released per policy.', (c, id) => c.finalize(id)),
+  verb('finalize', 'End the post-switchover window now; Uold is released per policy.', () => (c, id) => c.finalize(id)),
+  {
+    name: 'cutover check', positionals: ['id'], connects: true,
+    summary: "Dry-run the cut-over now: every check and its figure, nobody held (exit 0 when all pass, 1 otherwise).",
+    details: '  Runs on the worker, against the real interceptors, databases and provider: tokens, lag, the hold\n  budget against the measured drain + flush, the smoke test, the provider\'s preconditions.',
+    async run(ctx) {
+      const { id, report } = await withClient(ctx, async (c) => {
+        const workflowId = await c.resolve(ctx.args.id);
+        return { id: workflowId, report: await c.cutoverCheck(workflowId) };
+      });
+      if (ctx.json) printJson(ctx.io, { id, operation: 'cutover check', result: report });
+      else {
+        for (const c of report.checks) ctx.io.out(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.step.padEnd(18)} ${c.name}${c.ms !== undefined ? ` (${c.ms} ms)` : ''}: ${c.detail}\n`);
+        ctx.io.out(report.ok ? 'cut-over check: every check passed\n' : `cut-over check: ${report.checks.filter((c) => !c.ok).length} check(s) failed; the cut-over will not hold anyone until they pass\n`);
+      }
+      return report.ok ? EXIT_CODES.completed : EXIT_CODES.usage;
+    },
+  },
   verb('rollback', 'Return traffic to Uold during the post-switchover window.',
-    (c, id, ctx) => c.rollback(id, requiredString(ctx, 'reason', 'why traffic goes back to Uold')),
+    (ctx) => { const reason = requiredString(ctx, 'reason', 'why traffic goes back to Uold'); return (c, id) => c.rollback(id, reason); },
     { options: { reason: { type: 'string' } }, details: '  --reason TEXT  required' }),
 ];
 

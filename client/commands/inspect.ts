@@ -9,10 +9,11 @@ export const statusCommand: CommandSpec = {
   details: '  --json   the full status (workflows/status.ts UpgradeStatus) with the execution summary',
   run: (ctx) => withClient(ctx, async (c) => {
     const execution = await c.describe(ctx.args.id);
-    const status = await c.status(ctx.args.id);
+    const status = await c.status(execution.workflowId);
     if (ctx.json) { printJson(ctx.io, { workflowId: execution.workflowId, url: execution.url, execution, status }); return EXIT_CODES.completed; }
     const lines = statusView(status, palette(ctx.io));
-    ctx.io.out(`${lines.join('\n')}\nexecution ${execution.executionStatus.toLowerCase()}, started ${execution.startTime}${execution.closeTime ? `, closed ${execution.closeTime}` : ''}\n${execution.url}\n`);
+    const summary = execution.staticSummary ? `${execution.staticSummary}\n` : '';
+    ctx.io.out(`${summary}${lines.join('\n')}\nexecution ${execution.executionStatus.toLowerCase()}, started ${execution.startTime}${execution.closeTime ? `, closed ${execution.closeTime}` : ''}\n${execution.url}\n`);
     return EXIT_CODES.completed;
   }),
 };
@@ -25,13 +26,16 @@ export const listCommand: CommandSpec = {
   --system S     the plan's system
   --limit N      at most N rows (default 100)
   --json         an array of {workflowId, system, from, to, phase, outcome, executionStatus, startTime, closeTime, url}`,
-  run: (ctx) => withClient(ctx, async (c) => {
-    const rows = await c.list({ phase: ctx.values.phase as string | undefined, outcome: ctx.values.outcome as string | undefined,
-      system: ctx.values.system as string | undefined, limit: positiveInt(ctx, 'limit') });
-    if (ctx.json) { printJson(ctx.io, rows); return EXIT_CODES.completed; }
-    if (rows.length === 0) { ctx.io.out('no upgrades match\n'); return EXIT_CODES.completed; }
-    ctx.io.out(table([['ID', 'SYSTEM', 'FROM→TO', 'PHASE', 'OUTCOME', 'STARTED'],
-      ...rows.map((r) => [r.workflowId, r.system ?? '', `${r.from ?? '?'}→${r.to ?? '?'}`, r.phase ?? '', r.outcome ?? '', r.startTime])]));
-    return EXIT_CODES.completed;
-  }),
+  run: (ctx) => {
+    const filter = { phase: ctx.values.phase as string | undefined, outcome: ctx.values.outcome as string | undefined,
+      system: ctx.values.system as string | undefined, limit: positiveInt(ctx, 'limit') };
+    return withClient(ctx, async (c) => {
+      const rows = await c.list(filter);
+      if (ctx.json) { printJson(ctx.io, rows); return EXIT_CODES.completed; }
+      if (rows.length === 0) { ctx.io.out('no upgrades match\n'); return EXIT_CODES.completed; }
+      ctx.io.out(table([['ID', 'SYSTEM', 'FROM→TO', 'PHASE', 'OUTCOME', 'STARTED'],
+        ...rows.map((r) => [r.workflowId, r.system ?? '', `${r.from ?? '?'}→${r.to ?? '?'}`, r.phase ?? '', r.outcome ?? '', r.startTime])]));
+      return EXIT_CODES.completed;
+    });
+  },
 };

@@ -15,10 +15,11 @@ export const reportCommand: CommandSpec = {
 The report is built from the workflow's status query, which works for a
 finished upgrade too while a worker is running. It needs no network to view.`,
   run: (ctx) => withClient(ctx, async (c) => {
-    const status = await c.status(ctx.args.id);
-    const out = path.resolve((ctx.values.out as string | undefined) ?? `${status.upgradeId || ctx.args.id}-report.html`);
+    const id = await c.resolve(ctx.args.id);
+    const status = await c.status(id);
+    const out = path.resolve((ctx.values.out as string | undefined) ?? `${status.upgradeId || id}-report.html`);
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, renderReport(status, { url: c.url(ctx.args.id) }));
+    fs.writeFileSync(out, renderReport(status, { url: c.url(id) }));
     if (ctx.json) printJson(ctx.io, { file: out });
     else ctx.io.out(`report written to ${out}\n`);
     return EXIT_CODES.completed;

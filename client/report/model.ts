@@ -3,6 +3,7 @@
  * column layout the charts take (uPlot: x in seconds, one array per series).
  */
 import type { CutoverReport, GateResult, TestResult, UpgradeStatus } from '../../workflows/status';
+import { formatMs } from '../output';
 import { compareVerdict, type CompareVerdict } from '../watcher';
 
 export interface Window { start: number; end: number; label: string }
@@ -42,7 +43,7 @@ export function pauseWindow(s: Pick<UpgradeStatus, 'timings' | 'cutovers'>): Win
   const sw = s.timings.find((t) => t.phase === 'switchover' && t.startedAt >= term.startedAt);
   const end = sw?.endedAt ?? sw?.startedAt ?? term.endedAt ?? term.startedAt;
   const last = s.cutovers[s.cutovers.length - 1];
-  const label = last ? `termination + switchover (hold ${last.holdMs} ms, total ${last.totalMs} ms)` : 'termination + switchover';
+  const label = last ? `termination + switchover (hold ${formatMs(last.holdMs)}, total ${formatMs(last.totalMs)})` : 'termination + switchover';
   return { start: term.startedAt / 1000, end: Math.max(end, term.startedAt) / 1000, label };
 }
 
@@ -55,7 +56,11 @@ export function reportData(s: UpgradeStatus, opts: { url?: string; now?: number 
     upgradeId: s.upgradeId, system: s.system, from: s.from, to: s.to, provider: s.provider,
     phase: s.phase, outcome: s.outcome, url: opts.url ?? null, generatedAt: now,
     abortReason: s.abortReason, lastError: s.lastError,
-    timings: s.timings.map((t) => ({ phase: t.phase, startedAt: t.startedAt, endedAt: t.endedAt ?? now, open: t.endedAt === undefined })),
+    // An open phase runs until now; once the upgrade has ended, its last phase (completed, aborted...) is a point in time.
+    timings: s.timings.map((t) => {
+      const ended = s.outcome !== 'running';
+      return { phase: t.phase, startedAt: t.startedAt, endedAt: t.endedAt ?? (ended ? t.startedAt : now), open: t.endedAt === undefined && !ended };
+    }),
     ingress: {
       x: ingress.map((b) => b.at / 1000),
       rps: ingress.map((b) => b.count * perSec),

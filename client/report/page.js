@@ -4,7 +4,9 @@
  * termination + switchover pause, and after each chart is drawn it counts the
  * canvas pixels that are not background and writes the count to the chart's
  * data-drawn-pixels attribute; body[data-charts-ready] gives how many charts
- * were drawn. The tests read these attributes from Chromium's dumped DOM.
+ * were drawn; the pause label's box and the canvas width go to the chart's
+ * data-pause-label attribute ("left,right,width" in canvas pixels). The tests
+ * read these attributes in Chromium.
  */
 (function () {
   'use strict';
@@ -31,7 +33,11 @@
     }
   }
 
-  /** Shades [pause.start, pause.end] under the series, with a minimum visible width. */
+  /**
+   * Shades [pause.start, pause.end] under the series, with a minimum visible
+   * width, and names it: right of the band when the label fits in the plot,
+   * else left of it, so the label never runs off the chart.
+   */
   function pauseBand(pause) {
     return function (u) {
       if (!pause) return;
@@ -44,8 +50,14 @@
       ctx.fillRect(x0, u.bbox.top, w, u.bbox.height);
       ctx.fillStyle = 'rgba(216, 59, 59, 0.9)';
       ctx.font = (11 * devicePixelRatio) + 'px system-ui, sans-serif';
-      ctx.fillText('pause', x0 + w + 3 * devicePixelRatio, u.bbox.top + 12 * devicePixelRatio);
+      var text = 'pause';
+      var tw = ctx.measureText(text).width;
+      var gap = 3 * devicePixelRatio;
+      var plotRight = u.bbox.left + u.bbox.width;
+      var lx = x0 + w + gap + tw <= plotRight ? x0 + w + gap : Math.max(u.bbox.left, x0 - gap - tw);
+      ctx.fillText(text, lx, u.bbox.top + 12 * devicePixelRatio);
       ctx.restore();
+      u.root.parentNode.setAttribute('data-pause-label', [Math.round(lx), Math.round(lx + tw), ctx.canvas.width].join(','));
     };
   }
 

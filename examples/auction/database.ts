@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as mysql from 'mysql2/promise';
 import type { MariaDbInstance } from '../../lib/mariadb';
-import { imagoError } from '../../lib/errors';
+import { auctionError } from './errors';
 
 export type SchemaVersion = 'v1' | 'v2';
 
@@ -33,7 +33,7 @@ export async function adminConnection(admin: MariaDbInstance | string, database?
 }
 
 export async function setupDatabase(admin: MariaDbInstance | string, version: SchemaVersion, opts: SetupOptions): Promise<void> {
-  if (!/^[A-Za-z0-9_]{1,64}$/.test(opts.database)) throw imagoError('AUCTION_CONFIG_INVALID', `database name '${opts.database}' must be letters, digits and _`);
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(opts.database)) throw auctionError('AUCTION_CONFIG_INVALID', `database name '${opts.database}' must be letters, digits and _`);
   const c = await adminConnection(admin);
   try {
     // Idempotent, so a retried activity can call it again: an empty database
@@ -46,7 +46,7 @@ export async function setupDatabase(admin: MariaDbInstance | string, version: Sc
     const want = [...schemaSql(version).matchAll(/CREATE TABLE (\w+)/g)].map((m) => m[1]);
     if (have.size === 0) await c.query(schemaSql(version));
     else if (have.size !== want.length || !want.every((t) => have.has(t))) {
-      throw imagoError('AUCTION_SCHEMA_UNKNOWN', `database '${opts.database}' already holds tables [${[...have].sort().join(', ')}], not schema ${version}; drop it or choose another name`);
+      throw auctionError('AUCTION_SCHEMA_UNKNOWN', `database '${opts.database}' already holds tables [${[...have].sort().join(', ')}], not schema ${version}; drop it or choose another name`);
     }
     for (const host of ['127.0.0.1', 'localhost', '%']) {
       await c.query('CREATE OR REPLACE USER ?@? IDENTIFIED BY ?', [opts.appUser, host, opts.appPassword]);
@@ -65,7 +65,7 @@ export async function detectSchema(conn: mysql.Connection | mysql.Pool): Promise
   const names = new Set((rows as any[]).map((r) => r.t ?? r.TABLE_NAME));
   if (names.has('item_bids')) return 'v2';
   if (names.has('bids')) return 'v1';
-  throw imagoError('AUCTION_SCHEMA_UNKNOWN', 'neither bids (v1) nor item_bids (v2) exists in the current database');
+  throw auctionError('AUCTION_SCHEMA_UNKNOWN', 'neither bids (v1) nor item_bids (v2) exists in the current database');
 }
 
 if (require.main === module) {

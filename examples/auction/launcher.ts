@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { imagoError } from '../../lib/errors';
+import { auctionError } from './errors';
 import { freePort } from '../../lib/ports';
 import { ManagedProcess } from '../../lib/proc';
 
@@ -47,12 +47,12 @@ export async function startAuction(opts: StartAuctionOptions): Promise<RunningAu
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.healthTimeoutMs ?? 30_000);
   for (;;) {
-    if (proc.exitedAlready) throw imagoError('AUCTION_START_FAILED', `auction ${opts.version} exited with ${proc.exitCode}; log ${logFile}:\n${proc.tail()}`);
+    if (proc.exitedAlready) throw auctionError('AUCTION_START_FAILED', `auction ${opts.version} exited with ${proc.exitCode}; log ${logFile}:\n${proc.tail()}`);
     const ok = await getJson(`${url}/health`).then((r) => r.status === 200, () => false);
     if (ok) break;
     if (Date.now() > deadline) {
       await proc.stop(2_000);
-      throw imagoError('AUCTION_START_FAILED', `auction ${opts.version} on port ${port} not healthy within ${opts.healthTimeoutMs ?? 30_000} ms; log ${logFile}:\n${proc.tail()}`);
+      throw auctionError('AUCTION_START_FAILED', `auction ${opts.version} on port ${port} not healthy within ${opts.healthTimeoutMs ?? 30_000} ms; log ${logFile}:\n${proc.tail()}`);
     }
     await new Promise((r) => setTimeout(r, 150));
   }

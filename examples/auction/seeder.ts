@@ -48,8 +48,17 @@ class Inserter {
     const values = rows.map((r) => cols.map((c) => r[c]));
     const i = this.next++ % this.conns.length;
     await this.inflight[i];
-    this.inflight[i] = this.conns[i].query(`INSERT INTO \`${table}\` (${cols.map((c) => `\`${c}\``).join(',')}) VALUES ?`, [values]);
+    this.inflight[i] = this.retrying(i, `INSERT INTO \`${table}\` (${cols.map((c) => `\`${c}\``).join(',')}) VALUES ?`, [values]);
     this.rows += rows.length;
+  }
+
+  /** Two connections insert side by side: InnoDB may pick one as a deadlock victim; its statement was rolled back, so it is sent again. */
+  private async retrying(i: number, sql: string, params: unknown[]): Promise<unknown> {
+    for (let attempt = 1; ; attempt++) {
+      try { return await this.conns[i].query(sql, params); } catch (err) {
+        if ((err as { errno?: number }).errno !== 1213 || attempt >= 5) throw err;
+      }
+    }
   }
 
   async flush(): Promise<void> { await Promise.all(this.inflight); this.inflight = []; }

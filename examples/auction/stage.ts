@@ -24,6 +24,8 @@ export interface StageOptions {
   bids: number;
   /** Turn on MariaDB's general log on Uold, to prove the upgrade never writes there. */
   generalLog?: boolean;
+  /** Ingress interceptors in front of v1 (a fleet; default 1). Each gets its own data and control port, all the same token. */
+  interceptors?: number;
   log?: (msg: string) => void;
 }
 
@@ -32,9 +34,11 @@ export interface UoldStage {
   db: MariaDbInstance;
   app: RunningAuction;
   ingress: Ingress;
-  /** Where clients connect. */
+  /** Where clients connect (the first interceptor). */
   url: string;
   controlUrl: string;
+  /** Every interceptor of the fleet: where clients connect, and their control APIs (same order). */
+  fleet: Array<{ ingress: Ingress; url: string; controlUrl: string }>;
   token: string;
   appDbUrl: string;
   replUrl: string;
@@ -71,20 +75,25 @@ export async function startUoldStage(opts: StageOptions): Promise<UoldStage> {
     const seeded = await seed(db.urlFor('root', '', database).replace('root:@', 'root@'), { users: opts.users, items: opts.items, bids: opts.bids });
     const app = await startAuction({ version: 'v1', dbUrl: appDbUrl, logFile: path.join(dir, 'uold-v1.log') });
     cleanup.push(() => app.stop());
-    const ingress = await startIngress({
-      upstream: { name: 'uold', url: app.url }, token,
-      comparerFactory: (cfg) => createCompareEngine(cfg as Parameters<typeof createCompareEngine>[0]),
-    });
-    cleanup.push(() => ingress.close());
-    log(`Uold: auction v1 at ${app.url}, behind the ingress interceptor at ${ingress.url}`);
+    const fleet: UoldStage['fleet'] = [];
+    for (let i = 0; i < (opts.interceptors ?? 1); i++) {
+      const ing = await startIngress({
+        upstream: { name: 'uold', url: app.url }, token,
+        comparerFactory: (cfg) => createCompareEngine(cfg as Parameters<typeof createCompareEngine>[0]),
+      });
+      cleanup.push(() => ing.close());
+      fleet.push({ ingress: ing, url: ing.url, controlUrl: ing.controlUrl });
+    }
+    const ingress = fleet[0].ingress;
+    log(`Uold: auction v1 at ${app.url}, behind ${fleet.length === 1 ? `the ingress interceptor at ${ingress.url}` : `${fleet.length} ingress interceptors at ${fleet.map((f) => f.url).join(', ')}`}`);
     const replUrl = db.urlFor('imago_repl', replPassword, database);
     const stage: UoldStage = {
-      dir, db, app, ingress, url: ingress.url, controlUrl: ingress.controlUrl, token, appDbUrl, replUrl, database,
+      dir, db, app, ingress, url: ingress.url, controlUrl: ingress.controlUrl, fleet, token, appDbUrl, replUrl, database,
       seeded: { rows: seeded.rows, ms: seeded.ms },
       env: { IMAGO_UOLD_REPL_URL: replUrl, IMAGO_INGRESS_TOKEN: token },
       writePlan(overrides) {
         const plan = YAML.parse(fs.readFileSync(path.join(EXAMPLE_DIR, 'plan.yaml'), 'utf8'));
-        plan.uold.ingress[0].controlUrl = ingress.controlUrl;
+        plan.uold.ingress = fleet.map((f) => ({ ...plan.uold.ingress[0], controlUrl: f.controlUrl }));
         for (const k of ['schemaFile', 'conversion'] as const) plan.unew[k] = path.join(EXAMPLE_DIR, plan.unew[k]);
         plan.unew.local = { baseDir: path.join(dir, 'universes') };
         // The plan file is written elsewhere than the example: make its commands absolute.

@@ -6,8 +6,11 @@ import { spawn } from 'node:child_process';
 import { MariaDbInstance } from '../../lib/mariadb';
 import { freePort } from '../../lib/ports';
 import { imagoError } from '../../lib/errors';
-import { DEFAULT_APP_PRIVILEGES } from '../../plan/schema';
-import type { PreparedSwitch, Provider, ProvisionRequest, TrafficState, UnewHandle, UniverseRecord } from '../provider';
+import { compileChecker } from '../../plan/checker';
+import { DEFAULT_APP_PRIVILEGES, grantsSchema, unewAppSchema } from '../../plan/schema';
+import { Type, type Static } from '../../plan/schema-kit';
+import type { PreparedSwitch, Provider, ProvisionRequest, SwitchCheck, TrafficState, UnewHandle, UniverseOwner, UniverseRecord, UoldRetirement } from '../provider';
+import { localSectionOf, localSectionSchema } from './plan-section';
 import { alive, isOurs, terminate } from './pids';
 
 interface LocalState {
@@ -21,14 +24,29 @@ interface LocalState {
   appPassword: string;
   appPort?: number;
   appPid?: number;
+  /** Set by a cut-over before it holds anyone (see Provider.markServing). */
+  serving?: boolean;
+  owner?: UniverseOwner;
 }
 
-interface LocalUnew {
-  database: string;
-  planDir?: string;
-  app: { command: string[]; env?: Record<string, string>; healthPath?: string };
-  grants?: { privileges?: string[] };
-  local?: { baseDir?: string };
+/**
+ * What the local provider reads of the plan's `unew` (the provider interface
+ * passes it untyped): declared with the plan's own schemas, so it is checked
+ * and typed here rather than cast. Other keys of `unew` are not its business.
+ */
+const localUnewSchema = Type.Object({
+  database: Type.String({ minLength: 1 }),
+  app: unewAppSchema,
+  grants: Type.Optional(grantsSchema),
+  local: Type.Optional(localSectionSchema),
+});
+type LocalUnew = Static<typeof localUnewSchema>;
+const checkLocalUnew = compileChecker(localUnewSchema, '/unew');
+
+function localUnewOf(unew: Record<string, unknown>): LocalUnew {
+  const { value, errors } = checkLocalUnew(unew);
+  if (!value) throw imagoError('IMAGO_PLAN_INVALID', errors.join('; '));
+  return value;
 }
 
 /** Default home of local universes; one folder per upgrade id. */
@@ -48,7 +66,7 @@ export class LocalProvider implements Provider {
 
   private dirFor(upgradeId: string, unew: Record<string, unknown>): string {
     if (!/^[A-Za-z0-9._-]+$/.test(upgradeId)) throw imagoError('IMAGO_PLAN_INVALID', `upgrade id '${upgradeId}' may hold only letters, digits, '.', '_' and '-'`);
-    const base = (unew as unknown as LocalUnew).local?.baseDir || defaultUniversesDir();
+    const base = localSectionOf(unew).baseDir || defaultUniversesDir();
     return path.join(base, upgradeId);
   }
 
@@ -73,7 +91,7 @@ export class LocalProvider implements Provider {
   }
 
   async provisionDatabase(req: ProvisionRequest): Promise<UnewHandle> {
-    const unew = req.unew as unknown as LocalUnew;
+    const unew = localUnewOf(req.unew);
     const dir = this.dirFor(req.upgradeId, req.unew);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     let s = this.readState(dir);
@@ -81,10 +99,12 @@ export class LocalProvider implements Provider {
       s = {
         upgradeId: req.upgradeId, dir, dbPort: await freePort(), serverId: 1000 + crypto.randomInt(1_000_000),
         database: unew.database, appUser: 'app', appPassword: crypto.randomBytes(12).toString('hex'),
+        ...(req.owner ? { owner: req.owner } : {}),
       };
       this.writeState(s);
     }
-    const db = new MariaDbInstance({ baseDir: path.join(dir, 'db'), port: s.dbPort, serverId: s.serverId, removeOnDestroy: false });
+    // Its own session: Unew's database outlives a worker stopped with its process group (Ctrl-C, systemctl, a container stop).
+    const db = new MariaDbInstance({ baseDir: path.join(dir, 'db'), port: s.dbPort, serverId: s.serverId, removeOnDestroy: false, ownSession: true });
     if (!(s.dbPid && alive(s.dbPid) && isOurs(s.dbPid, dir))) {
       await db.start();
       s.dbPid = db.pid;
@@ -103,7 +123,7 @@ export class LocalProvider implements Provider {
   }
 
   async startApplication(handle: UnewHandle, req: ProvisionRequest): Promise<UnewHandle> {
-    const unew = req.unew as unknown as LocalUnew;
+    const unew = localUnewOf(req.unew);
     const dir = this.dirFor(req.upgradeId, req.unew);
     const s = this.readState(dir);
     if (!s) throw imagoError('IMAGO_HEALTH_FAILED', `no universe for ${req.upgradeId}: provision its database first`);
@@ -112,7 +132,7 @@ export class LocalProvider implements Provider {
     const [cmd, ...args] = unew.app.command;
     const out = fs.openSync(path.join(dir, 'app.log'), 'a');
     const child = spawn(cmd, args, {
-      cwd: unew.planDir ?? process.cwd(),
+      cwd: req.planDir ?? process.cwd(),
       stdio: ['ignore', out, out],
       detached: true,
       env: {
@@ -159,8 +179,25 @@ export class LocalProvider implements Provider {
 
   async trafficState(): Promise<TrafficState> { return 'none'; }
 
+  async verifySwitch(): Promise<SwitchCheck[]> { return []; }
+
+  // Uold runs behind the interceptors and is the user's: nothing at this provider's level to retire.
+  async retireUold(): Promise<UoldRetirement> {
+    return { kept: true, detail: 'the local provider does not manage Uold: nothing to retire' };
+  }
+
+  async validateWorker(): Promise<void> { /* everything it needs is checked by the plan's schema and preflight */ }
+
+  async markServing(handle: UnewHandle, serving: boolean): Promise<void> {
+    const s = this.readState(String(handle.state.dir));
+    if (!s) throw imagoError('IMAGO_HEALTH_FAILED', `no universe for ${handle.upgradeId} in ${String(handle.state.dir)}`);
+    if (!!s.serving === serving) return;
+    s.serving = serving;
+    this.writeState(s);
+  }
+
   async listUniverses(unew: Record<string, unknown>): Promise<UniverseRecord[]> {
-    const base = (unew as unknown as LocalUnew).local?.baseDir || defaultUniversesDir();
+    const base = localSectionOf(unew).baseDir || defaultUniversesDir();
     let names: string[];
     try { names = fs.readdirSync(base); } catch { return []; }
     const out: UniverseRecord[] = [];
@@ -168,7 +205,7 @@ export class LocalProvider implements Provider {
       const s = this.readState(path.join(base, name));
       if (!s) continue;
       const procs = [s.dbPid && alive(s.dbPid) && isOurs(s.dbPid, s.dir) ? `mariadbd pid ${s.dbPid} on :${s.dbPort}` : '', s.appPid && alive(s.appPid) && isOurs(s.appPid, s.upgradeId) ? `app pid ${s.appPid} on :${s.appPort}` : ''].filter(Boolean);
-      out.push({ upgradeId: s.upgradeId, detail: `${s.dir}${procs.length ? ` (${procs.join(', ')})` : ' (no process running)'}` });
+      out.push({ upgradeId: s.upgradeId, detail: `${s.dir}${procs.length ? ` (${procs.join(', ')})` : ' (no process running)'}`, serving: !!s.serving, ...(s.owner ? { owner: s.owner } : {}) });
     }
     return out;
   }

@@ -3,6 +3,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isImagoError } from '../../lib/errors';
 import { EXIT_CODES } from '../../workflows/status';
+import { Client } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
+import { loadPlanFile } from '../../plan/load';
+import { temporalFixture } from '../fixtures/servers';
 import { cli, cliProcess, clientHarness, tmp, waitForList, waitForStatus, writePlan } from './harness';
 
 const ISO_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z imago-/;
@@ -57,7 +61,9 @@ describe('client: imago CLI against a real dev server and the test-double workfl
     assert.equal(started.code, 0, started.err);
     const { workflowId, url } = JSON.parse(started.out).started;
     assert.equal(workflowId, 'imago-manual-one');
-    assert.match(url, /^http:\/\/127\.0\.0\.1:8233\/namespaces\/default\/workflows\/imago-manual-one$/);
+    // No UI URL configured anywhere, none recorded on the server: the dev server's own, frontend port + 1000.
+    const port = Number((await clientHarness()).address.split(':')[1]);
+    assert.equal(url, `http://127.0.0.1:${port + 1000}/namespaces/default/workflows/imago-manual-one`);
 
     const again = await cli(['upgrade', 'start', writePlan('manual-one')]);
     assert.equal(again.code, 1);
@@ -146,6 +152,7 @@ describe('client: imago CLI against a real dev server and the test-double workfl
     const failed = await cli(['upgrade', 'start', writePlan('fail-one', { system: 'auction-tests-fail' }), '--wait', '--interval-ms', '100']);
     assert.equal(failed.code, EXIT_CODES.failed, failed.out + failed.err);
     assert.match(failed.out, /gate fail \(test bids failed\)/);
+    assert.equal(failed.out.split('gate fail').length - 1, 1, `the gate's reason is printed once, when it changes:\n${failed.out}`);
 
     const rb = 'imago-rollback-one';
     assert.equal((await cli(['upgrade', 'start', writePlan('rollback-one', { approval: { policy: 'auto' } })])).code, 0);
@@ -159,15 +166,111 @@ describe('client: imago CLI against a real dev server and the test-double workfl
     assert.deepEqual([last.result.outcome, last.result.exitCode], ['timed-out', 5]);
   });
 
-  it('runs as a real process: upgrade start --wait prints the link, plain timestamped lines, exit 0', async () => {
-    const run = await cliProcess(['upgrade', 'start', writePlan('process-one', { approval: { policy: 'auto' }, postSwitchover: { finalize: 'auto', windowMs: 300 } }), '--wait', '--interval-ms', '100'],
+  it('runs as a real process: upgrade start --wait prints the link, plain timestamped lines, exit 0, no listener warning', async () => {
+    // Polled every 30 ms for about two seconds: dozens of turns of the watch loop, each sleeping on the same abort signal.
+    const run = await cliProcess(['upgrade', 'start', writePlan('process-one', { approval: { policy: 'auto' }, postSwitchover: { finalize: 'auto', windowMs: 1_000 } }), '--wait', '--interval-ms', '30'],
       { IMAGO_UI_URL: 'http://ui.example:8080/' });
     assert.equal(run.code, 0, run.out + run.err);
+    assert.doesNotMatch(run.err, /MaxListenersExceededWarning|memory leak/i, run.err);
+    assert.equal(run.err, '', 'nothing on stderr');
     const [first, link, ...rest] = run.out.trim().split('\n');
     assert.equal(first, 'started imago-process-one (auction 1.0 → 2.0)');
     assert.equal(link.trim(), 'http://ui.example:8080/namespaces/default/workflows/imago-process-one');
     assert.ok(rest.length >= 2 && rest.every((l) => ISO_LINE.test(l)), run.out);
     assert.match(rest[rest.length - 1], /ended: completed \(exit 0\)/);
     assert.doesNotMatch(run.out, /\x1b\[/);
+  });
+
+  it('reaches any workflow id: one started by the library with its own id, by id or by bare plan name', async () => {
+    const { imago } = await clientHarness();
+    const plan = loadPlanFile(writePlan('any-id', { approval: { policy: 'manual' } }));
+    const started = await imago.start(plan, { workflowId: 'demo-12345' });
+    assert.equal(started.workflowId, 'demo-12345');
+    await waitForStatus('demo-12345', (s) => s.phase === 'awaiting-approval');
+    const st = await cli(['status', 'demo-12345', '--json']);
+    assert.equal(st.code, 0, st.err);
+    assert.equal(JSON.parse(st.out).workflowId, 'demo-12345');
+    const ap = await cli(['approve', 'demo-12345', '--json']);
+    assert.equal(ap.code, 0, ap.err);
+    assert.equal(JSON.parse(ap.out).id, 'demo-12345');
+    // A bare plan name still finds imago-<name>.
+    assert.equal((await cli(['upgrade', 'start', writePlan('bare-name')])).code, 0);
+    const bare = await cli(['status', 'bare-name', '--json']);
+    assert.equal(bare.code, 0, bare.err);
+    assert.equal(JSON.parse(bare.out).workflowId, 'imago-bare-name');
+    assert.equal((await cli(['abort', 'bare-name', '--reason', 'test done'])).code, 0);
+    // A workflow that is not an upgrade is named as such, not queried.
+    const other = await (await clientHarness()).imago.client.workflow.start('somethingElse', { taskQueue: 'nobody', workflowId: 'not-an-upgrade' });
+    const no = await cli(['status', 'not-an-upgrade']);
+    await other.terminate('test done');
+    assert.equal(no.code, 1);
+    assert.match(no.err, /CLIENT_NOT_FOUND: .*not-an-upgrade is a 'somethingElse' workflow, not an Imago upgrade/);
+    const none = await cli(['status', 'nothing-here']);
+    assert.match(none.err, /CLIENT_NOT_FOUND: No upgrade with this id: nothing-here or imago-nothing-here in namespace 'default'/);
+  });
+
+  it("sets the web UI's summary and details at start: describe() shows them, and so does imago status", async () => {
+    const { imago } = await clientHarness();
+    const plan = loadPlanFile(writePlan('metadata-one', { approval: { policy: 'auto' }, postSwitchover: { finalize: 'auto', windowMs: 100 } }));
+    const { handle } = await imago.start(plan, { workflowId: 'meta-1' });
+    const d = await handle.describe();
+    assert.equal(await d.staticSummary(), 'auction 1.0 → 2.0 · plan metadata-one · provider local');
+    const details = await d.staticDetails();
+    assert.match(details ?? '', /^- from → to: 1\.0 → 2\.0$/m);
+    assert.match(details ?? '', /^- plan: metadata-one$/m);
+    assert.match(details ?? '', /^- provider: local$/m);
+    assert.equal((await imago.describe('meta-1')).staticSummary, 'auction 1.0 → 2.0 · plan metadata-one · provider local');
+    // And the search attributes were set at start, before the workflow's first upsert.
+    assert.deepEqual(['ImagoSystem', 'ImagoFromVersion', 'ImagoToVersion'].map((k) => d.searchAttributes[k]), [['auction'], ['1.0'], ['2.0']]);
+    await waitForStatus('meta-1', (s) => s.outcome === 'completed');
+    const human = await cli(['status', 'meta-1']);
+    assert.equal(human.out.split('\n')[0], 'auction 1.0 → 2.0 · plan metadata-one · provider local');
+  });
+
+  it('usage errors exit 1 with one line and no stack trace, before any connection is made', async () => {
+    for (const argv of [['list', '--limit', 'x'], ['throttle', 'x'], ['abort', 'x'], ['watch', 'x', '--interval-ms', '0'], ['upgrade', 'start', '/no/such/plan.yaml']]) {
+      // An unreachable server: a usage error must be reported first, without waiting for a connection.
+      const r = await cliProcess([...argv, '--address', '127.0.0.1:1']);
+      assert.equal(r.code, 1, `${argv.join(' ')}: ${r.err}`);
+      assert.match(r.err, /^imago: (CLIENT_USAGE|IMAGO_PLAN_UNREADABLE): /, argv.join(' '));
+      assert.equal(r.err.trim().split('\n').length, 1, `one line: ${r.err}`);
+      assert.doesNotMatch(r.err, /^\s+at /m);
+    }
+    const ns = await cliProcess(['status', 'x', '--namespace', 'no-such-namespace']);
+    assert.equal(ns.code, 1);
+    assert.match(ns.err, /^imago: CLIENT_CONFIG_INVALID: .*namespace 'no-such-namespace' does not exist/);
+    assert.doesNotMatch(ns.err, /^\s+at /m);
+  });
+
+  it("a namespace without Imago's search attributes: the CLI says so with the command that fixes it; imago server setup registers them and records the UI's URL", async function () {
+    this.timeout(120_000);
+    const { connection, address } = await temporalFixture();
+    const ns = `fresh-${Date.now() % 1_000_000}`;
+    await connection.workflowService.registerNamespace({ namespace: ns, workflowExecutionRetentionPeriod: msToTs('1 day') });
+    await waitForList(async () => (await cli(['list', '--namespace', ns, '--json'])).err, (err) => !/does not exist/.test(err), 30_000);
+    const plan = writePlan('fresh-one');
+    const refused = await cliProcess(['upgrade', 'start', plan, '--namespace', ns]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, new RegExp(`^imago: CLIENT_SEARCH_ATTRIBUTES_MISSING: .*namespace '${ns}' at ${address} has no ImagoFromVersion, ImagoOutcome, ImagoPhase, ImagoSystem, ImagoToVersion; run: imago server setup --address ${address} --namespace ${ns}`));
+    assert.doesNotMatch(refused.err, /^\s+at /m);
+    const list = await cli(['list', '--namespace', ns, '--phase', 'testing']);
+    assert.match(list.err, /CLIENT_SEARCH_ATTRIBUTES_MISSING/);
+
+    const setup = await cli(['server', 'setup', '--namespace', ns, '--ui-url', 'http://ui.example:9999/']);
+    assert.equal(setup.code, 0, setup.err);
+    assert.match(setup.out, /registered ImagoFromVersion, ImagoOutcome, ImagoPhase, ImagoSystem, ImagoToVersion/);
+    assert.match(setup.out, /web UI: http:\/\/ui\.example:9999 \(recorded\)/);
+    const again = JSON.parse((await cli(['server', 'setup', '--namespace', ns, '--json'])).out);
+    assert.deepEqual([again.added, again.present.length, again.uiUrl], [[], 5, 'http://ui.example:9999'], 'idempotent; the URL stays recorded');
+
+    // The search attributes may take a moment to reach the frontend's cache.
+    const ok = await waitForList(() => cli(['upgrade', 'start', plan, '--namespace', ns, '--json']), (r) => r.code === 0, 30_000);
+    assert.equal(ok.code, 0, ok.err);
+    const { workflowId, url } = JSON.parse(ok.out).started;
+    assert.equal(url, `http://ui.example:9999/namespaces/${ns}/workflows/${workflowId}`, "the link from the server's record");
+    // A client's own setting still wins over the server's record.
+    const own = await cli(['list', '--namespace', ns, '--json', '--ui-url', 'https://mine.example']);
+    assert.equal(own.code, 0, own.err);
+    await new Client({ connection, namespace: ns }).workflow.getHandle(workflowId).terminate('test done');
   });
 });

@@ -48,7 +48,7 @@ export function writePlan(name: string, over: Record<string, unknown> = {}): str
   const dir = path.join(tmp, name);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'schema.sql'), 'CREATE TABLE items (id INT PRIMARY KEY);\n');
-  fs.writeFileSync(path.join(dir, 'conversion.ts'), 'export default {};\n');
+  fs.writeFileSync(path.join(dir, 'conversion.ts'), "export default { name: 'client-test', tables: [] };\n");
   const plan = {
     name, system: 'auction', from: { version: '1.0' }, to: { version: '2.0' },
     uold: { ingress: [{ controlUrl: 'http://127.0.0.1:1', tokenRef: 'env:TOKEN' }], db: { urlRef: 'env:UOLD_DB', database: 'auction' } },

@@ -48,7 +48,7 @@ describe('compare: rules', () => {
   it('rejects unknown keys and bad values, reporting every error with its path', () => {
     assert.throws(() => validateCompareRules({ bogus: 1, maxRegressionRate: 2, noise: { what: 1 }, routes: ['items'] }), (e: unknown) => {
       assert.ok(isImagoError(e, 'COMPARE_RULES_INVALID'));
-      for (const s of ["compare: must NOT have additional properties 'bogus'", 'compare/maxRegressionRate', "compare/noise: must NOT have additional properties 'what'", 'compare/routes/0']) assert.ok(e.message.includes(s), `${s} in ${e.message}`);
+      for (const s of ["compare: unknown key 'bogus'", 'compare/maxRegressionRate', "compare/noise: unknown key 'what'", 'compare/routes/0']) assert.ok(e.message.includes(s), `${s} in ${e.message}`);
       return true;
     });
     assert.throws(() => validateCompareRules({ ignoreValues: [{ pattern: '(' }], ignorePaths: ['$.a[x'] }), (e: unknown) => {

@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { temporalFixture, onTeardown } from '../fixtures/servers';
+import { temporalFixture, onTeardown, workflowBundleFixture } from '../fixtures/servers';
+import { waitForBoundary } from './faults';
 import { ManagedProcess } from '../../lib/proc';
 import { TemporalDevServer } from '../../lib/temporal-server';
 import { createWorker } from '../../worker/run';
@@ -27,19 +28,23 @@ describe('end to end: durability', function () {
     onTeardown(() => mine.stop());
   });
 
-  function workerProcess(address: string, taskQueue: string): ManagedProcess {
+  /** A worker process; with faultDir, one that pauses inside the cut-over's hold (after the flush) so the test can kill it there. */
+  async function workerProcess(address: string, taskQueue: string, faultDir?: string): Promise<ManagedProcess> {
     const log = path.join(s.dir, `worker-${Date.now()}.log`);
-    return new ManagedProcess('worker', process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'worker/main.ts'), '--address', address, '--task-queue', taskQueue], log, {
-      cwd: ROOT,
-      // A slow flush inside the hold, so the test can kill the worker while every interceptor holds.
-      env: { ...process.env, ...s.env, IMAGO_TEST_CUTOVER_DELAY_MS: '2500' },
+    const entry = faultDir
+      ? [path.join(__dirname, 'fault-worker.ts'), '--fault-dir', faultDir, '--boundary', 'after-flush']
+      : [path.join(ROOT, 'worker/main.ts')];
+    return new ManagedProcess('worker', process.execPath, ['--require', require.resolve('tsx/cjs'), ...entry, '--address', address, '--task-queue', taskQueue, '--workflow-bundle', await workflowBundleFixture()], log, {
+      cwd: ROOT, env: { ...process.env, ...s.env },
     });
   }
 
   it('worker SIGKILLed during data transfer and during termination: completes, no mixed state, no failed request', async () => {
     const { client, address } = await temporalFixture();
     const queue = 'imago-durable';
-    let worker = workerProcess(address, queue);
+    const faultDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imago-durable-'));
+    onTeardown(async () => fs.rmSync(faultDir, { recursive: true, force: true }));
+    let worker = await workerProcess(address, queue, faultDir);
     onTeardown(() => worker.stop());
     const load = workload(s, 300_000, 40);
     const id = `durable-worker-${Date.now()}`;
@@ -47,11 +52,11 @@ describe('end to end: durability', function () {
     try {
       await waitPhase(client, id, ['data-transfer'], 120_000);
       await worker.kill9();
-      worker = workerProcess(address, queue);
-      await waitPhase(client, id, ['termination'], 240_000);
-      await new Promise((r) => setTimeout(r, 300)); // inside the cut-over's hold
+      worker = await workerProcess(address, queue, faultDir);
+      // Inside the cut-over's hold, every interceptor held, Unew flushed: kill it there.
+      await waitForBoundary(faultDir, 240_000);
       await worker.kill9();
-      worker = workerProcess(address, queue);
+      worker = await workerProcess(address, queue);
       const st = await h.result();
       assert.equal(st.outcome, 'completed', st.lastError ?? '');
       assert.ok(st.cutovers.length >= 1);
@@ -69,8 +74,11 @@ describe('end to end: durability', function () {
       console.log(`      application errors during the run: ${JSON.stringify(w.byStatus)}; served records: ${JSON.stringify(recs)}`);
     }
     // The hold the dead worker left behind was released by the interceptor at its timeout.
-    const worst = Math.max(...w.timeline.map((b) => b.max));
-    assert.ok(worst < 5_000 + 3_000, `no client waited beyond the hold timeout (+ margin): worst ${worst} ms`);
+    // Measured where the hold is (the interceptor's own timeline: arrival to reply), not by the
+    // generator, whose event loop shares this process with the stage and stalls with a loaded machine.
+    const tl = await new IngressControlClient(s.controlUrl, s.token).timeline(0);
+    const worst = Math.max(...tl.buckets.map((b) => b.maxMs));
+    assert.ok(worst < 5_000 + 3_000, `no request waited beyond the hold timeout (+ margin) at the interceptor: worst ${worst} ms (the generator saw ${Math.max(...w.timeline.map((b) => b.max))} ms)`);
     const served = await mixedStateViolations(s);
     assert.equal(served.violations, 0);
     const ledger = await checkLedger(await unewDbUrl(s, id), 'v2', w.ledger);

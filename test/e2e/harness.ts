@@ -6,7 +6,8 @@ import type { Client } from '@temporalio/client';
 import { startUoldStage, type UoldStage } from '../../examples/auction/stage';
 import { startWorkload, type WorkloadResult } from '../../examples/auction/workload/generator';
 import { loadPlanFile } from '../../plan/load';
-import { TASK_QUEUE, WORKFLOW_TYPE, type UpgradeStatus } from '../../workflows/status';
+import { TASK_QUEUE, type UpgradeStatus } from '../../workflows/status';
+import { ImagoClient } from '../../client/api';
 import { statusQuery } from '../../workflows/messages';
 import { IngressControlClient, atomicityOf } from '../../interceptors/ingress';
 import { processesWithEnv } from '../../lib/proc-scan';
@@ -25,7 +26,7 @@ export function workload(s: UoldStage, durationMs: number, rate = 60) {
 
 export async function startUpgrade(client: Client, s: UoldStage, id: string, overrides?: (plan: any) => void, taskQueue = TASK_QUEUE) {
   const plan = loadPlanFile(s.writePlan(overrides));
-  return client.workflow.start(WORKFLOW_TYPE, { taskQueue, workflowId: id, args: [{ upgradeId: id, plan }] });
+  return (await ImagoClient.fromClient(client).start(plan, { workflowId: id, taskQueue })).handle;
 }
 
 export async function waitPhase(client: Client, id: string, phases: string[], timeoutMs = 90_000): Promise<UpgradeStatus> {
@@ -65,6 +66,15 @@ export type { WorkloadResult };
 /** Processes of a universe still alive (by the IMAGO_UNIVERSE marker in their environment). */
 export function universeProcesses(upgradeId: string): number[] {
   return processesWithEnv('IMAGO_UNIVERSE', upgradeId);
+}
+
+/** The processes a local universe's state file names (its MariaDB and its application), and whether each is alive. */
+export function universeState(s: UoldStage, upgradeId: string): { dbAlive: boolean; appAlive: boolean } {
+  const alive = (pid?: number) => { if (!pid) return false; try { process.kill(pid, 0); return true; } catch { return false; } };
+  try {
+    const st = JSON.parse(fs.readFileSync(path.join(universeDir(s, upgradeId), 'state.json'), 'utf8')) as { dbPid?: number; appPid?: number };
+    return { dbAlive: alive(st.dbPid), appAlive: alive(st.appPid) };
+  } catch { return { dbAlive: false, appAlive: false }; }
 }
 
 export function universeDir(s: UoldStage, upgradeId: string): string {

@@ -2,27 +2,11 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ESLint } from 'eslint';
-import { renderErrorsDoc } from '../../scripts/errors-doc';
-import { ERRORS, ImagoError, imagoError } from '../../lib/errors';
 
 const ROOT = path.join(__dirname, '..', '..');
 
-describe('foundation: error registry and the workflow lint rule', () => {
-  it('docs/errors.md lists exactly the registry (regenerate with npx tsx scripts/errors-doc.ts)', () => {
-    assert.equal(fs.readFileSync(path.join(ROOT, 'docs/errors.md'), 'utf8'), renderErrorsDoc());
-  });
-
-  it('an error says what, where and what to do, and carries its code and retry class', () => {
-    const e = imagoError('IMAGO_PLAN_INVALID', 'plan.yaml:\n  /unew: missing required key \'app\'');
-    assert.ok(e instanceof ImagoError);
-    assert.equal(e.code, 'IMAGO_PLAN_INVALID');
-    assert.equal(e.retryable, false);
-    assert.match(e.message, /^IMAGO_PLAN_INVALID: The upgrade plan is invalid: plan\.yaml:.*\/unew: missing required key 'app'.*Fix each error/s);
-    for (const [code, spec] of Object.entries(ERRORS)) {
-      assert.ok(spec.message && spec.hint, `${code} has a message and a hint`);
-    }
-  });
-
+// The error registries' tests are in the fast tier: errors.unit.test.ts.
+describe('foundation: the workflow lint rule', () => {
   describe('determinism lint in workflows/', function () {
     this.timeout(60_000);
     const eslint = new ESLint({ cwd: ROOT });

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import Ajv from 'ajv';
-import { imagoError } from '../../../lib/errors';
+import { auctionError } from '../errors';
 
 export interface ServiceConfig {
   port: number;
@@ -61,7 +61,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   let fromFile: Record<string, unknown> = {};
   if (file) {
     try { fromFile = JSON.parse(fs.readFileSync(file, 'utf8')); } catch (err) {
-      throw imagoError('AUCTION_CONFIG_INVALID', `config file ${file}: ${(err as Error).message}`);
+      throw auctionError('AUCTION_CONFIG_INVALID', `config file ${file}: ${(err as Error).message}`);
     }
   }
   const fromEnv: Record<string, unknown> = {};
@@ -72,7 +72,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   const merged: Record<string, unknown> = { ...DEFAULTS, ...fromFile, ...fromEnv, ...fromFlags };
   if (!validate(merged)) {
     const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` '${e.params.additionalProperty}'` : ''}`);
-    throw imagoError('AUCTION_CONFIG_INVALID', problems.join('; '));
+    throw auctionError('AUCTION_CONFIG_INVALID', problems.join('; '));
   }
   return Object.freeze(merged as unknown as ServiceConfig);
 }

@@ -2,7 +2,7 @@
  * Auction v2 entry point: `npx tsx examples/auction/v2/main.ts --port 8081 --db mysql://app:pw@127.0.0.1:3306/auction2`
  * (or PORT / DATABASE_URL). AUCTION_V2_FAULT = cents-rounding | missing-field | ordering injects a semantic fault.
  */
-import { imagoError } from '../../../lib/errors';
+import { auctionError } from '../errors';
 import { runService } from '../common/service';
 import { routes } from './routes';
 import { AuctionService } from './service';
@@ -10,7 +10,7 @@ import { FAULTS, Views, type Fault } from './views';
 
 const fault = process.env.AUCTION_V2_FAULT || undefined;
 if (fault !== undefined && !(FAULTS as readonly string[]).includes(fault)) {
-  console.error(imagoError('AUCTION_CONFIG_INVALID', `AUCTION_V2_FAULT='${fault}' is not one of ${FAULTS.join(', ')}`).message);
+  console.error(auctionError('AUCTION_CONFIG_INVALID', `AUCTION_V2_FAULT='${fault}' is not one of ${FAULTS.join(', ')}`).message);
   process.exit(2);
 }
 if (fault) console.log(`auction-v2: semantic fault '${fault}' injected`);

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { parseArgs } from 'node:util';
 import Ajv from 'ajv';
-import { imagoError } from '../../../lib/errors';
+import { auctionError } from '../errors';
 import { rng } from '../data';
 import { learn, nextOp, type LedgerEntry, type MixState, type Op } from './mix';
 import { LatencyRecorder, type LatencySummary, type TimelineBucket } from './stats';
@@ -39,6 +39,24 @@ export interface WorkloadOptions {
   /** Open loop: most requests outstanding at once; beyond it a request is counted as 'overload' and not sent (default 512). */
   maxInFlight?: number;
   signal?: AbortSignal;
+  /** Called with each failed request as it is seen (errors and overload), e.g. to list them with their time. */
+  onFailure?: (f: FailedRequest) => void;
+}
+
+/** One failed request, as the generator saw it. */
+export interface FailedRequest {
+  /** Wall-clock ms when the request left (for 'overload': when it was due). */
+  at: number;
+  /** Until the failure was seen (0 for 'overload': never sent). */
+  latencyMs: number;
+  endpoint: string;
+  method: string;
+  path: string;
+  /**
+   * 'overload': not sent, the generator's own limit of outstanding requests was reached (the generator, not
+   * the site, is the cause); an HTTP status ('502', '404'); or a network error ('ECONNRESET', 'timeout', 'reply-cut').
+   */
+  kind: string;
 }
 
 export interface WorkloadResult {
@@ -68,11 +86,11 @@ const validate = new Ajv({ allErrors: true }).compile({
 });
 
 export function validateWorkloadOptions(opts: WorkloadOptions): void {
-  const { signal: _signal, ...rest } = opts;
+  const { signal: _signal, onFailure: _onFailure, ...rest } = opts;
   const problems = validate(rest) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
   if (opts.rate !== undefined && (opts.clients !== undefined || opts.thinkMs !== undefined)) problems.push('give either rate (open loop) or clients/thinkMs (closed loop), not both');
   for (const k of ['users', 'items'] as const) if (Array.isArray(opts[k]) && opts[k][0] > opts[k][1]) problems.push(`/${k} must be [low, high]`);
-  if (problems.length) throw imagoError('AUCTION_WORKLOAD_INVALID', problems.join('; '));
+  if (problems.length) throw auctionError('AUCTION_WORKLOAD_INVALID', problems.join('; '));
 }
 
 /** Starts a run; `done` resolves with the result, stop() ends it early (in-flight requests still complete and count). */
@@ -88,7 +106,10 @@ export function runWorkload(opts: WorkloadOptions): Promise<WorkloadResult> { re
 async function execute(opts: WorkloadOptions, signal: AbortSignal): Promise<WorkloadResult> {
   const base = new URL(opts.baseUrl);
   const seed = opts.seed ?? 1;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.rate ? 256 : (opts.clients ?? 8) });
+  // timeout: Node's agent then honours the server's `Keep-Alive: timeout=N` hint and drops an idle socket a second
+  // before the server would close it (without an agent timeout it ignores the hint); otherwise a request sent on a
+  // socket the server is closing at that instant fails with ECONNRESET, a failure of this client, not of the site.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.rate ? 256 : (opts.clients ?? 8), timeout: opts.timeoutMs ?? 10_000 });
   const t0 = Date.now();
   const rec = new LatencyRecorder(t0);
   const byStatus: Record<string, number> = {};
@@ -111,7 +132,10 @@ async function execute(opts: WorkloadOptions, signal: AbortSignal): Promise<Work
     const key = r.status === 0 ? r.error ?? 'network' : String(r.status);
     byStatus[key] = (byStatus[key] ?? 0) + 1;
     const isError = r.status === 0 || r.status >= 500 || (r.status >= 400 && r.status !== 409);
-    if (isError) errors++;
+    if (isError) {
+      errors++;
+      opts.onFailure?.({ at: started, latencyMs: latency, endpoint: op.endpoint, method: op.method, path: op.path, kind: key });
+    }
     if (r.status === 409) rejected++;
     rec.record(op.endpoint, started, latency, isError);
     if (op.ack && r.status === 201 && r.body) ledger.push(op.ack(r.body, Date.now()));
@@ -136,7 +160,11 @@ async function execute(opts: WorkloadOptions, signal: AbortSignal): Promise<Work
       const due = Math.floor(((Date.now() - t0) / 1000) * opts.rate) + 1;
       while (sent < due && running()) {
         sent++;
-        if (inflight >= maxInFlight) { requests++; errors++; byStatus.overload = (byStatus.overload ?? 0) + 1; continue; }
+        if (inflight >= maxInFlight) {
+          requests++; errors++; byStatus.overload = (byStatus.overload ?? 0) + 1;
+          opts.onFailure?.({ at: Date.now(), latencyMs: 0, endpoint: '-', method: '-', path: '-', kind: 'overload' });
+          continue;
+        }
         const p = issue(s).finally(() => pending.delete(p));
         pending.add(p);
       }

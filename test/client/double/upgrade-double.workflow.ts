@@ -12,21 +12,16 @@
 import { ApplicationFailure, condition, setHandler, sleep, upsertSearchAttributes } from '@temporalio/workflow';
 import { ImagoOutcome as outcomeKey, ImagoPhase as phaseKey } from '../../../workflows/search-attributes';
 import { abortUpdate, approveUpdate, finalizeUpdate, pauseUpdate, resumeUpdate, rollbackUpdate, setThrottleUpdate, statusQuery } from '../../../workflows/messages';
+import { reasonOf, senderOf, validate, type RulesView } from '../../../workflows/rules';
+import { emptyCutoverReport, initialStatus } from '../../../workflows/upgrade-state';
 import type { Phase, UpgradeInput, UpgradeStatus } from '../../../workflows/status';
 
 const TICK = 150;
 
 export async function upgradeWorkflow(input: UpgradeInput): Promise<string> {
   const { plan } = input;
-  const s: UpgradeStatus = {
-    upgradeId: input.upgradeId, system: plan.system, from: plan.from.version, to: plan.to.version, provider: plan.unew.provider,
-    phase: 'bootstrapping', phaseStartedAt: Date.now(), timings: [{ phase: 'bootstrapping', startedAt: Date.now() }],
-    unew: null, transfer: null,
-    controls: { paused: false, chunkSize: plan.transfer.chunkSize, maxThreadsRunning: plan.transfer.maxThreadsRunning, maxLagMs: plan.transfer.maxLagMs, stop: false },
-    tests: [], compare: null, verification: null, gate: null,
-    approval: { policy: plan.approval.policy, approved: false }, cutovers: [], pointOfNoReturnPassed: false,
-    lastError: null, preflight: null, abortReason: null, outcome: 'running', series: { transfer: [], ingress: [] },
-  };
+  const s: UpgradeStatus = initialStatus(input, Date.now());
+  s.timings.push({ phase: 'bootstrapping', startedAt: Date.now() });
   let finalized = false;
   let rollbackReason: string | null = null;
   const enter = (phase: Phase) => {
@@ -37,33 +32,24 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<string> {
     s.phase = phase; s.phaseStartedAt = now;
     upsertSearchAttributes([{ key: phaseKey, value: phase }]);
   };
-  const wrong = (op: string, allowed: string) => { throw new Error(`IMAGO_WRONG_PHASE: ${op} is accepted only ${allowed}; the upgrade is in phase '${s.phase}'`); };
-  const live = () => s.outcome === 'running';
+  // The real workflow's rules (workflows/rules.ts), so the double cannot drift from it.
+  const view = (): RulesView => ({
+    phase: s.phase, outcome: s.outcome, pointOfNoReturnPassed: s.pointOfNoReturnPassed, paused: s.controls.paused,
+    approved: s.approval.approved, abortRequested: s.abortReason !== null, finalizeRequested: finalized,
+    // The double plays an upgrade whose plan enables rollback.
+    rollback: { available: true, requested: rollbackReason !== null },
+  });
 
   setHandler(statusQuery, () => s);
-  setHandler(approveUpdate, (arg) => { s.approval = { ...s.approval, approved: true, by: arg?.by ?? 'unknown', at: Date.now() }; return 'approved'; },
-    { validator: (_arg?: { by?: string; note?: string }) => { if (s.phase !== 'awaiting-approval') wrong('approve', 'while awaiting approval'); } });
-  setHandler(abortUpdate, ({ reason }) => { s.abortReason = reason; return 'aborting'; },
-    { validator: (arg) => {
-      if (!arg?.reason) throw new Error('abort needs a reason');
-      if (!live() || s.pointOfNoReturnPassed || s.abortReason) wrong('abort', 'before the switchover, once');
-    } });
-  setHandler(pauseUpdate, () => { s.controls.paused = true; return 'paused'; },
-    { validator: () => { if (s.controls.paused || !['data-transfer', 'testing', 'awaiting-approval'].includes(s.phase)) wrong('pause', 'while copying or testing and not paused'); } });
-  setHandler(resumeUpdate, () => { s.controls.paused = false; return 'resumed'; },
-    { validator: () => { if (!s.controls.paused) wrong('resume', 'while paused'); } });
-  setHandler(setThrottleUpdate, (c) => { Object.assign(s.controls, c); return { ...s.controls }; },
-    { validator: (c) => {
-      if (s.pointOfNoReturnPassed || !live()) wrong('setThrottle', 'before the switchover');
-      for (const [k, v] of Object.entries(c ?? {})) if (!Number.isInteger(v) || (v as number) < 1) throw new Error(`setThrottle: ${k} must be a positive integer`);
-    } });
-  setHandler(finalizeUpdate, () => { finalized = true; return 'finalizing'; },
-    { validator: () => { if (s.phase !== 'post-switchover' || finalized || rollbackReason) wrong('finalize', 'once, in post-switchover'); } });
-  setHandler(rollbackUpdate, ({ reason }) => { rollbackReason = reason; return 'rolling back'; },
-    { validator: (arg) => {
-      if (!arg?.reason) throw new Error('rollback needs a reason');
-      if (s.phase !== 'post-switchover' || finalized || rollbackReason) wrong('rollback', 'once, in post-switchover');
-    } });
+  setHandler(approveUpdate, (arg) => { s.approval = { ...s.approval, approved: true, by: senderOf(arg) ?? 'unknown', at: Date.now() }; return 'approved'; },
+    { validator: (arg) => validate('approve', view(), arg) });
+  setHandler(abortUpdate, (arg) => { s.abortReason = reasonOf(arg); return 'aborting'; },
+    { validator: (arg) => validate('abort', view(), arg) });
+  setHandler(pauseUpdate, () => { s.controls.paused = true; return 'paused'; }, { validator: () => validate('pause', view()) });
+  setHandler(resumeUpdate, () => { s.controls.paused = false; return 'resumed'; }, { validator: () => validate('resume', view()) });
+  setHandler(setThrottleUpdate, (c) => { Object.assign(s.controls, c); return { ...s.controls }; }, { validator: (c) => validate('setThrottle', view(), c) });
+  setHandler(finalizeUpdate, () => { finalized = true; return 'finalizing'; }, { validator: () => validate('finalize', view()) });
+  setHandler(rollbackUpdate, (arg) => { rollbackReason = reasonOf(arg); return 'rolling back'; }, { validator: (arg) => validate('rollback', view(), arg) });
 
   const finish = (outcome: UpgradeStatus['outcome'], phase: Phase) => {
     enter(phase);
@@ -121,7 +107,7 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<string> {
   await sleep(TICK);
   enter('switchover');
   s.pointOfNoReturnPassed = true;
-  s.cutovers.push({ attempt: 1, switched: true, holdMs: 180, drainMs: 40, flushMs: 60, verifyMs: 30, switchMs: 5, releaseMs: 2,
+  s.cutovers.push({ ...emptyCutoverReport(1), switched: true, pointOfNoReturn: true, holdMs: 180, drainMs: 40, flushMs: 60, verifyMs: 30, switchMs: 5, releaseMs: 2,
     totalMs: Date.now() - t0, uoldPosition: '0-1-500', changedRowsVerified: 12 });
   // A client-visible timeline: steady traffic, a short hold with a latency spike, steady again.
   for (let i = 0; i < 60; i++) {

@@ -1,0 +1,158 @@
+/**
+ * The cut-over driver: one straight script over the steps (live or dry run),
+ * the reconcile that reads the real state at the start of every attempt, and
+ * the forward completion used once the point of no return has passed.
+ */
+import { commitAll, holdAll, releaseAll, restoreAll, switchAll, waitDrainedAll, type IngressControlClient, type IngressStatus } from '../../interceptors/ingress';
+import { imagoError } from '../../lib/errors';
+import { flushTo, readUoldPosition } from '../../transfer/flush';
+import type { CutoverReport } from '../../workflows/status';
+import { UNEW_UPSTREAM, type CutoverContext, type CutoverSteps } from './steps';
+
+export { emptyCutoverReport as emptyReport } from '../../workflows/upgrade-state';
+
+/** Thrown by runCutover when a step failed before the point of no return; every interceptor was put back on Uold. */
+export class NotSwitched extends Error {
+  constructor(message: string, readonly restoreProblems: string[]) { super(message); }
+}
+
+/**
+ * Runs the steps in order. Before the point of no return a failure restores
+ * every interceptor and throws NotSwitched. From the point of no return on, a
+ * failure is thrown as it is: the caller may only finish the switch.
+ */
+export async function runCutover(steps: CutoverSteps, ctx: CutoverContext, report: CutoverReport): Promise<void> {
+  const expectActive = () => { if (ctx.cancelled.aborted) throw imagoError('IMAGO_CUTOVER_FAILED', 'this cut-over attempt was cancelled (a newer attempt took over, or the upgrade ended)'); };
+  const lap = (() => { let t = performance.now(); return () => { const now = performance.now(); const d = now - t; t = now; return d; }; })();
+  ctx.beat('prepare');
+  await steps.prepare();
+  expectActive();
+  const t0 = performance.now();
+  lap();
+  try {
+    ctx.beat('hold');
+    await steps.hold(); report.holdMs = lap();
+    expectActive();
+    await steps.waitDrained(); report.drainMs = lap();
+    expectActive();
+    const position = await steps.readFinalPosition();
+    await steps.flush(position); report.flushMs = lap();
+    expectActive();
+    await steps.verifyWindow(); report.verifyMs = lap();
+    await steps.smokeTest(); report.verifyMs += lap();
+    expectActive();
+    await steps.switchInterceptors(); report.switchMs = lap();
+    expectActive();
+  } catch (err) {
+    // A cancelled attempt touches nothing more: the attempt that replaced it
+    // reconciles, and every hold ends by its own hard timeout otherwise.
+    const problems = ctx.cancelled.aborted ? [] : await steps.restore();
+    throw new NotSwitched((err as Error).message, problems);
+  }
+  // ---- POINT OF NO RETURN ------------------------------------------------
+  // Recorded durably before the first step that can let Unew serve (the
+  // provider's switch, the interceptors' commit). From here no path undoes
+  // anything: every failure is finished forward, by this attempt or the next.
+  ctx.beat('point of no return');
+  try {
+    await steps.recordPointOfNoReturn(); report.recordMs = lap();
+  } catch (err) {
+    // Not recorded (as far as this attempt knows): nothing is committed yet, so
+    // it is still safe to go back. Should the record have reached the workflow
+    // after all, its next attempt finishes forward from this clean state.
+    throw new NotSwitched(`recording the point of no return: ${(err as Error).message}`, ctx.cancelled.aborted ? [] : await steps.restore());
+  }
+  // Commit before the provider's switch: once a load balancer may send
+  // clients to Unew, no interceptor's hold may time out back to Uold.
+  await steps.commitInterceptors(); report.releaseMs = lap();
+  await steps.switchProvider(); report.providerMs = lap();
+  await steps.release(); report.releaseMs += lap();
+  report.totalMs = performance.now() - t0;
+  report.switched = true;
+}
+
+/** What an attempt finds when it starts: each interceptor's state (null: unreachable) and the provider's routing. */
+export interface FleetState {
+  interceptors: Array<IngressStatus | null>;
+  provider: Awaited<ReturnType<CutoverContext['provider']['trafficState']>> | 'unknown';
+}
+
+export async function readFleetState(ctx: CutoverContext): Promise<FleetState> {
+  const interceptors = await Promise.all(ctx.clients.map((c) => c.status().catch(() => null)));
+  const provider = await ctx.provider.trafficState(ctx.handle).catch(() => 'unknown' as const);
+  return { interceptors, provider };
+}
+
+/**
+ * Whether the real state shows the point of no return passed: an interceptor
+ * released to Unew or committed to it, or the provider routing to Unew.
+ */
+export function passedPointOfNoReturn(s: FleetState): boolean {
+  return s.provider === 'unew' || s.provider === 'partial'
+    || s.interceptors.some((st) => !!st && st.target === UNEW_UPSTREAM && (!st.hold || st.hold.committed));
+}
+
+/**
+ * Finishes a switch that passed the point of no return: the provider routes
+ * to Unew, and every interceptor serves Unew, released. Interceptors still on
+ * Uold (their hold timed out before they were committed, or they were never
+ * switched) are moved as a fleet, like in a fresh cut-over: held together,
+ * drained, Unew flushed to Uold's position (the writes they let through to
+ * Uold are copied first), switched, committed, released. Interceptors that do
+ * not answer are retried until `deadline`; then a retryable error names them,
+ * so the next attempt goes on.
+ */
+export async function completeForward(ctx: CutoverContext, report: CutoverReport, deadline: number): Promise<void> {
+  const { provider, handle } = ctx;
+  report.mode = 'forward';
+  report.pointOfNoReturn = true;
+  const t0 = performance.now();
+  ctx.beat('forward: provider');
+  const routing = await provider.trafficState(handle);
+  if (routing !== 'unew' && routing !== 'none') await provider.applySwitch(handle, await provider.prepareSwitch(handle, 'unew'));
+  report.providerMs = performance.now() - t0;
+  let problems: string[] = [];
+  for (;;) {
+    ctx.beat('forward: interceptors');
+    problems = [];
+    const statuses = await Promise.all(ctx.clients.map((c) => c.status().catch((err: Error) => { problems.push(`${c.baseUrl}: ${err.message}`); return null; })));
+    const held = ctx.clients.filter((_, i) => statuses[i]?.hold && statuses[i]!.target === UNEW_UPSTREAM);
+    const onUold = ctx.clients.filter((_, i) => statuses[i] && statuses[i]!.target !== UNEW_UPSTREAM);
+    try {
+      // Held on Unew (switched, maybe committed): decide and release.
+      for (const c of held) { await c.commit(); await c.release(); }
+      if (onUold.length) await moveFleet(onUold, ctx);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+    if (!problems.length) break;
+    if (Date.now() >= deadline || ctx.cancelled.aborted) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  report.releaseMs = performance.now() - t0 - report.providerMs;
+  report.totalMs = performance.now() - t0;
+  if (problems.length) throw imagoError('INGRESS_FLEET_PARTIAL', `past the point of no return, not yet on Unew: ${problems.join(' | ')}`);
+  report.switched = true;
+}
+
+/** Moves interceptors that serve Uold to Unew together: hold all, drain, flush, switch, commit, release. */
+async function moveFleet(clients: IngressControlClient[], ctx: CutoverContext): Promise<void> {
+  const { plan, handle } = ctx;
+  const olds = await Promise.all(clients.map(async (c) => {
+    const st = await c.status();
+    if (st.upstreams[UNEW_UPSTREAM] !== handle.appUrls[0]) await c.addUpstream(UNEW_UPSTREAM, handle.appUrls[0]);
+    return st.target;
+  }));
+  await holdAll(clients, plan.switchover.holdTimeoutMs);
+  try {
+    await waitDrainedAll(clients, plan.switchover.drainTimeoutMs);
+    await flushTo(ctx.targetUrl, handle.db.database, await readUoldPosition(ctx.sourceUrl), plan.switchover.flushTimeoutMs);
+    await switchAll(clients, UNEW_UPSTREAM);
+  } catch (err) {
+    // Not committed yet: these go back to where they were, and the next round tries again.
+    await restoreAll(clients, olds);
+    throw err;
+  }
+  await commitAll(clients);
+  await releaseAll(clients);
+}

@@ -1,0 +1,225 @@
+/**
+ * The upgrade workflow's logic, in seconds: the real workflow code on a real
+ * Temporal dev server, with every activity MOCKED (plain functions that
+ * record their calls and play a scripted part: the transfer signals its
+ * edges, the cut-over records its point of no return). No database, no
+ * interceptor, no universe: what is tested is the order of the phases, the
+ * compensation stack, the operator messages and the forward-only rule.
+ */
+import { strict as assert } from 'node:assert';
+import * as path from 'node:path';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { UpgradeActivities } from '../../activities/types';
+import { isImagoError } from '../../lib/errors';
+import { loadPlanFile } from '../../plan/load';
+import type { UpgradePlan } from '../../plan/types';
+import type { UnewHandle } from '../../providers/provider';
+import { ImagoClient } from '../../client/api';
+import { approveSignal, pointOfNoReturnSignal, statusQuery, transferControlsQuery, transferEdgeSignal } from '../../workflows/messages';
+import type { CutoverReport, TransferProgressSnapshot, UpgradeStatus } from '../../workflows/status';
+import { emptyCutoverReport } from '../../workflows/upgrade-state';
+import { temporalFixture, workflowBundleFixture } from '../fixtures/servers';
+
+const EXAMPLE = path.join(__dirname, '..', '..', 'examples', 'auction', 'plan.yaml');
+const HANDLE: UnewHandle = { upgradeId: 'x', provider: 'local', appUrls: ['http://127.0.0.1:1'], db: { adminUrlRef: 'env:NONE', endpoint: '127.0.0.1:1', database: 'auction' }, state: {} };
+
+function plan(over: (p: any) => void = () => undefined): UpgradePlan {
+  const p = JSON.parse(JSON.stringify(loadPlanFile(EXAMPLE)));
+  p.tests = [];
+  p.mirror.minDurationMs = 50;
+  p.postSwitchover.windowMs = 50;
+  over(p);
+  return p;
+}
+
+const snapshot = (phase: TransferProgressSnapshot['phase'], lagMs = 0): TransferProgressSnapshot => ({
+  at: Date.now(), phase, tables: [], copiedRows: 10, totalRows: 10, percent: 100, rowsPerSec: 0, etaSec: 0, appliedPosition: '0-1-1',
+  lagMs, lagEvents: 0, throttleReason: null, paused: false,
+});
+
+/** Mock activities: record calls; the transfer plays edges through the client, the cut-over plays a script. */
+function mocks(client: () => Client, script: { cutOver?: (args: Parameters<UpgradeActivities['cutOver']>[0], n: number) => Promise<CutoverReport>; compareFresh?: () => boolean } = {}) {
+  const calls: string[] = [];
+  const startMirrorEpochs: number[] = [];
+  let cutOvers = 0;
+  const acts: UpgradeActivities = {
+    async validatePlanOnWorker() { calls.push('validatePlanOnWorker'); },
+    async preflight() { calls.push('preflight'); return { server: 'mock', version: '10.11', binlogFormat: 'ROW', gtidPosition: '0-1-1', grants: [], tables: 1, freeDiskBytes: 1 } as any; },
+    async provisionUnew() { calls.push('provisionUnew'); return HANDLE; },
+    async installSchema() { calls.push('installSchema'); return { statements: 1 }; },
+    async startUnewApp() { calls.push('startUnewApp'); return HANDLE; },
+    async waitUnewHealthy() { calls.push('waitUnewHealthy'); },
+    async runTransfer({ workflowId }) {
+      calls.push('runTransfer');
+      const wf = client().workflow.getHandle(workflowId);
+      await wf.signal(transferEdgeSignal, { edge: 'started', attempt: 1, snapshot: snapshot('copy') });
+      await wf.signal(transferEdgeSignal, { edge: 'caught-up', attempt: 1, snapshot: snapshot('following') });
+      for (;;) {
+        const c = await wf.query(transferControlsQuery).catch(() => null);
+        if (c?.stop) return { snapshot: snapshot('stopped'), series: [] };
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async runPlanTests() { calls.push('runPlanTests'); return []; },
+    async checkGrants() { calls.push('checkGrants'); return { name: 'grants check', passed: true, durationMs: 1, exitCode: 0, output: '' }; },
+    async startMirror(_h, _p, epoch = 0) { calls.push('startMirror'); startMirrorEpochs.push(epoch); },
+    async compareVerdict() {
+      calls.push('compareVerdict');
+      const fresh = script.compareFresh?.() ?? true;
+      return { pass: true, reasons: [], failures: [], samples: 50, report: null, unewFresh: fresh, freshness: fresh ? 'fresh' : 'Unew is not being kept up to date' };
+    },
+    async stopMirror() { calls.push('stopMirror'); },
+    async verifyData() { calls.push('verifyData'); return { differences: 0, checked: 10, examples: [], position: '0-1-1' }; },
+    async checkCutover() { calls.push('checkCutover'); return { ok: true, at: Date.now(), checks: [], verifiedPosition: '0-1-1' }; },
+    async cutOver(args) {
+      calls.push(`cutOver(pnr=${args.pointOfNoReturn})`);
+      cutOvers += 1;
+      if (script.cutOver) return script.cutOver(args, cutOvers);
+      await client().workflow.getHandle(args.workflowId).signal(pointOfNoReturnSignal, { attempt: args.attempt, at: Date.now() });
+      return { ...emptyCutoverReport(args.attempt), switched: true, pointOfNoReturn: true };
+    },
+    async collectIngressTimeline() { calls.push('collectIngressTimeline'); return []; },
+    async destroyUnew() { calls.push('destroyUnew'); },
+  };
+  return { acts, calls, startMirrorEpochs };
+}
+
+describe('the upgrade workflow with mocked activities', function () {
+  this.timeout(60_000);
+  let client: Client;
+  let connection: NativeConnection;
+  let worker: Worker;
+  let running: Promise<void>;
+  const QUEUE = `unit-${process.pid}`;
+  let n = 0;
+  /** One worker for every test: each workflow's activities go to the mocks of the test that started it. */
+  const byWorkflow = new Map<string, UpgradeActivities>();
+  let next: UpgradeActivities | null = null;
+
+  before(async () => {
+    const t = await temporalFixture();
+    client = t.client;
+    connection = await NativeConnection.connect({ address: t.address });
+    const dispatch = Object.fromEntries(Object.keys(mocks(() => client).acts).map((name) => [name, (...args: unknown[]) => {
+      const acts = byWorkflow.get(Context.current().info.workflowExecution!.workflowId)!;
+      return (acts[name as keyof UpgradeActivities] as (...a: unknown[]) => Promise<unknown>)(...args);
+    }]));
+    worker = await Worker.create({ connection, taskQueue: QUEUE, workflowBundle: { codePath: await workflowBundleFixture() }, activities: dispatch });
+    running = worker.run();
+  });
+  after(async () => { worker?.shutdown(); await running; await connection?.close(); });
+
+  async function withWorker<T>(acts: UpgradeActivities, fn: (queue: string) => Promise<T>): Promise<T> {
+    next = acts;
+    return fn(QUEUE);
+  }
+
+  async function start(queue: string, p: UpgradePlan) {
+    const id = `unit-${++n}-${Date.now()}`;
+    byWorkflow.set(id, next!);
+    return client.workflow.start('upgradeWorkflow', { taskQueue: queue, workflowId: id, args: [{ upgradeId: id, plan: p }] });
+  }
+
+  async function waitFor(h: { query: (q: typeof statusQuery) => Promise<UpgradeStatus> }, pred: (s: UpgradeStatus) => boolean): Promise<UpgradeStatus> {
+    for (let i = 0; i < 300; i++) {
+      const s = await h.query(statusQuery).catch(() => null);
+      if (s && pred(s)) return s;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('condition not reached');
+  }
+
+  it('runs the phases in order, checks before cutting over, stops the transfer after the switch, completes', async () => {
+    const m = mocks(() => client);
+    const st = await withWorker(m.acts, async (q) => (await start(q, plan())).result() as Promise<UpgradeStatus>);
+    assert.equal(st.outcome, 'completed');
+    assert.deepEqual(st.timings.map((t) => t.phase), ['bootstrapping', 'data-transfer', 'testing', 'termination', 'switchover', 'post-switchover', 'completed']);
+    assert.ok(m.calls.indexOf('checkCutover') < m.calls.indexOf('cutOver(pnr=false)'), 'the dry run comes before the attempt');
+    assert.ok(!m.calls.includes('destroyUnew'), 'nothing compensated');
+    assert.equal(st.pointOfNoReturnPassed, true);
+    assert.equal(st.pointOfNoReturn?.attempt, 1);
+    assert.equal(st.transfer?.phase, 'stopped', 'the transfer was asked to stop and returned');
+  });
+
+  it('an abort while awaiting approval runs the compensation stack in reverse: mirror off, transfer stopped, Unew destroyed', async () => {
+    const m = mocks(() => client);
+    await withWorker(m.acts, async (q) => {
+      const h = await start(q, plan((p) => { p.approval.policy = 'manual'; }));
+      await waitFor(h, (s) => s.phase === 'awaiting-approval');
+      const reply = await ImagoClient.fromClient(client).abort(`imago-${h.workflowId}`, 'x').catch((e) => e);
+      assert.ok(isImagoError(reply, 'CLIENT_NOT_FOUND'), 'the CLI prefix is not this test\'s id');
+      await h.executeUpdate('abort', { args: [{ reason: 'change freeze' }] });
+      const err = await h.result().then(() => null, (e) => e);
+      assert.ok(err instanceof WorkflowFailedError);
+      const st = await h.query(statusQuery);
+      assert.equal(st.outcome, 'aborted');
+      assert.equal(st.abortReason, 'change freeze');
+    });
+    const tail = m.calls.slice(m.calls.indexOf('verifyData') + 1);
+    assert.deepEqual(tail.filter((c) => ['stopMirror', 'destroyUnew'].includes(c)), ['stopMirror', 'destroyUnew']);
+    assert.ok(!m.calls.some((c) => c.startsWith('cutOver')), 'no cut-over started');
+  });
+
+  it('refuses an abort once termination has begun, with the registry code as the failure type; the status keeps no trace of it', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const m = mocks(() => client, { cutOver: async (args) => { await gate; return { ...emptyCutoverReport(args.attempt), switched: true, pointOfNoReturn: true }; } });
+    const st = await withWorker(m.acts, async (q) => {
+      const h = await start(q, plan());
+      await waitFor(h, (s) => s.phase === 'termination');
+      const err = await h.executeUpdate('abort', { args: [{ reason: 'too late' }] }).then(() => null, (e) => e);
+      assert.equal((err?.cause as { type?: string })?.type, 'IMAGO_WRONG_PHASE');
+      assert.match(String(err?.cause?.message), /termination has begun; the cut-over will either complete or put every client back on Uold by itself/);
+      release();
+      return h.result() as Promise<UpgradeStatus>;
+    });
+    assert.equal(st.outcome, 'completed');
+    assert.equal(st.abortReason, null);
+  });
+
+  it('past the point of no return a failing cut-over is only retried forward: never compensated, never destroyed', async () => {
+    const m = mocks(() => client, {
+      cutOver: async (args, n) => {
+        if (n === 1) {
+          await client.workflow.getHandle(args.workflowId).signal(pointOfNoReturnSignal, { attempt: args.attempt, at: Date.now() });
+          // Given up for good (not retried by Temporal): the workflow itself must carry on forward.
+          throw ApplicationFailure.nonRetryable('interceptor 2 did not answer its release', 'INGRESS_FLEET_PARTIAL');
+        }
+        return { ...emptyCutoverReport(args.attempt), switched: true, mode: 'forward', pointOfNoReturn: true };
+      },
+    });
+    const st = await withWorker(m.acts, async (q) => (await start(q, plan())).result() as Promise<UpgradeStatus>);
+    assert.equal(st.outcome, 'completed');
+    assert.ok(m.calls.includes('cutOver(pnr=true)'), `the next attempt was told the point of no return had passed: ${m.calls.join(', ')}`);
+    assert.ok(!m.calls.includes('destroyUnew'));
+    assert.equal(st.cutovers.at(-1)?.mode, 'forward');
+  });
+
+  it('operator signals follow the same rules as the updates, and each is recorded: refused ones change nothing', async () => {
+    const m = mocks(() => client);
+    const st = await withWorker(m.acts, async (q) => {
+      const h = await start(q, plan((p) => { p.approval.policy = 'manual'; }));
+      await waitFor(h, (s) => s.phase === 'testing' || s.phase === 'data-transfer');
+      await h.signal(approveSignal, { by: 'too-early' });
+      const early = await waitFor(h, (s) => s.signals.length >= 1);
+      assert.deepEqual([early.signals[0].name, early.signals[0].accepted, early.approval.approved], ['approve', false, false]);
+      assert.match(early.signals[0].reason!, /approve is accepted only while awaiting approval/);
+      await waitFor(h, (s) => s.phase === 'awaiting-approval');
+      await h.signal(approveSignal, { by: 'alice' });
+      return h.result() as Promise<UpgradeStatus>;
+    });
+    assert.equal(st.outcome, 'completed');
+    assert.deepEqual(st.signals.map((s) => [s.name, s.accepted, s.by]), [['approve', false, 'too-early'], ['approve', true, 'alice']]);
+    assert.equal(st.approval.by, 'alice');
+  });
+
+  it('a compare window during which Unew was not fed is discarded and a fresh one starts (a new epoch)', async () => {
+    let polls = 0;
+    const m = mocks(() => client, { compareFresh: () => ++polls > 1 });
+    const st = await withWorker(m.acts, async (q) => (await start(q, plan())).result() as Promise<UpgradeStatus>);
+    assert.equal(st.outcome, 'completed');
+    assert.deepEqual(m.startMirrorEpochs, [0, 1], 'the stale window was discarded and the mirror restarted with a fresh comparer');
+  });
+});
