@@ -20,6 +20,7 @@
  * The last line is one JSON object with the ratios.
  */
 import { spawn } from 'node:child_process';
+import * as os from 'node:os';
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import * as mysql from 'mysql2/promise';
@@ -31,6 +32,7 @@ import { startWorkload } from '../examples/auction/workload/generator';
 import { hardwareLine } from '../lib/hardware';
 import { MariaDbInstance, mariadbBinary } from '../lib/mariadb';
 import type { ConversionModule } from '../transfer/conversion';
+import { createCopyUnit } from '../transfer/copy-unit';
 import { Transfer, type TransferProgress } from '../transfer/transfer';
 import type { TransferInput } from '../transfer/options';
 
@@ -47,9 +49,20 @@ function benchConversion(): ConversionModule {
 
 interface CopyResult { ms: number; rows: number; progress: Array<{ at: number; p: TransferProgress }> }
 
-/** In the child: one transfer, progress lines on stdout, until the copy is done. */
-async function child(input: Omit<TransferInput, 'conversion'>): Promise<void> {
-  const t = new Transfer({ ...input, conversion: benchConversion() });
+type ChildInput = Omit<TransferInput, 'conversion'> & { unitTarget: string };
+
+/**
+ * In a child: the follower (a Transfer with copyTables: [], progress lines on
+ * stdout until every table is copied and refreshed), or a copy unit of every
+ * table (`--unit`: it ends when its tables are done).
+ */
+async function child(role: 'follower' | 'unit', input: ChildInput): Promise<void> {
+  const { unitTarget, ...o } = input;
+  if (role === 'unit') {
+    await createCopyUnit({ source: o.source, target: { ...o.target, url: unitTarget }, conversion: benchConversion(), tables: benchConversion().tables.map((t) => t.source), chunkSize: o.chunkSize, parallelTables: o.parallelTables, throttle: o.throttle, ingress: o.ingress }).run(new AbortController().signal);
+    return;
+  }
+  const t = new Transfer({ ...o, conversion: benchConversion(), copyTables: [] });
   const ac = new AbortController();
   const started = Date.now();
   const running = t.run(ac.signal);
@@ -68,22 +81,38 @@ async function child(input: Omit<TransferInput, 'conversion'>): Promise<void> {
   }
 }
 
-/** Runs one copy in a child process; resolves with its duration and progress. */
-function copyInChild(input: Omit<TransferInput, 'conversion'>, onStart?: () => void): Promise<CopyResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', __filename, '--child', JSON.stringify(input)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const progress: CopyResult['progress'] = [];
-    let result: CopyResult | undefined;
-    let err = '';
-    p.stderr.on('data', (d) => { err += d; });
-    readline.createInterface({ input: p.stdout }).on('line', (line) => {
-      const m = JSON.parse(line) as { at: number; p: TransferProgress; done?: boolean };
-      if (progress.length === 0) onStart?.();
-      progress.push({ at: m.at, p: m.p });
-      if (m.done) result = { ms: m.at, rows: m.p.rowsCopied, progress };
-    });
-    p.on('exit', (code) => (code === 0 && result ? resolve(result) : reject(new Error(`transfer child exited ${code}: ${err.slice(-2000)}`))));
+function spawnChild(role: 'follower' | 'unit', input: ChildInput, nice: number) {
+  const p = spawn(process.execPath, ['--import', 'tsx', __filename, '--child', role, JSON.stringify(input)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (nice && p.pid) os.setPriority(p.pid, nice);
+  let err = '';
+  p.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
+  return { p, exited, err: () => err.slice(-2000) };
+}
+
+/**
+ * Runs one copy: the follower in one child, a copy unit of every table in
+ * another (at `nice`: see main), as two activities of an upgrade would.
+ * Resolves with the time until the follower reports every table copied and
+ * refreshed, and the follower's progress.
+ */
+async function copyInChildren(input: ChildInput, nice: number, onStart?: () => void): Promise<CopyResult> {
+  const follower = spawnChild('follower', input, 0);
+  const progress: CopyResult['progress'] = [];
+  let result: CopyResult | undefined;
+  let unit: ReturnType<typeof spawnChild> | undefined;
+  readline.createInterface({ input: follower.p.stdout }).on('line', (line) => {
+    const m = JSON.parse(line) as { at: number; p: TransferProgress; done?: boolean };
+    if (progress.length === 0) onStart?.();
+    progress.push({ at: m.at, p: m.p });
+    if (m.done) result = { ms: m.at, rows: m.p.rowsCopied, progress };
   });
+  unit = spawnChild('unit', input, nice);
+  const [fc, uc] = await Promise.all([follower.exited, unit.exited]);
+  if (fc !== 0 || !result) throw new Error(`follower exited ${fc}: ${follower.err()}`);
+  if (uc !== 0) throw new Error(`copy unit exited ${uc}: ${unit.err()}`);
+  unit = undefined;
+  return result;
 }
 
 /** Worst ETA error of one copy: from 10 % of the rows on, while at least 10 % of its time is left. */
@@ -166,6 +195,27 @@ function lagProbe(uoldRoot: string, unew: MariaDbInstance, database: string, eve
   return { stop: async () => { stop = true; await writer; await poller; return lags; } };
 }
 
+/**
+ * Keeps the server threads of a MariaDB user's connections at `nice` (the
+ * threads of the copy side in Unew's server; InnoDB's own threads and the
+ * follower's stay as they are). Checked every 200 ms for new connections.
+ */
+function reniceUser(db: MariaDbInstance, user: string, nice: number): { stop(): void } {
+  const done = new Set<number>();
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy || nice === 0) return;
+    busy = true;
+    db.query('SELECT TID AS tid FROM information_schema.PROCESSLIST WHERE USER = ?', [user]).then((rows) => {
+      for (const r of rows as Array<{ tid: number }>) {
+        if (done.has(r.tid)) continue;
+        try { os.setPriority(r.tid, nice); done.add(r.tid); } catch { /* the thread ended */ }
+      }
+    }, () => undefined).finally(() => { busy = false; });
+  }, 200);
+  return { stop: () => clearInterval(timer) };
+}
+
 /** Makes the active binlog file of `db` at least `bytes` long (rows of 1 MB in a database of its own). */
 async function growBinlog(db: MariaDbInstance, bytes: number): Promise<number> {
   const c = await db.connect();
@@ -192,17 +242,23 @@ async function main(): Promise<void> {
     scenarios: { type: 'boolean' }, users: { type: 'string', default: '20000' }, items: { type: 'string', default: '200000' },
     bids: { type: 'string', default: '300000' }, repeats: { type: 'string', default: '3' }, rate: { type: 'string', default: '200' },
     'chunk-size': { type: 'string', default: '2000' }, 'max-p99': { type: 'string' }, 'binlog-bytes': { type: 'string', default: '1000000000' },
+    nice: { type: 'string', default: '19' },
   } });
   const size = { users: Number(values.users), items: Number(values.items), bids: Number(values.bids) };
   const repeats = Number(values.repeats);
   const rate = Number(values.rate);
   const chunkSize = Number(values['chunk-size']);
+  const nice = Number(values.nice);
   const log = (m: string) => console.log(`# ${m}`);
   const stage = await startUoldStage({ ...size, log });
   const big = new MariaDbInstance();
   const unew = new MariaDbInstance();
   try {
     await Promise.all([big.start(), unew.start()]);
+    // The copy side (the copy unit and mariadb-dump | mariadb, and their threads in Unew's
+    // server, all as user 'copier') runs at `nice`; the live side and the follower do not.
+    await unew.createUser('copier', 'pw', ['ALL PRIVILEGES ON *.*']);
+    const renicer = reniceUser(unew, 'copier', nice);
     await setupDatabase(big, 'v1', { database: 'auction', appUser: 'app', appPassword: 'pw' });
     await big.createUser('imago_repl', 'pw', ['REPLICATION SLAVE, REPLICATION CLIENT ON *.*', 'SELECT ON `auction`.*']);
     log(`seeding the second Uold: ${JSON.stringify(size)}`);
@@ -219,15 +275,16 @@ async function main(): Promise<void> {
     const lagAll: number[] = [];
     const p99: Array<{ before: number; during: number }> = [];
     let serverId = 9_300;
-    const input = (src: string, db: string, extra: Partial<TransferInput> = {}): Omit<TransferInput, 'conversion'> => ({
+    const input = (src: string, db: string, extra: Partial<TransferInput> = {}): ChildInput => ({
       source: { url: src, database: 'auction' }, target: { url: unew.rootUrl, database: db }, serverId: serverId++, chunkSize, ...extra,
+      unitTarget: unew.urlFor('copier', 'pw'),
     });
     // The lag is probed from the copy's start (the transfer's own start-up is not stream lag).
     const ours = async (src: string, db: string, extra: Partial<TransferInput> = {}, lags?: number[]): Promise<CopyResult> => {
       await freshTarget(unew, db);
       let probe: { stop(): Promise<number[]> } | undefined;
       try {
-        const r = await copyInChild(input(src, db, extra), () => { probe = lagProbe(src === stage.replUrl ? stage.db.rootUrl : big.rootUrl, unew, db, 50); });
+        const r = await copyInChildren(input(src, db, extra), nice, () => { probe = lagProbe(src === stage.replUrl ? stage.db.rootUrl : big.rootUrl, unew, db, 50); });
         etaErrors.push(etaError(r));
         return r;
       } finally {
@@ -241,7 +298,7 @@ async function main(): Promise<void> {
       // The reference: the same v1 tables, dumped and loaded between the same two servers.
       await unew.query('DROP DATABASE IF EXISTS dumpcopy'); await unew.query('CREATE DATABASE dumpcopy');
       const t0 = Date.now();
-      await sh(`${mariadbBinary('mariadb-dump')} --no-defaults -h127.0.0.1 -P${stage.db.port} -uroot --single-transaction --quick auction ${V1_TABLES.join(' ')} | ${mariadbBinary('mariadb')} --no-defaults -h127.0.0.1 -P${unew.port} -uroot dumpcopy`);
+      await sh(`nice -n ${nice} ${mariadbBinary('mariadb-dump')} --no-defaults -h127.0.0.1 -P${stage.db.port} -uroot --single-transaction --quick auction ${V1_TABLES.join(' ')} | nice -n ${nice} ${mariadbBinary('mariadb')} --no-defaults -h127.0.0.1 -P${unew.port} -ucopier -ppw dumpcopy`);
       t.dump.push(Date.now() - t0);
 
       await stage.db.query('FLUSH BINARY LOGS');
@@ -295,6 +352,7 @@ async function main(): Promise<void> {
       etaMaxErrorPct: +(100 * Math.max(...etaErrors)).toFixed(1),
       rows, repeats,
     }));
+    renicer.stop();
   } finally {
     await unew.destroy();
     await big.destroy();
@@ -303,7 +361,8 @@ async function main(): Promise<void> {
 }
 
 if (process.argv.includes('--child')) {
-  child(JSON.parse(process.argv[process.argv.indexOf('--child') + 1])).catch((e) => { console.error(e); process.exit(1); });
+  const at = process.argv.indexOf('--child');
+  child(process.argv[at + 1] as 'follower' | 'unit', JSON.parse(process.argv[at + 2])).catch((e) => { console.error(e); process.exit(1); });
 }
 
 export function runScenarios(): void {

@@ -51,6 +51,8 @@ export interface CopierDeps {
   state: Map<string, TableState>;
   throttler: Throttler;
   chunkSize(): number;
+  /** Row estimates, to copy the largest tables first when their exact counts are not known yet. */
+  estimatedRows?: Map<string, number>;
   /** After each chunk is committed: rows read, rows left to the stream. */
   onChunk?(table: string, rows: number, leftToStream: number, done: boolean): void;
   /**
@@ -93,9 +95,9 @@ export class Copier {
     let failure: unknown;
     const fail = (err: unknown) => { failure ??= err; inner.abort(); };
 
-    // Largest first: the long tables start at once, the short ones fill the gaps.
-    const pending = [...d.tables.keys()].filter((n) => !d.state.get(n)?.done)
-      .sort((a, b) => (d.state.get(b)?.rowsTotal ?? 0) - (d.state.get(a)?.rowsTotal ?? 0));
+    // Largest first (rows left, exact or estimated): the long tables start at once, the short ones fill the gaps.
+    const size = (n: string) => (d.state.get(n)?.rowsTotal ?? d.estimatedRows?.get(n) ?? 0) - (d.state.get(n)?.rowsCopied ?? 0);
+    const pending = [...d.tables.keys()].filter((n) => !d.state.get(n)?.done).sort((a, b) => size(b) - size(a));
     const left = new Set(pending);
     // Per table: reads begun, and chunks read but not yet committed (see raiseFloor).
     const begun = new Map<string, number>();

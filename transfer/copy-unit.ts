@@ -129,6 +129,7 @@ export class CopyUnit {
           source, database: o.source.database, writers: appliers.slice(1),
           tables: new Map(todo.map((t) => [t, mapped.get(t)!])), state: state.tables,
           throttler: this.throttler, chunkSize: () => this.chunkSize,
+          estimatedRows: new Map([...(await inspector.tableEstimates().catch(() => new Map<string, { rows: number }>()))].map(([t, e]) => [t, e.rows])),
           floor: { coordinate: async () => packCoordinate(await inspector.binlogCoordinate()), writer: appliers[0] },
           onChunk: (table, rows, kept, done) => {
             const p = this.tables.get(table)!;

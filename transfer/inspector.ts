@@ -57,10 +57,10 @@ export class Inspector {
     return Number(r.n);
   }
 
-  /** Average bytes per row as InnoDB estimates them (for weighing tables against each other; 0 when unknown). */
-  async averageRowBytes(): Promise<Map<string, number>> {
-    const rows = await this.rows('SELECT TABLE_NAME AS t, AVG_ROW_LENGTH AS b FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [this.database]);
-    return new Map(rows.map((r) => [r.t, Number(r.b ?? 0)]));
+  /** Rows and average bytes per row as InnoDB estimates them (to order and weigh tables; 0 when unknown). */
+  async tableEstimates(): Promise<Map<string, { rows: number; rowBytes: number }>> {
+    const rows = await this.rows('SELECT TABLE_NAME AS t, TABLE_ROWS AS n, AVG_ROW_LENGTH AS b FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [this.database]);
+    return new Map(rows.map((r) => [r.t, { rows: Number(r.n ?? 0), rowBytes: Number(r.b ?? 0) }]));
   }
 
   async gtidBinlogPos(): Promise<string> {

@@ -179,8 +179,9 @@ export class Transfer {
       if (unknown.length) throw imagoError('IMAGO_OPTIONS_INVALID', `copyTables names table(s) ${unknown.join(', ')} that conversion '${o.conversion.name}' does not convert`);
       const floor = packCoordinate(await on('source', 'reading the binlog coordinate', () => inspector.binlogCoordinate()));
       await on('target', 'claiming the tables to copy', () => claimTables(target!, mine, 'transfer', floor));
-      // Only for the ETA: read beside the rest.
-      void inspector.averageRowBytes().then((w) => { for (const n of pre.tables.keys()) this.weights.set(n, 64 + (w.get(n) ?? 0)); }, () => undefined);
+      // To order the tables and weigh their rows for the ETA (InnoDB's estimates; exact counts follow).
+      const estimates = await inspector.tableEstimates().catch(() => new Map<string, { rows: number; rowBytes: number }>());
+      for (const n of pre.tables.keys()) this.weights.set(n, 64 + (estimates.get(n)?.rowBytes ?? 0));
 
       const followerApplier = new Applier(target, pre.tables);
       await on('target', 'preparing the follower', () => followerApplier.init());
@@ -217,6 +218,7 @@ export class Transfer {
           source, database: o.source.database, writers: appliers.slice(1),
           tables: new Map(todo.map((t) => [t, pre.tables.get(t)!])), state: state.tables,
           throttler: this.throttler!, chunkSize: () => this.chunkSize,
+          estimatedRows: new Map([...estimates].map(([t, e]) => [t, e.rows])),
           floor: { coordinate: async () => packCoordinate(await inspector.binlogCoordinate()), writer: appliers[0] },
           onChunk: (table, rows, kept, done) => {
             const p = this.local.get(table)!;
