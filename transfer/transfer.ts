@@ -50,7 +50,7 @@ export interface TransferProgress {
   chunkSize: number;
 }
 
-/** A refreshed row costs about this share of an average copied row (calibrated on the auction, see docs/data-transfer.md). */
+/** A refreshed row costs about this share of a copied row of its table (measured on the auction, see docs/data-transfer.md). */
 const REFRESH_WEIGHT = 0.2;
 
 /**
@@ -103,12 +103,14 @@ export class Transfer {
     const work = this.work(tables, refresh);
     const rate = this.eta.rate();
     const eta = this.phase === 'copy' ? this.eta.seconds(work.total) : this.phase === 'starting' ? null : 0;
-    const avgWeight = rowsCopied > 0 ? work.done / Math.max(1, rowsCopied + refresh.done * REFRESH_WEIGHT) : 1;
+    const refreshDone = refresh.reduce((a, r) => a + r.done, 0);
+    // Rows per second: the work pace in rows of the copy's average weight so far.
+    const avgWeight = rowsCopied + refreshDone > 0 ? work.done / (rowsCopied + refreshDone) : 1;
     return {
       phase: this.phase, tables, rowsCopied, rowsTotal,
-      rate: rate === null ? 0 : Math.round(rate / avgWeight),
+      rate: rate === null || avgWeight === 0 ? 0 : Math.round(rate / avgWeight),
       etaSeconds: eta === null ? null : Math.round(eta),
-      refreshRowsDone: refresh.done, refreshRowsTotal: refresh.total,
+      refreshRowsDone: refreshDone, refreshRowsTotal: refresh.reduce((a, r) => a + r.total, 0),
       appliedPosition: f?.applied.toString() ?? '', sourcePosition: this.throttler?.sourcePosition ?? '',
       lagMs: f?.lagMs() ?? 0, lagEvents: f?.queuedEvents ?? 0, eventsApplied: f?.eventsApplied ?? 0,
       rowsLeftToStream: this.rowsLeftToStream,
@@ -130,25 +132,24 @@ export class Transfer {
     return out;
   }
 
-  /** Rows the refresh passes recompute: their own count once started, else the rows of the tables producing into them. */
-  private refreshProgress(tables: TableProgress[]): { done: number; total: number } {
-    let done = 0;
-    let total = 0;
-    for (const p of this.refreshPlans) {
+  /**
+   * Per refresh pass: rows recomputed and to recompute (its own count once
+   * done, else the rows of the tables producing into it), and the weight of
+   * one: REFRESH_WEIGHT of a row of those tables (a pass rewrites their rows).
+   */
+  private refreshProgress(tables: TableProgress[]): Array<WorkItem> {
+    return this.refreshPlans.map((p) => {
       const s = this.follower?.refreshStates.get(p.id);
-      done += s?.rowsDone ?? 0;
       const producers = [...this.mapped!.values()].filter((m) => m.targetKeys.has(p.table)).map((m) => m.conv.source);
       const est = tables.filter((t) => producers.includes(t.table)).reduce((a, t) => a + Math.max(t.rowsTotal, t.rowsCopied), 0);
-      total += s?.done ? s.rowsDone : Math.max(est, s?.rowsDone ?? 0);
-    }
-    return { done, total };
+      const weight = producers.length ? producers.reduce((a, t) => a + (this.weights.get(t) ?? 1), 0) / producers.length : 1;
+      const done = s?.rowsDone ?? 0;
+      return { done, total: s?.done ? done : Math.max(est, done), weight: weight * REFRESH_WEIGHT };
+    });
   }
 
-  private work(tables: TableProgress[], refresh: { done: number; total: number }): { done: number; total: number } {
-    const items: WorkItem[] = tables.map((t) => ({ done: t.rowsCopied, total: Math.max(t.rowsTotal, t.rowsCopied), weight: this.weights.get(t.table) ?? 1 }));
-    const avg = items.length ? items.reduce((a, i) => a + i.weight, 0) / items.length : 1;
-    items.push({ done: refresh.done, total: refresh.total, weight: avg * REFRESH_WEIGHT });
-    return workOf(items);
+  private work(tables: TableProgress[], refresh: WorkItem[]): { done: number; total: number } {
+    return workOf([...tables.map((t) => ({ done: t.rowsCopied, total: Math.max(t.rowsTotal, t.rowsCopied), weight: this.weights.get(t.table) ?? 1 })), ...refresh]);
   }
 
   /** Runs until `signal` aborts (resolves) or a failure (rejects with a registry error). Resumes from Unew's saved state. */
