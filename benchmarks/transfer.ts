@@ -1,5 +1,6 @@
 /**
  * Data-transfer benchmark: `npx tsx benchmarks/transfer.ts [rows] [repeats] [--before DIR]`
+ * (`--scenarios`: the production-scale scenarios of transfer-scenarios.ts instead)
  *  1. copy N rows (identity) between two local MariaDB instances: ours vs
  *     `mariadb-dump | mariadb` between the same instances vs INSERT … SELECT
  *     inside one instance; rows/s, median over repeats;
@@ -16,6 +17,7 @@ import { hardwareLine } from '../lib/hardware';
 import { MariaDbInstance, mariadbBinary } from '../lib/mariadb';
 import { identityConversion } from '../transfer/conversion';
 import { Transfer } from '../transfer/transfer';
+import { runScenarios } from './transfer-scenarios';
 
 const args = process.argv.slice(2);
 const beforeAt = args.indexOf('--before');
@@ -112,7 +114,7 @@ async function lag(uold: MariaDbInstance, unew: MariaDbInstance, serverId: numbe
   return lags;
 }
 
-(async () => {
+async function main(): Promise<void> {
   const uold = await new MariaDbInstance().start();
   const unew = await new MariaDbInstance().start();
   try {
@@ -143,4 +145,7 @@ async function lag(uold: MariaDbInstance, unew: MariaDbInstance, serverId: numbe
     row('INSERT … SELECT (one instance)', t.insel);
     console.log(`\n| catch-up at 1,000 row changes/s, 20 s | changes seen | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|\n| commit ack → visible in Unew | ${lags.length} | ${pct(lags, 0.5)} | ${pct(lags, 0.99)} | ${Math.max(...lags)} |`);
   } finally { await uold.destroy(); await unew.destroy(); }
-})().catch((e) => { console.error(e); process.exit(1); });
+}
+
+if (process.argv.includes('--scenarios')) runScenarios();
+else main().catch((e) => { console.error(e); process.exit(1); });

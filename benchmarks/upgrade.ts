@@ -22,6 +22,7 @@ import { startWorkload } from '../examples/auction/workload/generator';
 import { loadPlanFile } from '../plan/load';
 import type { UpgradeStatus } from '../workflows/status';
 import { ImagoClient } from '../client/api';
+import { transferHeartbeat } from '../client/live-status';
 
 async function main() {
   const { values } = parseArgs({ options: {
@@ -49,7 +50,22 @@ async function main() {
     const id = `bench-${Date.now()}`;
     const plan = loadPlanFile(stage.writePlan(values['verify-nice'] !== undefined ? (p) => { p.verify.niceRatio = Number(values['verify-nice']); } : undefined));
     const { handle: h } = await ImagoClient.fromClient(client).start(plan, { workflowId: id });
+    // The copy's progress as the client sees it (the transfer's heartbeat), for its ETA and pace.
+    const beats: Array<{ at: number; percent: number; eta: number | null; copied: number; phase: string }> = [];
+    let copyEndedAt = 0;
+    const watching = (async () => {
+      while (!copyEndedAt) {
+        const hb = await transferHeartbeat(client, h).catch(() => null);
+        const s = hb?.beat.snapshot;
+        if (s && s.phase === 'copy') beats.push({ at: Date.now(), percent: s.percent, eta: s.etaSec, copied: s.copiedRows, phase: s.phase });
+        if (s && s.phase === 'following' && beats.length) copyEndedAt = Date.now();
+        const closed = await h.describe().then((d) => d.status.name !== 'RUNNING', () => true);
+        if (closed) break;
+        await new Promise((r) => setTimeout(r, 2_000));
+      }
+    })();
     const status: UpgradeStatus = await h.result();
+    await watching;
     load.stop();
     const w = await load.done;
     const runStart = Date.now() - w.elapsedMs;
@@ -100,6 +116,19 @@ async function main() {
     console.log(`| testing phase (mirroring, compare, full verification with niceRatio ${plan.verify.niceRatio ?? 1}): largest client latency, minus the median p99 before | ${worstTesting} - ${p99Before} = ${Math.max(0, worstTesting - p99Before)} ms | |`);
     console.log(`| event-loop stalls > 50 ms of the benchmark process (ingress, clients, worker) from testing to the pause's end | ${stallsNear.length ? stallsNear.join('; ') : 'none'} | |`);
     for (const t of status.timings.filter((x) => x.endedAt)) console.log(`| phase ${t.phase} | ${((t.endedAt! - t.startedAt) / 1000).toFixed(1)} s | |`);
+    // The ETA against the copy's actual end: from 10 % of the rows on, while at least 10 % of its time is left.
+    if (beats.length && copyEndedAt) {
+      const copyStart = beats[0].at;
+      const total = copyEndedAt - copyStart;
+      const errs = beats.filter((b) => b.percent >= 10 && b.eta !== null && copyEndedAt - b.at >= 0.1 * total)
+        .map((b) => ({ at: b.at, pct: b.percent, err: Math.abs(b.eta! - (copyEndedAt - b.at) / 1000) / ((copyEndedAt - b.at) / 1000) }));
+      const worst = errs.reduce((a, b) => (b.err > a.err ? b : a), { at: 0, pct: 0, err: 0 });
+      const copied = beats[beats.length - 1].copied;
+      console.log(`| copy (as the heartbeat shows it): ${copied} rows in ${(total / 1000).toFixed(1)} s | ${Math.round(copied / (total / 1000))} rows/s | |`);
+      console.log(`| ETA error, worst of ${errs.length} samples from 10 % of the rows while ≥ 10 % of the copy's time was left | ${(100 * worst.err).toFixed(1)} % (at ${worst.pct} %) | ≤ 20 % |`);
+      const at = (pct: number) => errs.find((e) => e.pct >= pct);
+      console.log(`| ETA error at 10 / 25 / 50 / 75 % of the rows | ${[10, 25, 50, 75].map((p) => { const e = at(p); return e ? `${(100 * e.err).toFixed(1)} %` : '-'; }).join(' / ')} | |`);
+    }
     console.log(`| orchestration share (no activity running, excluding the plan's deliberate waits of ${(waitedByDesign / 1000).toFixed(1)} s) | ${(100 * Math.max(0, wall - busy - waitedByDesign) / wall).toFixed(1)} % of ${(wall / 1000).toFixed(1)} s | ≤ 5 % |`);
     // Failed requests, explained: the applications' own error lines (Uold's v1 and Unew's v2).
     const logs = [path.join(stage.dir, 'uold-v1.log'), ...fs.readdirSync(path.join(stage.dir, 'universes')).map((u) => path.join(stage.dir, 'universes', u, 'app.log'))];

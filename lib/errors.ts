@@ -58,6 +58,10 @@ export const ERRORS = {
   TRANSFER_TARGET_UNREACHABLE: { message: "Unew's data store did not answer", retryable: true, hint: 'Check target.url and that the server is up; the transfer resumes from its saved state.' },
   TRANSFER_STREAM_FAILED: { message: 'The binlog stream from Uold failed', retryable: true, hint: 'Read the cause; if Uold purged the binlog the transfer needs, start a new transfer into an empty Unew.' },
   TRANSFER_STATE_MISMATCH: { message: "The transfer state in Unew belongs to another source or conversion", retryable: false, hint: 'Start from an empty Unew database, or use the same source and conversion as the saved state.' },
+  TRANSFER_CONVERSION_INVALID: { message: 'The conversion module is malformed', retryable: false, hint: 'Fix the declaration named in the message (see docs/conversion.md).' },
+  TRANSFER_SOURCE_READ_FAILED: { message: 'Uold refused a read of the transfer', retryable: true, hint: 'Read the cause (privileges, a dropped table, a timeout); the transfer resumes from its saved state.' },
+  TRANSFER_TARGET_WRITE_FAILED: { message: 'Unew refused a write of the transfer', retryable: true, hint: "Read the cause (disk full, lock timeouts, Unew's limits); the transfer resumes from its saved state." },
+  TRANSFER_STATE_MISSING: { message: 'No transfer state in Unew to copy against', retryable: true, hint: 'Start the transfer (the follower) first: a copy unit waits for the state it creates.' },
 
   // --- compare engine
   COMPARE_RULES_INVALID: { message: 'Compare rules are invalid', retryable: false, hint: 'Fix each listed rule in the plan.' },

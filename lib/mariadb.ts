@@ -12,6 +12,12 @@ export interface MariaDbOptions {
   port?: number;
   /** Each instance and each binlog reader needs its own server id. */
   serverId?: number;
+  /**
+   * InnoDB buffer pool (MiB; default 2048). Memory is taken as pages are used,
+   * so a small test pays little; a copy of millions of rows into a pool far
+   * smaller than its indexes would measure the disk cache, not the copy.
+   */
+  bufferPoolMb?: number;
   /** Extra mariadbd flags (e.g. a wrong time zone injected by the fault lab). */
   extraArgs?: string[];
   /** Remove baseDir on destroy() (default: true when baseDir was not given). */
@@ -86,7 +92,7 @@ export class MariaDbInstance {
         `--pid-file=${path.join(this.baseDir, 'mysqld.pid')}`, `--log-error=${this.logFile}`,
         `--server-id=${this.serverId}`, `--log-bin=${path.join(this.baseDir, 'binlog')}`,
         '--binlog-format=ROW', '--binlog-row-image=FULL', '--binlog-row-metadata=FULL',
-        '--skip-name-resolve', '--max-connections=500', '--innodb-buffer-pool-size=256M',
+        '--skip-name-resolve', '--max-connections=500', `--innodb-buffer-pool-size=${this.opts.bufferPoolMb ?? 2048}M`,
         '--innodb-flush-log-at-trx-commit=2', '--sync-binlog=0',
         ...(this.opts.extraArgs ?? []),
       ], path.join(this.baseDir, 'stdout.log'), this.opts.ownSession ? { detached: true } : {});

@@ -14,7 +14,8 @@
  * Limits (see docs/conversion.md): a new row is a function of one old row (no
  * many-to-one joins); values derived from many old rows (a count, a maximum)
  * are declared as `refresh` statements that Unew recomputes from its own
- * converted rows after each applied batch.
+ * converted rows: set-based once after the bulk copy, per key for each batch
+ * of the change stream.
  */
 export type Row = Record<string, unknown>;
 
@@ -30,8 +31,20 @@ export interface RefreshSpec {
   table: string;
   /** The keys of `table` (values for `params`) that an old row affects. */
   keysOf(oldRow: Row): unknown[][];
-  /** SQL run in Unew, in the same transaction as the batch, once per affected key, with those values as `?` parameters. Must be idempotent. */
+  /**
+   * The change stream's form: SQL run in Unew, in the same transaction as
+   * the batch, once per affected key, with those values as `?` parameters.
+   * Must be idempotent.
+   */
   sql: string;
+  /**
+   * The bulk copy's form: the same recomputation for a set of rows of
+   * `table`, run once per batch of its rows after the whole copy. Every `?`
+   * is bound to the list of those rows' primary-key values, as an IN-list:
+   * `... WHERE id IN (?)` (a composite key as tuples: `WHERE (a, b) IN (?)`).
+   * Must be idempotent and give the same values as `sql` run per key.
+   */
+  setSql: string;
 }
 
 export interface TableConversion {

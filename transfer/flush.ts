@@ -1,11 +1,11 @@
-import * as mysql from 'mysql2/promise';
 import { imagoError } from '../lib/errors';
+import { connect } from '../lib/sql';
 import { readAppliedGtid } from './meta';
 import { GtidPosition } from './position';
 
 /** Uold's position: every transaction committed so far (read after quiescence for flush). */
 export async function readUoldPosition(sourceUrl: string): Promise<string> {
-  const c = await mysql.createConnection({ uri: sourceUrl });
+  const c = await connect(sourceUrl);
   try {
     const [[r]] = await c.query('SELECT @@gtid_binlog_pos AS p') as [any[], unknown];
     return String(r.p ?? '');
@@ -22,7 +22,7 @@ export async function readUoldPosition(sourceUrl: string): Promise<string> {
 export async function flushTo(targetUrl: string, database: string, position: string, timeoutMs: number): Promise<{ waitedMs: number; appliedPosition: string }> {
   const want = GtidPosition.parse(position);
   const started = Date.now();
-  const c = await mysql.createConnection({ uri: targetUrl, database });
+  const c = await connect(targetUrl, { database });
   try {
     let applied: string | null = null;
     for (let delay = 2; ; delay = Math.min(delay * 2, 25)) {

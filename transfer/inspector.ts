@@ -1,4 +1,6 @@
 import type * as mysql from 'mysql2/promise';
+import { imagoError } from '../lib/errors';
+import { qualified, type BinlogCoordinate } from '../lib/sql';
 import { binlogChecks, grantChecks, readUoldServer, throwOnFailure } from '../lib/uold-requirements';
 
 /**
@@ -41,13 +43,26 @@ export class Inspector {
   }
 
   async countRows(table: string): Promise<number> {
-    const [r] = await this.rows(`SELECT COUNT(*) AS n FROM \`${this.database}\`.\`${table}\``);
+    const [r] = await this.rows(`SELECT COUNT(*) AS n FROM ${qualified(this.database, table)}`);
     return Number(r.n);
+  }
+
+  /** Rows and average bytes per row as InnoDB estimates them (to order and weigh tables; 0 when unknown). */
+  async tableEstimates(): Promise<Map<string, { rows: number; rowBytes: number }>> {
+    const rows = await this.rows('SELECT TABLE_NAME AS t, TABLE_ROWS AS n, AVG_ROW_LENGTH AS b FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [this.database]);
+    return new Map(rows.map((r) => [r.t, { rows: Number(r.n ?? 0), rowBytes: Number(r.b ?? 0) }]));
   }
 
   async gtidBinlogPos(): Promise<string> {
     const [r] = await this.rows('SELECT @@gtid_binlog_pos AS p');
     return String(r.p ?? '');
+  }
+
+  /** Uold's binlog coordinate now (the end of its last committed transaction). */
+  async binlogCoordinate(): Promise<BinlogCoordinate> {
+    const [r] = await this.rows('SHOW MASTER STATUS');
+    if (!r?.File) throw imagoError('IMAGO_PREFLIGHT_BINLOG', 'SHOW MASTER STATUS returns no binlog file (log_bin is OFF?)');
+    return { file: String(r.File), pos: Number(r.Position) };
   }
 
   async threadsRunning(): Promise<number> {

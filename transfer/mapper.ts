@@ -1,5 +1,6 @@
 import { imagoError } from '../lib/errors';
 import type { Row, TableConversion } from './conversion';
+import { refreshId } from './refresh';
 
 /**
  * The mapper turns old rows into write operations on Unew through the user's
@@ -98,10 +99,11 @@ export function changeOps(m: MappedTable, before: Row | null, after: Row | null)
   return ops;
 }
 
-/** Keys per refresh table that these old rows feed (deduplicated). */
-export function refreshKeys(m: MappedTable, rows: Array<Row | null>, into: Map<string, { sql: string; keys: Map<string, unknown[]> }>): void {
+/** Per refresh spec (by id), the keys these old rows feed (deduplicated); only specs in `active` when given. */
+export function refreshKeys(m: MappedTable, rows: Array<Row | null>, into: Map<string, { sql: string; keys: Map<string, unknown[]> }>, active?: ReadonlySet<string>): void {
   for (const spec of m.conv.refresh ?? []) {
-    const id = spec.table + '\u0000' + spec.sql;
+    const id = refreshId(spec.table, spec.sql, spec.setSql);
+    if (active && !active.has(id)) continue;
     let slot = into.get(id);
     if (!slot) { slot = { sql: spec.sql, keys: new Map() }; into.set(id, slot); }
     for (const r of rows) {

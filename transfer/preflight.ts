@@ -6,11 +6,13 @@ import { Inspector } from './inspector';
 import { convertChecked, keyOf, keyText, mapTable, type MappedTable, type Op } from './mapper';
 import { META_TABLES } from './meta';
 import type { TransferOptions } from './options';
+import { refreshPlans, validateRefreshSpecs, type RefreshPlan } from './refresh';
+import { keysetSelect } from '../lib/sql';
 
 export interface PreflightResult {
   tables: Map<string, MappedTable>;
-  /** Tables that must be fully copied before each table starts (see refreshDeps). */
-  deps: Map<string, string[]>;
+  /** Each set-based refresh with the primary key of the Unew table it recomputes. */
+  refresh: Array<RefreshPlan & { keyCols: string[] }>;
   sourceId: string;
 }
 
@@ -22,6 +24,7 @@ export interface PreflightResult {
  * rolled back). Each failure is a registry error naming the table and key.
  */
 export async function preflight(opts: Pick<TransferOptions, 'source' | 'target' | 'conversion' | 'sampleRows'>, source: mysql.Pool, target: mysql.Connection): Promise<PreflightResult> {
+  validateRefreshSpecs(opts.conversion);
   const old = new Inspector(source, opts.source.database);
   const neu = new Inspector(target, opts.target.database);
   await old.expectRowBinlog();
@@ -60,7 +63,8 @@ export async function preflight(opts: Pick<TransferOptions, 'source' | 'target' 
   const applier = new Applier(target, tables);
   for (const m of tables.values()) {
     if (opts.sampleRows === 0) break;
-    const [rows] = await source.query(`SELECT * FROM \`${opts.source.database}\`.\`${m.conv.source}\` ORDER BY ${m.sourceKey.map((c) => `\`${c}\``).join(', ')} LIMIT ${opts.sampleRows}`) as [Row[], unknown];
+    const q = keysetSelect(opts.source.database, m.conv.source, m.sourceKey, null, opts.sampleRows);
+    const [rows] = await source.query(q.sql, q.params) as [Row[], unknown];
     const ops: Op[] = [];
     for (const r of rows) {
       const where = `table '${m.conv.source}', key ${keyText(keyOf(r, m.sourceKey))}`;
@@ -79,20 +83,12 @@ export async function preflight(opts: Pick<TransferOptions, 'source' | 'target' 
       }
     }
   }
-  return { tables, deps: refreshDeps(tables), sourceId: await old.sourceId() };
-}
-
-/** For each table, the tables that must be fully copied before it starts (producers of the rows its refresh specs update). */
-export function refreshDeps(tables: Map<string, MappedTable>): Map<string, string[]> {
-  const producers = new Map<string, string[]>();
-  for (const m of tables.values()) for (const t of m.targetKeys.keys()) (producers.get(t) ?? producers.set(t, []).get(t)!).push(m.conv.source);
-  const deps = new Map<string, string[]>();
-  for (const m of tables.values()) {
-    const d = new Set<string>();
-    for (const spec of m.conv.refresh ?? []) for (const p of producers.get(spec.table) ?? []) if (p !== m.conv.source) d.add(p);
-    deps.set(m.conv.source, [...d]);
+  const refresh: PreflightResult['refresh'] = [];
+  for (const p of refreshPlans(conv)) {
+    if (!newTables.has(p.table)) throw imagoError('TRANSFER_TABLE_MISSING', `Unew database '${opts.target.database}' has no table '${p.table}' (refreshed by conversion '${conv.name}')`);
+    const keyCols = await neu.primaryKey(p.table);
+    if (keyCols.length === 0) throw imagoError('TRANSFER_NO_PRIMARY_KEY', `Unew table '${p.table}' (refreshed by conversion '${conv.name}') has no primary key; the refresh pass walks it by key`);
+    refresh.push({ ...p, keyCols });
   }
-  // Why: a cycle would wait forever; drop the dependencies of tables on a cycle (refresh then still runs on every write).
-  for (const [name, d] of deps) for (const p of d) if (deps.get(p)?.includes(name)) { deps.set(name, []); deps.set(p, []); }
-  return deps;
+  return { tables, refresh, sourceId: await old.sourceId() };
 }

@@ -1,26 +1,37 @@
-import * as mysql from 'mysql2/promise';
+import type * as mysql from 'mysql2/promise';
 import { imagoError } from '../lib/errors';
-import { Streamer, type StreamedTxn } from '../interceptors/egress/streamer';
-import { Applier, type PreparedChunk } from './applier';
-import { maxKey, readChunk, type Chunk } from './copier';
+import { connect, connectPool } from '../lib/sql';
+import { Applier } from './applier';
+import { Copier } from './copier';
+import { packCoordinate } from './coordinate';
+import { Eta, workOf, type WorkItem } from './eta';
+import { on, transferError } from './failures';
+import { Follower } from './follower';
 import { Inspector } from './inspector';
+import { createThrottler } from './load';
 import type { MappedTable } from './mapper';
-import { ensureMetaTables, initState } from './meta';
+import { claimTables, countTables, ensureMetaTables, initState, saveRowsTotals } from './meta';
 import { validateThrottlePatch, validateTransferOptions, type ThrottleSettings, type TransferInput, type TransferOptions } from './options';
 import { GtidPosition } from './position';
-import { preflight } from './preflight';
-import { Throttler } from './throttler';
+import { preflight, type PreflightResult } from './preflight';
+import { Streamer } from './streamer';
+import type { Throttler } from './throttler';
 
 export interface TableProgress { table: string; rowsCopied: number; rowsTotal: number; done: boolean }
 
 export interface TransferProgress {
   phase: 'starting' | 'copy' | 'following' | 'stopped';
+  /** Every table of the conversion, whoever copies it (this transfer or a copy unit). */
   tables: TableProgress[];
   rowsCopied: number;
   rowsTotal: number;
-  /** Rows per second over the last few seconds of copy. */
+  /** Rows per second over the ETA's trailing window. */
   rate: number;
+  /** Seconds until the copy (and the refresh passes after it) is done; null before a pace is known, 0 once following. */
   etaSeconds: number | null;
+  /** Rows of refreshed tables recomputed by the set-based passes after the copy, and how many there are (estimated until they start). */
+  refreshRowsDone: number;
+  refreshRowsTotal: number;
   /** Uold GTID position applied to Unew (also stored in Unew). */
   appliedPosition: string;
   /** Uold's own latest position, as last sampled. */
@@ -30,19 +41,25 @@ export interface TransferProgress {
   /** Row change events received but not yet applied. */
   lagEvents: number;
   eventsApplied: number;
+  /** Rows of this transfer's chunks left to the change stream, which had written a newer version. */
+  rowsLeftToStream: number;
   throttleReason: string | null;
+  /** Uold's load as last sampled by the throttle: Threads_running, and its clients' p99 (ms) at the ingress interceptors (null: unknown). */
+  uoldThreadsRunning: number | null;
+  uoldP99Ms: number | null;
   chunkSize: number;
 }
 
-/** A chunk read and already converted into its statements, waiting for its turn to be written. */
-type ReadyChunk = Omit<Chunk, 'rows'> & { prepared: PreparedChunk };
+/** A refreshed row costs about this share of a copied row of its table (measured on the auction, see docs/data-transfer.md). */
+const REFRESH_WEIGHT = 0.2;
 
 /**
- * The data transfer: preflight, start capturing Uold's binlog, copy every
- * table in primary-key chunks through the conversion, then keep following
- * Uold until aborted. The flow is a straight script; see docs/data-transfer.md
- * for why interleaving chunks with the change stream at each chunk's snapshot
- * position is correct under concurrent writes.
+ * The data transfer: preflight, start capturing Uold's binlog, copy the
+ * tables (all of them, or those of `copyTables`; copy units may copy the
+ * rest beside it) in primary-key chunks through the conversion, run the
+ * set-based refresh passes, and keep following Uold until aborted. The flow
+ * is a straight script; see docs/data-transfer.md for why a chunk written at
+ * any time beside the change stream is correct.
  */
 export class Transfer {
   readonly options: Readonly<TransferOptions>;
@@ -50,15 +67,15 @@ export class Transfer {
   private chunkSize: number;
   private throttle: ThrottleSettings;
   private paused = false;
-  private readonly queue: StreamedTxn[] = [];
-  private queuedEvents = 0;
-  private applied = new GtidPosition();
-  private eventsApplied = 0;
-  private readonly tableProgress = new Map<string, TableProgress>();
-  private rateWindow: Array<{ at: number; rows: number }> = [];
   private throttler?: Throttler;
-  private streamer?: Streamer;
-  private wake?: () => void;
+  private follower?: Follower;
+  private mapped?: Map<string, MappedTable>;
+  private refreshPlans: PreflightResult['refresh'] = [];
+  private weights = new Map<string, number>();
+  private readonly local = new Map<string, TableProgress>();
+  private rowsLeftToStream = 0;
+  private readonly eta = new Eta();
+  private etaTimer?: NodeJS.Timeout;
 
   constructor(input: TransferInput) {
     this.options = validateTransferOptions(input);
@@ -78,191 +95,191 @@ export class Transfer {
   }
 
   progress(): TransferProgress {
-    const tables = [...this.tableProgress.values()].map((t) => ({ ...t }));
+    const tables = this.tableProgress();
     const rowsCopied = tables.reduce((s, t) => s + t.rowsCopied, 0);
     const rowsTotal = tables.reduce((s, t) => s + Math.max(t.rowsTotal, t.rowsCopied), 0);
-    const w = this.rateWindow;
-    const rate = w.length >= 2 && w[w.length - 1].at > w[0].at ? (w[w.length - 1].rows - w[0].rows) / ((w[w.length - 1].at - w[0].at) / 1000) : 0;
+    const refresh = this.refreshProgress(tables);
+    const f = this.follower;
+    const work = this.work(tables, refresh);
+    const rate = this.eta.rate();
+    const eta = this.phase === 'copy' ? this.eta.seconds(work.total) : this.phase === 'starting' ? null : 0;
+    const refreshDone = refresh.reduce((a, r) => a + r.done, 0);
+    // Rows per second: the work pace in rows of the copy's average weight so far.
+    const avgWeight = rowsCopied + refreshDone > 0 ? work.done / (rowsCopied + refreshDone) : 1;
     return {
-      phase: this.phase, tables, rowsCopied, rowsTotal, rate: Math.round(rate),
-      etaSeconds: this.phase === 'copy' && rate > 0 ? Math.round((rowsTotal - rowsCopied) / rate) : this.phase === 'copy' ? null : 0,
-      appliedPosition: this.applied.toString(), sourcePosition: this.throttler?.sourcePosition ?? '',
-      lagMs: this.lagMs(), lagEvents: this.queuedEvents, eventsApplied: this.eventsApplied,
-      throttleReason: this.throttler?.reason() ?? (this.paused ? 'paused by operator' : null), chunkSize: this.chunkSize,
+      phase: this.phase, tables, rowsCopied, rowsTotal,
+      rate: rate === null || avgWeight === 0 ? 0 : Math.round(rate / avgWeight),
+      etaSeconds: eta === null ? null : Math.round(eta),
+      refreshRowsDone: refreshDone, refreshRowsTotal: refresh.reduce((a, r) => a + r.total, 0),
+      appliedPosition: f?.applied.toString() ?? '', sourcePosition: this.throttler?.sourcePosition ?? '',
+      lagMs: f?.lagMs() ?? 0, lagEvents: f?.queuedEvents ?? 0, eventsApplied: f?.eventsApplied ?? 0,
+      rowsLeftToStream: this.rowsLeftToStream,
+      throttleReason: this.phase === 'copy' ? (this.throttler?.reason() ?? (this.paused ? 'paused by operator' : null)) : null,
+      uoldThreadsRunning: this.throttler?.threadsRunning ?? null, uoldP99Ms: this.throttler?.p99Ms ?? null,
+      chunkSize: this.chunkSize,
     };
   }
 
-  private lagMs(): number {
-    return this.queue.length ? Date.now() - this.queue[0].receivedAt : 0;
+  private tableProgress(): TableProgress[] {
+    const out: TableProgress[] = [];
+    for (const name of this.mapped?.keys() ?? []) {
+      const mine = this.local.get(name);
+      const meta = this.follower?.tableStates.get(name);
+      const rowsCopied = Math.max(mine?.rowsCopied ?? 0, meta?.rowsCopied ?? 0);
+      const rowsTotal = mine?.rowsTotal || meta?.rowsTotal || 0;
+      out.push({ table: name, rowsCopied, rowsTotal: meta?.done || mine?.done ? rowsCopied : rowsTotal, done: !!(mine?.done || meta?.done) });
+    }
+    return out;
   }
 
-  /** Runs until `signal` aborts (resolves) or a non-recoverable error (rejects). Resumes from Unew's saved state. */
+  /**
+   * Per refresh pass: rows recomputed and to recompute (its own count once
+   * done, else the rows of the tables producing into it), and the weight of
+   * one: REFRESH_WEIGHT of a row of those tables (a pass rewrites their rows).
+   */
+  private refreshProgress(tables: TableProgress[]): Array<WorkItem> {
+    return this.refreshPlans.map((p) => {
+      const s = this.follower?.refreshStates.get(p.id);
+      const producers = [...this.mapped!.values()].filter((m) => m.targetKeys.has(p.table)).map((m) => m.conv.source);
+      const est = tables.filter((t) => producers.includes(t.table)).reduce((a, t) => a + Math.max(t.rowsTotal, t.rowsCopied), 0);
+      const weight = producers.length ? producers.reduce((a, t) => a + (this.weights.get(t) ?? 1), 0) / producers.length : 1;
+      const done = s?.rowsDone ?? 0;
+      return { done, total: s?.done ? done : Math.max(est, done), weight: weight * REFRESH_WEIGHT };
+    });
+  }
+
+  private work(tables: TableProgress[], refresh: WorkItem[]): { done: number; total: number } {
+    return workOf([...tables.map((t) => ({ done: t.rowsCopied, total: Math.max(t.rowsTotal, t.rowsCopied), weight: this.weights.get(t.table) ?? 1 })), ...refresh]);
+  }
+
+  /** Runs until `signal` aborts (resolves) or a failure (rejects with a registry error). Resumes from Unew's saved state. */
   async run(signal: AbortSignal): Promise<void> {
     const o = this.options;
-    const source = mysql.createPool({ uri: o.source.url, database: o.source.database, connectionLimit: o.parallelTables + 2, supportBigNumbers: true, bigNumberStrings: false });
+    const source = connectPool(o.source.url, { database: o.source.database, connectionLimit: o.parallelTables + 3 });
     let target: mysql.Connection | undefined;
+    const writers: mysql.Connection[] = [];
+    let streamer: Streamer | undefined;
+    const inner = new AbortController();
+    const onAbort = () => inner.abort();
+    signal.addEventListener('abort', onAbort);
     try {
-      target = await mysql.createConnection({ uri: o.target.url, database: o.target.database, supportBigNumbers: true, bigNumberStrings: false, queryFormat: formatQuery })
-        .catch((err) => { throw imagoError('TRANSFER_TARGET_UNREACHABLE', `${o.target.database}: ${err.message}`, err); });
-      await source.query('SELECT 1').catch((err) => { throw imagoError('TRANSFER_SOURCE_UNREACHABLE', `${o.source.database}: ${err.message}`, err); });
-      const pre = await preflight(o, source, target);
+      target = await on('target', o.target.database, () => connect(o.target.url, { database: o.target.database }));
+      await on('source', o.source.database, () => source.query('SELECT 1'));
+      const pre = await on('target', 'preflight', () => preflight(o, source, target!));
       const inspector = new Inspector(source, o.source.database);
+      this.mapped = pre.tables;
+      this.refreshPlans = pre.refresh;
 
       // Capture starts before the copy: the start position is taken first, so
       // every change after it reaches Unew either through a chunk or the stream.
-      await ensureMetaTables(target);
-      const state = await initState(target, pre.sourceId, o.conversion.name, await inspector.gtidBinlogPos(), [...pre.tables.keys()]);
-      this.applied = GtidPosition.parse(state.appliedGtid);
-      this.eventsApplied = state.eventsApplied;
-      for (const name of pre.tables.keys()) {
-        const s = state.tables.get(name);
-        this.tableProgress.set(name, { table: name, rowsCopied: s?.rowsCopied ?? 0, rowsTotal: s?.done ? s.rowsCopied : await inspector.countRows(name), done: !!s?.done });
-      }
+      await on('target', 'creating the transfer state', () => ensureMetaTables(target!));
+      const startGtid = await on('source', 'reading the start position', () => inspector.gtidBinlogPos());
+      const state = await on('target', 'writing the transfer state', () => initState(target!, pre.sourceId, o.conversion.name, startGtid, [...pre.tables.keys()], pre.refresh));
+      const mine = o.copyTables === 'all' ? [...pre.tables.keys()] : o.copyTables;
+      const unknown = mine.filter((n) => !pre.tables.has(n));
+      if (unknown.length) throw imagoError('IMAGO_OPTIONS_INVALID', `copyTables names table(s) ${unknown.join(', ')} that conversion '${o.conversion.name}' does not convert`);
+      const floor = packCoordinate(await on('source', 'reading the binlog coordinate', () => inspector.binlogCoordinate()));
+      await on('target', 'claiming the tables to copy', () => claimTables(target!, mine, 'transfer', floor));
+      // To order the tables and weigh their rows for the ETA (InnoDB's estimates; exact counts follow).
+      const estimates = await inspector.tableEstimates().catch(() => new Map<string, { rows: number; rowBytes: number }>());
+      for (const n of pre.tables.keys()) this.weights.set(n, 64 + (estimates.get(n)?.rowBytes ?? 0));
 
-      this.streamer = new Streamer({ url: o.source.url, database: o.source.database, tables: [...pre.tables.keys()], serverId: o.serverId }, state.appliedGtid);
-      this.streamer.on('txn', (t: StreamedTxn) => { this.queue.push(t); this.queuedEvents += t.changes.length; this.wake?.(); });
-      this.streamer.on('failed', () => this.wake?.());
-      await this.streamer.start();
-      this.throttler = new Throttler(inspector, this.throttle, () => this.lagMs());
+      const followerApplier = new Applier(target, pre.tables);
+      await on('target', 'preparing the follower', () => followerApplier.init());
+      streamer = new Streamer({ url: o.source.url, database: o.source.database, tables: [...pre.tables.keys()], serverId: o.serverId }, state.appliedGtid);
+      // Why: the follower listens before the stream starts; a transaction delivered in between would be lost.
+      const follower = new Follower({
+        applier: followerApplier, conn: target, streamer, tables: pre.tables, refresh: pre.refresh,
+        maxApplyBatch: o.maxApplyBatch, refreshBatch: o.refreshBatch,
+        applied: GtidPosition.parse(state.appliedGtid), eventsApplied: state.eventsApplied,
+      });
+      this.follower = follower;
+      this.throttler = createThrottler(inspector, o.ingress, this.throttle, () => follower.lagMs());
       this.throttler.paused = this.paused;
       this.throttler.start();
 
-      const applier = new Applier(target, pre.tables);
-      const lastKeys = new Map([...pre.tables.keys()].map((n) => [n, state.tables.get(n)?.lastKey ?? null]));
+      const todo = mine.filter((n) => !state.tables.get(n)?.done);
+      for (const n of mine) {
+        const s = state.tables.get(n);
+        this.local.set(n, { table: n, rowsCopied: s?.rowsCopied ?? 0, rowsTotal: s?.rowsTotal ?? 0, done: !!s?.done });
+      }
       this.phase = 'copy';
-      await this.copy(signal, source, applier, pre.tables, pre.deps, lastKeys);
-      this.phase = 'following';
-      while (!signal.aborted) await this.applyUpTo(applier, null, signal);
+      this.etaTimer = setInterval(() => this.noteEta(), 500);
+
+      // The copy starts at once, beside the stream: a chunk does not depend on
+      // how far the stream got (see Applier.applyChunk). Either failing stops both.
+      const stopAll = (err: unknown) => { inner.abort(); throw err; };
+      const copy = (async () => {
+        if (todo.length === 0) return;
+        const n = Math.min(o.parallelTables, todo.length);
+        for (let i = 0; i <= n; i++) writers.push(await on('target', 'opening a copy writer', () => connect(o.target.url, { database: o.target.database, rawWhenNoValues: true })));
+        const appliers = writers.map((w) => new Applier(w, pre.tables));
+        for (const a of appliers) await on('target', 'preparing a copy writer', () => a.init());
+        await new Copier({
+          source, database: o.source.database, writers: appliers.slice(1),
+          tables: new Map(todo.map((t) => [t, pre.tables.get(t)!])), state: state.tables,
+          throttler: this.throttler!, chunkSize: () => this.chunkSize,
+          estimatedRows: new Map([...estimates].map(([t, e]) => [t, e.rows])),
+          floor: { coordinate: async () => packCoordinate(await inspector.binlogCoordinate()), writer: appliers[0] },
+          onChunk: (table, rows, kept, done) => {
+            const p = this.local.get(table)!;
+            p.rowsCopied += rows;
+            if (done) { p.done = true; follower.poke(); }
+            this.rowsLeftToStream += kept;
+          },
+        }).run(inner.signal);
+      })().catch(stopAll);
+      const following = (async () => {
+        await streamer!.start();
+        await follower.run(inner.signal);
+      })().catch(stopAll);
+      const counting = this.countRows(inspector, mine, state.tables, inner.signal);
+      const watchPhase = (async () => {
+        while (!inner.signal.aborted && !follower.copyComplete) await new Promise((r) => setTimeout(r, 50));
+        if (follower.copyComplete) { this.phase = 'following'; this.noteEta(); }
+      })();
+      const results = await Promise.allSettled([copy, following, counting, watchPhase]);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    } catch (err) {
+      throw transferError(err, 'target', 'transfer');
     } finally {
       this.phase = 'stopped';
+      signal.removeEventListener('abort', onAbort);
+      inner.abort();
+      if (this.etaTimer) clearInterval(this.etaTimer);
       this.throttler?.stop();
-      this.streamer?.stop();
+      streamer?.stop();
+      for (const w of writers) await w.end().catch(() => undefined);
       await target?.end().catch(() => undefined);
       await source.end().catch(() => undefined);
     }
   }
 
-  /**
-   * Rounds of chunk reads (one chunk per table, up to parallelTables tables),
-   * each chunk read in its own consistent snapshot at a known position. The
-   * next round is read while the current one is written: its snapshots are
-   * taken after this round's, so their positions are at or past every
-   * position this round applies the stream to.
-   */
-  private async copy(signal: AbortSignal, source: mysql.Pool, applier: Applier, tables: Map<string, MappedTable>, deps: Map<string, string[]>, lastKeys: Map<string, unknown[] | null>): Promise<void> {
-    const o = this.options;
-    const exhausted = new Set([...tables.keys()].filter((n) => this.tableProgress.get(n)!.done));
-    // Correct because every change after the start position is applied from the
-    // stream anyway; re-read after a restart (a higher bound only copies more).
-    const bounds = new Map<string, unknown[] | null>();
-    for (const n of tables.keys()) if (!exhausted.has(n)) bounds.set(n, await maxKey(source, o.source.database, n, tables.get(n)!.sourceKey));
-    // Reads only; never applies, so it can run while the previous round is written.
-    const readRound = async (): Promise<ReadyChunk[]> => {
-      const active = [...tables.keys()].filter((n) => !exhausted.has(n) && (deps.get(n) ?? []).every((d) => exhausted.has(d)));
-      const pick = active.slice(0, o.parallelTables);
-      const size = this.chunkSize;
-      // Each chunk is converted and its statements built as soon as it arrives (pure work,
-      // nothing written), while Unew is still busy with the previous round.
-      return Promise.all(pick.map((n) => readChunk(source, o.source.database, n, tables.get(n)!.sourceKey, lastKeys.get(n)!, size, bounds.get(n) ?? null)
-        .then(async ({ rows, ...c }) => ({ ...c, prepared: await applier.prepareChunk(tables.get(n)!, rows) }))));
-    };
-    let next: Promise<ReadyChunk[]> | null = null;
-    while (!signal.aborted) {
-      this.checkStream();
-      let round: ReadyChunk[];
-      if (next) { round = await next; next = null; } else {
-        if (this.throttler!.reason()) {
-          // Throttled: no read is in flight, so the stream may be applied freely meanwhile.
-          await this.applyUpTo(applier, null, signal);
-          continue;
-        }
-        round = await readRound();
-      }
-      if (round.length === 0) return;
-      // Why: the next round must read from where this one ends, and not re-read finished tables.
-      for (const c of round) { lastKeys.set(c.table, c.lastKey); if (c.done) exhausted.add(c.table); }
-      if (!this.throttler!.reason()) next = readRound();
-      round.sort((a, b) => (a.position.covers(b.position) ? (b.position.covers(a.position) ? 0 : 1) : -1));
-      for (const c of round) {
-        // Apply the stream exactly up to the snapshot this chunk was read at:
-        // Unew then holds Uold's state at that position for the chunk's keys
-        // (changes before it came through the stream, the chunk adds the rest),
-        // and every later change to these keys arrives through the stream.
-        await this.applyUpTo(applier, c.position, signal);
-        if (signal.aborted) break;
-        await applier.applyChunk(tables.get(c.table)!, c.prepared, c.lastKey, c.done, this.applied);
-        const p = this.tableProgress.get(c.table)!;
-        p.rowsCopied += c.prepared.rows;
-        if (c.done) p.done = true;
-        this.noteRate();
-      }
-    }
-    await next?.catch(() => undefined);
-  }
-
-  private noteRate(): void {
-    const now = Date.now();
-    const rows = [...this.tableProgress.values()].reduce((s, t) => s + t.rowsCopied, 0);
-    this.rateWindow.push({ at: now, rows });
-    while (this.rateWindow.length > 2 && now - this.rateWindow[0].at > 5_000) this.rateWindow.shift();
-  }
-
-  private checkStream(): void {
-    if (this.streamer?.error) throw this.streamer.error;
+  private noteEta(): void {
+    if (this.phase !== 'copy' && this.phase !== 'following') return;
+    const tables = this.tableProgress();
+    const work = this.work(tables, this.refreshProgress(tables)).done;
+    // The pace is taken from the first copied row on: connecting and counting are not the copy's pace.
+    if (work > 0) this.eta.note(Date.now(), work);
   }
 
   /**
-   * Applies received transactions in batches: all of them (target null: wait
-   * briefly for more when the queue is empty), or exactly those covered by
-   * `target`, waiting for the stream to get there.
+   * Exact row counts of the tables this transfer copies, in the background
+   * (as gh-ost's exact row count: the copy does not wait for them), kept in
+   * Unew so copy units and a resumed transfer reuse them. Only estimates for
+   * progress: a failed count is not a failed transfer.
    */
-  private async applyUpTo(applier: Applier, target: GtidPosition | null, signal: AbortSignal): Promise<void> {
-    for (;;) {
-      this.checkStream();
-      if (signal.aborted) return;
-      if (target && this.applied.covers(target)) return;
-      const batch: StreamedTxn[] = [];
-      let events = 0;
-      const pos = this.applied.clone();
-      while (this.queue.length && events < this.options.maxApplyBatch) {
-        const t = this.queue[0];
-        if (target && !target.covers(t.gtid)) break;
-        this.queue.shift();
-        batch.push(t);
-        events += t.changes.length;
-        pos.advance(t.gtid);
-      }
-      if (batch.length) {
-        this.eventsApplied += await applier.applyTransactions(batch, pos);
-        this.applied = pos;
-        this.queuedEvents -= events;
-        if (!target) return;
-        continue;
-      }
-      if (target && this.queue.length) {
-        // The next transaction is past the target yet the target is not covered:
-        // the target names a domain/server the stream never delivers.
-        throw imagoError('TRANSFER_STREAM_FAILED', `stream jumped from ${this.applied} past ${target} (next ${this.queue[0].gtid})`);
-      }
-      await new Promise<void>((resolve) => { this.wake = resolve; setTimeout(resolve, target ? 20 : 100); });
-      this.wake = undefined;
-      if (!target) return;
-    }
+  private async countRows(inspector: Inspector, names: string[], saved: Map<string, { rowsTotal: number | null }>, signal: AbortSignal): Promise<void> {
+    const counted = await countTables(inspector, names.filter((n) => saved.get(n)?.rowsTotal == null), signal, (n, rows) => {
+      const p = this.local.get(n);
+      if (p && !p.done) p.rowsTotal = rows;
+    });
+    await saveRowsTotals(this.options.target, counted);
   }
-}
-
-const format = mysql.format as (sql: string, values: unknown, stringifyObjects: boolean, timezone: string) => string;
-/**
- * mysql2's own formatting (its defaults: stringifyObjects false, local time
- * zone), except that a statement without values is sent as it is: the copy's
- * prebuilt upserts (hundreds of KiB) would otherwise be scanned for `?`.
- */
-function formatQuery(sql: string, values: unknown): string {
-  return values === undefined || (Array.isArray(values) && values.length === 0) ? sql : format(sql, values, false, 'local');
 }
 
 /** Same as `new Transfer(options)`. */
 export function createTransfer(options: TransferInput): Transfer {
   return new Transfer(options);
 }
-

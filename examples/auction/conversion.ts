@@ -5,8 +5,9 @@
  *
  * items.max_bid_cents / bid_count are derived from many bids, so no single old
  * row can produce them: they are declared as `refresh` statements (recomputed
- * in Unew from its own converted item_bids) and as `preserveColumns` of items,
- * so re-converting an item row never resets them to zero.
+ * in Unew from its own converted item_bids: set-based once after the bulk
+ * copy, per item for each batch of the change stream) and as
+ * `preserveColumns` of items, so re-converting an item row never resets them.
  */
 import type { ConversionModule, Row } from '../../transfer/conversion';
 
@@ -74,7 +75,7 @@ const conversion: ConversionModule = {
       preserveColumns: { items: ['max_bid_cents', 'bid_count'] },
       // A newly inserted item row starts at 0/0 above; if its bids were applied
       // first (the copy and the stream run in any order) recompute at once.
-      refresh: [{ table: 'items', keysOf: (r) => [[r.id]], sql: REFRESH_ITEM_SQL() }],
+      refresh: [{ table: 'items', keysOf: (r) => [[r.id]], sql: REFRESH_ITEM_SQL(), setSql: REFRESH_ITEMS_SET_SQL() }],
     },
     {
       source: 'bids',
@@ -87,7 +88,7 @@ const conversion: ConversionModule = {
           amount_cents: toCents(r.amount), created_at: r.created_at,
         }],
       }),
-      refresh: [{ table: 'items', keysOf: (r) => [[r.item_id]], sql: REFRESH_ITEM_SQL() }],
+      refresh: [{ table: 'items', keysOf: (r) => [[r.item_id]], sql: REFRESH_ITEM_SQL(), setSql: REFRESH_ITEMS_SET_SQL() }],
     },
     {
       source: 'comments',
@@ -107,6 +108,15 @@ const conversion: ConversionModule = {
 export function REFRESH_ITEM_SQL(): string {
   return 'UPDATE items SET max_bid_cents = (SELECT COALESCE(MAX(amount_cents), 0) FROM item_bids WHERE item_id = items.id), '
     + 'bid_count = (SELECT COUNT(*) FROM item_bids WHERE item_id = items.id) WHERE id = ?';
+}
+
+/**
+ * The same for a set of items (the bulk copy's form: `?` is the list of item
+ * ids): one grouped read of their bids, clustered by item in item_bids.
+ */
+export function REFRESH_ITEMS_SET_SQL(): string {
+  return 'UPDATE items i LEFT JOIN (SELECT item_id, MAX(amount_cents) AS m, COUNT(*) AS n FROM item_bids WHERE item_id IN (?) GROUP BY item_id) b ON b.item_id = i.id '
+    + 'SET i.max_bid_cents = COALESCE(b.m, 0), i.bid_count = COALESCE(b.n, 0) WHERE i.id IN (?)';
 }
 
 export default conversion;

@@ -95,6 +95,7 @@ describe('transfer: a real conversion (column split, key remap, refresh, ignored
     'CREATE TABLE purchases (order_no INT PRIMARY KEY, pid INT NOT NULL, cents BIGINT NOT NULL, KEY by_pid (pid))',
   ];
   const REFRESH = 'UPDATE persons SET order_total_cents = (SELECT COALESCE(SUM(cents), 0) FROM purchases WHERE pid = ?) WHERE pid = ?';
+  const REFRESH_SET = 'UPDATE persons p LEFT JOIN (SELECT pid, SUM(cents) AS c FROM purchases WHERE pid IN (?) GROUP BY pid) x ON x.pid = p.pid SET p.order_total_cents = COALESCE(x.c, 0) WHERE p.pid IN (?)';
   const conv: ConversionModule = {
     name: 'people v1->v2',
     ignoreTables: ['audit'],
@@ -106,12 +107,12 @@ describe('transfer: a real conversion (column split, key remap, refresh, ignored
           return { persons: [{ pid: r.id, first, last: rest.join(' ') }], person_cities: r.city ? [{ pid: r.id, city: r.city }] : [] };
         },
         preserveColumns: { persons: ['order_total_cents'] },
-        refresh: [{ table: 'persons', keysOf: (r) => [[r.id, r.id]], sql: REFRESH }],
+        refresh: [{ table: 'persons', keysOf: (r) => [[r.id, r.id]], sql: REFRESH, setSql: REFRESH_SET }],
       },
       {
         source: 'orders', targets: [{ table: 'purchases', key: ['order_no'] }],
         convert: (r: Row) => ({ purchases: [{ order_no: Number(r.id) + 1_000_000, pid: r.person_id, cents: Math.round(Number(r.amount) * 100) }] }),
-        refresh: [{ table: 'persons', keysOf: (r) => [[r.person_id, r.person_id]], sql: REFRESH }],
+        refresh: [{ table: 'persons', keysOf: (r) => [[r.person_id, r.person_id]], sql: REFRESH, setSql: REFRESH_SET }],
       },
     ],
   };

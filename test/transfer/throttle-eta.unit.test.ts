@@ -1,0 +1,136 @@
+import { strict as assert } from 'node:assert';
+import { Eta, workOf } from '../../transfer/eta';
+import { DEFAULT_THROTTLE } from '../../transfer/options';
+import { placeholderCount, refreshPlans, validateRefreshSpecs } from '../../transfer/refresh';
+import { decide, p99Between } from '../../transfer/throttler';
+import { compareIntegerKeys, mayMeetChunk } from '../../transfer/overlap';
+import { isImagoError } from '../../lib/errors';
+import type { ConversionModule } from '../../transfer/conversion';
+
+const s = { ...DEFAULT_THROTTLE, maxThreadsRunning: 10, criticalThreadsRunning: 40, maxUoldP99Ms: 50, criticalUoldP99Ms: 200, criticalPauseMs: 30_000, maxLagMs: 1_000 };
+const calm = { threadsRunning: 2, p99Ms: 10, lagMs: 0, failures: 0 };
+const none = { hibernateUntil: 0, criticalStreak: 0 };
+
+describe('the throttle rule (max-load / critical-load)', () => {
+  it('copies when every signal is under its max', () => {
+    assert.equal(decide(s, calm, none, 0, false).reason, null);
+  });
+
+  it('waits above each max, naming the signal', () => {
+    assert.match(decide(s, { ...calm, threadsRunning: 11 }, none, 0, false).reason!, /Threads_running 11 > 10/);
+    assert.match(decide(s, { ...calm, p99Ms: 60 }, none, 0, false).reason!, /Uold p99 60 ms > 50 ms/);
+    assert.match(decide(s, { ...calm, lagMs: 1_500 }, none, 0, false).reason!, /apply lag 1500 ms > 1000 ms/);
+    assert.match(decide(s, { ...calm, failures: 3 }, none, 0, false).reason!, /load unknown/);
+    assert.match(decide(s, calm, none, 0, true).reason!, /paused by operator/);
+  });
+
+  it('a p99 limit of 0 is off, and an unknown p99 does not throttle', () => {
+    assert.equal(decide({ ...s, maxUoldP99Ms: 0 }, { ...calm, p99Ms: 1e6 }, none, 0, false).reason, null);
+    assert.equal(decide(s, { ...calm, p99Ms: null }, none, 0, false).reason, null);
+  });
+
+  it('critical load twice in a row hibernates the copy for criticalPauseMs, whatever the load does then', () => {
+    const hot = { ...calm, threadsRunning: 50 };
+    const first = decide(s, hot, none, 1_000, false);
+    assert.equal(first.hibernateUntil, 0, 'one spike is not a crisis');
+    assert.match(first.reason!, /Threads_running 50 > 10/);
+    const second = decide(s, hot, first, 1_250, false);
+    assert.equal(second.hibernateUntil, 31_250);
+    assert.match(second.reason!, /critical load, copy paused for 30 s more.*critical 40/);
+    const calmAgain = decide(s, calm, second, 20_000, false);
+    assert.match(calmAgain.reason!, /critical load, copy paused for 12 s more/);
+    assert.equal(decide(s, calm, calmAgain, 31_251, false).reason, null);
+  });
+
+  it('critical p99 hibernates too', () => {
+    const hot = { ...calm, p99Ms: 500 };
+    const d = decide(s, hot, decide(s, hot, none, 0, false), 250, false);
+    assert.ok(d.hibernateUntil > 0);
+  });
+});
+
+describe('p99 from the interceptor histograms', () => {
+  const bounds = [1, 5, 10, 50, 100];
+  it('takes the p99 of the requests between two cumulative histograms, interpolated in its bucket', () => {
+    // 1000 new requests: 985 at most 5 ms, 15 in (10, 50]: the 990th is the 5th of those 15.
+    const p = p99Between(bounds, [0, 0, 0, 0, 0, 0], [500, 485, 0, 15, 0, 0])!;
+    assert.ok(Math.abs(p - (10 + 40 / 3)) < 1e-9, `p99 ${p}`);
+    // Only what happened between the two histograms counts: the same 1000 again.
+    assert.equal(p99Between(bounds, [500, 485, 0, 15, 0, 0], [1000, 970, 0, 30, 0, 0]), p);
+    // 990 fast requests: the p99 is the fast bucket's bound.
+    assert.equal(p99Between(bounds, [0, 0, 0, 0, 0, 0], [500, 490, 0, 10, 0, 0]), 5);
+  });
+
+  it('the overflow bucket spans up to twice the last bound; too few requests give no figure', () => {
+    assert.equal(p99Between(bounds, [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 100]), 199);
+    assert.equal(p99Between(bounds, [0, 0, 0, 0, 0, 0], [5, 0, 0, 0, 0, 0]), null);
+  });
+});
+
+describe('the ETA', () => {
+  it('weighs work by row size and predicts a steady copy exactly', () => {
+    assert.deepEqual(workOf([{ done: 10, total: 100, weight: 2 }, { done: 0, total: 50, weight: 1 }]), { done: 20, total: 250 });
+    const eta = new Eta({ minWindowMs: 10_000, windowShare: 1 / 3 });
+    for (let t = 0; t <= 20_000; t += 500) eta.note(t, t * 5); // 5,000 units/s
+    assert.equal(eta.rate(), 5_000);
+    assert.equal(eta.seconds(200_000), 20);
+  });
+
+  it('a short stall moves a long-window estimate little', () => {
+    const eta = new Eta({ minWindowMs: 30_000, windowShare: 1 / 3 });
+    let done = 0;
+    for (let t = 0; t <= 60_000; t += 500) { if (t < 50_000 || t > 53_000) done += 500; eta.note(t, done); }
+    const r = eta.rate()!;
+    assert.ok(r > 850 && r <= 1_000, `rate ${r}`);
+  });
+
+  it('no estimate before a pace is known', () => {
+    const eta = new Eta();
+    eta.note(0, 0);
+    assert.equal(eta.seconds(100), null);
+  });
+});
+
+describe('refresh specs', () => {
+  const conv = (refresh: unknown[]): ConversionModule => ({ name: 'c', tables: [{ source: 'bids', targets: [{ table: 'b', key: ['id'] }], convert: () => ({}), refresh: refresh as never }] });
+  it('need both the per-key and the set-based form; every omission is reported', () => {
+    assert.throws(() => validateRefreshSpecs(conv([{ table: 'items', keysOf: () => [], sql: 'UPDATE items SET a = 1 WHERE id = ?' }, { table: 'x', keysOf: () => [], setSql: 'U ?' }])),
+      (e: unknown) => isImagoError(e, 'TRANSFER_CONVERSION_INVALID') && /refresh\[0\].*setSql/.test((e as Error).message) && /refresh\[1\].*sql \(per key/.test((e as Error).message));
+    validateRefreshSpecs(conv([{ table: 'items', keysOf: () => [], sql: 'U ? ', setSql: 'U (?)' }]));
+  });
+
+  it('specs shared by two tables are one plan', () => {
+    const spec = { table: 'items', keysOf: () => [], sql: 'S ?', setSql: 'T (?)' };
+    const c: ConversionModule = { name: 'c', tables: [{ source: 'a', targets: [], convert: () => ({}), refresh: [spec] }, { source: 'b', targets: [], convert: () => ({}), refresh: [{ ...spec }] }] };
+    assert.equal(refreshPlans(c).length, 1);
+  });
+
+  it('counts placeholders outside quotes', () => {
+    assert.equal(placeholderCount("UPDATE t SET a = '?' WHERE id IN (?) AND b = \"?\" AND `c?` IN (?)"), 2);
+  });
+});
+
+describe('which stream changes may meet a chunk still to be written (overlap)', () => {
+  const w = { floor: 100n, lastKey: [10], bound: [50] };
+  it('only changes after the floor, to keys above the last copied one and up to the bound', () => {
+    assert.equal(mayMeetChunk(w, 101n, [11]), true);
+    assert.equal(mayMeetChunk(w, 100n, [11]), false, 'at the floor: every pending chunk is as new');
+    assert.equal(mayMeetChunk(w, 101n, [10]), false, 'already copied');
+    assert.equal(mayMeetChunk(w, 101n, [51]), false, 'above the bound: the stream alone owns it');
+    assert.equal(mayMeetChunk(w, 101n, [50]), true);
+    assert.equal(mayMeetChunk(w, 0n, [11]), true, 'an unknown coordinate counts as new');
+  });
+  it('knows nothing yet, or cannot order the key: counts as inside', () => {
+    assert.equal(mayMeetChunk({ floor: 0n, lastKey: null, bound: undefined }, 5n, [1_000_000]), true);
+    assert.equal(mayMeetChunk({ floor: 0n, lastKey: ['b'], bound: ['m'] }, 5n, ['z']), true, 'strings order by collation: not compared here');
+    assert.equal(mayMeetChunk({ floor: 0n, lastKey: null, bound: null }, 5n, [1]), false, 'the table was empty when its copy began');
+  });
+  it('orders integer keys exactly, composite and beyond 2^53', () => {
+    assert.equal(compareIntegerKeys([1, 2], [1, 3]), -1);
+    assert.equal(compareIntegerKeys([2, 0], [1, 9]), 1);
+    assert.equal(compareIntegerKeys(['9007199254740993'], [9007199254740991]), 1);
+    assert.equal(compareIntegerKeys([2 ** 53], [1]), null, 'an unsafe JS number is not trusted');
+    assert.equal(compareIntegerKeys([1.5], [1]), null);
+    assert.equal(compareIntegerKeys([1], [1, 2]), null);
+  });
+});
