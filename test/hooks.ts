@@ -16,11 +16,34 @@ function markedProcesses(): number[] {
   return findProcesses((env, pid) => !skip.has(pid) && env.IMAGO_TEST_RUN === RUN);
 }
 
+// Time spent per test file, printed after the run: the suite's budget is kept
+// by looking at this list, not by guessing. Time between two marks goes to the
+// file of the test about to run or just run, so a file's `before` hooks
+// (starting its servers) count for it.
+const fileMs = new Map<string, number>();
+let lastMark = Date.now();
+function noteFile(file: string | undefined): void {
+  const now = Date.now();
+  if (file) fileMs.set(file, (fileMs.get(file) ?? 0) + now - lastMark);
+  lastMark = now;
+}
+
+function printFileTimes(): void {
+  if (fileMs.size < 2) return;
+  const rows = [...fileMs].map(([f, ms]) => ({ f: f.replace(`${process.cwd()}/`, ''), ms })).sort((a, b) => b.ms - a.ms);
+  const total = rows.reduce((a, r) => a + r.ms, 0);
+  console.log(`\ntime per test file (${(total / 1000).toFixed(0)} s in all, slowest first):`);
+  for (const r of rows.slice(0, 25)) console.log(`  ${(r.ms / 1000).toFixed(1).padStart(7)} s  ${r.f}`);
+}
+
 // Root hooks: after the whole run, stop every server a fixture started and
 // any child process still registered, then sweep what is left, so no process
 // of ours outlives the run.
 export const mochaHooks = {
+  beforeEach(this: Mocha.Context) { noteFile(this.currentTest?.file); },
+  afterEach(this: Mocha.Context) { noteFile(this.currentTest?.file); },
   async afterAll(this: Mocha.Context) {
+    printFileTimes();
     this.timeout(180_000);
     await stopAllFixtures();
     await stopAll();
