@@ -4,14 +4,14 @@ import { connect, connectPool } from '../lib/sql';
 import { Applier } from './applier';
 import { Copier } from './copier';
 import { packCoordinate } from './coordinate';
+import { CopyControls } from './copy-controls';
 import { on, transferError } from './failures';
 import { Inspector } from './inspector';
 import { createThrottler } from './load';
 import { mapTable, type MappedTable } from './mapper';
 import { claimTables, countTables, expectSameTransfer, loadState, readFollowerLag, saveRowsTotals, type SavedState } from './meta';
-import { validateCopyUnitOptions, validateThrottlePatch, type CopyUnitInput, type CopyUnitOptions, type ThrottleSettings } from './options';
+import { validateCopyUnitOptions, type CopyUnitInput, type CopyUnitOptions } from './options';
 import type { TableProgress } from './transfer';
-import type { Throttler } from './throttler';
 
 export interface CopyUnitProgress {
   phase: 'waiting' | 'copy' | 'done' | 'stopped';
@@ -36,33 +36,19 @@ export interface CopyUnitProgress {
  * watches Uold like the follower's, and the follower's lag as the follower
  * records it in Unew (a silent follower counts as lagging).
  */
-export class CopyUnit {
+export class CopyUnit extends CopyControls {
   readonly options: Readonly<CopyUnitOptions>;
   private phase: CopyUnitProgress['phase'] = 'waiting';
-  private chunkSize: number;
-  private throttle: ThrottleSettings;
-  private paused = false;
-  private throttler?: Throttler;
   private readonly tables = new Map<string, TableProgress>();
   private rowsLeftToStream = 0;
   private followerLag = 0;
 
   constructor(input: CopyUnitInput) {
-    this.options = validateCopyUnitOptions(input);
-    this.chunkSize = this.options.chunkSize;
-    this.throttle = { ...this.options.throttle };
+    const options = validateCopyUnitOptions(input);
+    super(options);
+    this.options = options;
   }
 
-  pause(): void { this.paused = true; if (this.throttler) this.throttler.paused = true; }
-  resume(): void { this.paused = false; if (this.throttler) this.throttler.paused = false; }
-  setChunkSize(n: number): void {
-    if (!Number.isInteger(n) || n < 1 || n > 100_000) throw imagoError('IMAGO_OPTIONS_INVALID', `chunkSize must be an integer in 1..100000, got ${n}`);
-    this.chunkSize = n;
-  }
-  setThrottle(patch: Partial<ThrottleSettings>): void {
-    this.throttle = { ...this.throttle, ...validateThrottlePatch(patch) };
-    if (this.throttler) this.throttler.settings = this.throttle;
-  }
 
   progress(): CopyUnitProgress {
     const tables = [...this.tables.values()].map((t) => ({ ...t }));

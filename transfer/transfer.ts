@@ -5,17 +5,17 @@ import { Applier } from './applier';
 import { Copier } from './copier';
 import { packCoordinate } from './coordinate';
 import { Eta, workOf, type WorkItem } from './eta';
+import { CopyControls } from './copy-controls';
 import { on, transferError } from './failures';
 import { Follower } from './follower';
 import { Inspector } from './inspector';
 import { createThrottler } from './load';
 import type { MappedTable } from './mapper';
 import { claimTables, countTables, ensureMetaTables, initState, saveRowsTotals } from './meta';
-import { validateThrottlePatch, validateTransferOptions, type ThrottleSettings, type TransferInput, type TransferOptions } from './options';
+import { validateTransferOptions, type TransferInput, type TransferOptions } from './options';
 import { GtidPosition } from './position';
 import { preflight, type PreflightResult } from './preflight';
 import { Streamer } from './streamer';
-import type { Throttler } from './throttler';
 
 export interface TableProgress { table: string; rowsCopied: number; rowsTotal: number; done: boolean }
 
@@ -61,13 +61,9 @@ const REFRESH_WEIGHT = 0.2;
  * is a straight script; see docs/data-transfer.md for why a chunk written at
  * any time beside the change stream is correct.
  */
-export class Transfer {
+export class Transfer extends CopyControls {
   readonly options: Readonly<TransferOptions>;
   private phase: TransferProgress['phase'] = 'starting';
-  private chunkSize: number;
-  private throttle: ThrottleSettings;
-  private paused = false;
-  private throttler?: Throttler;
   private follower?: Follower;
   private mapped?: Map<string, MappedTable>;
   private refreshPlans: PreflightResult['refresh'] = [];
@@ -78,21 +74,11 @@ export class Transfer {
   private etaTimer?: NodeJS.Timeout;
 
   constructor(input: TransferInput) {
-    this.options = validateTransferOptions(input);
-    this.chunkSize = this.options.chunkSize;
-    this.throttle = { ...this.options.throttle };
+    const options = validateTransferOptions(input);
+    super(options);
+    this.options = options;
   }
 
-  pause(): void { this.paused = true; if (this.throttler) this.throttler.paused = true; }
-  resume(): void { this.paused = false; if (this.throttler) this.throttler.paused = false; }
-  setChunkSize(n: number): void {
-    if (!Number.isInteger(n) || n < 1 || n > 100_000) throw imagoError('IMAGO_OPTIONS_INVALID', `chunkSize must be an integer in 1..100000, got ${n}`);
-    this.chunkSize = n;
-  }
-  setThrottle(patch: Partial<ThrottleSettings>): void {
-    this.throttle = { ...this.throttle, ...validateThrottlePatch(patch) };
-    if (this.throttler) this.throttler.settings = this.throttle;
-  }
 
   progress(): TransferProgress {
     const tables = this.tableProgress();

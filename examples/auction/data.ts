@@ -17,14 +17,5 @@ export const LAST_NAMES = ['Lovelace', 'Turing', 'Liskov', 'Dijkstra', 'Allen', 
 export const ADJECTIVES = ['Red', 'Antique', 'Vintage', 'Rare', 'Shiny', 'Small', 'Large', 'Signed', 'Blue', 'Wooden', 'Golden', 'Silver'] as const;
 export const NOUNS = ['lamp', 'clock', 'guitar', 'camera', 'vase', 'book', 'watch', 'chair', 'bicycle', 'poster', 'coin', 'radio'] as const;
 
-/** mulberry32: a small, fast, seeded PRNG (uniform in [0, 1)). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The sample's seeded generator (lib/seeded-random.ts). */
+export { seededRandom as rng } from '../../lib/seeded-random';

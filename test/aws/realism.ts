@@ -53,6 +53,7 @@ import {
   DescribeListenersCommand, DescribeLoadBalancersCommand, DescribeRulesCommand, DescribeTargetGroupsCommand,
   ElasticLoadBalancingV2Client, type TargetGroup,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { seededRandom } from '../../lib/seeded-random';
 
 export interface RealismOptions {
   /** Probability that one EC2 or ELB call is throttled (seeded). Default 0. */
@@ -83,17 +84,6 @@ export interface RealismStats {
 
 const FAMILY: Record<string, string> = { HTTP: 'http', HTTPS: 'http', TCP: 'l4', TLS: 'l4', UDP: 'l4', TCP_UDP: 'l4', GENEVE: 'geneve' };
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function errorBody(service: string, code: string, message: string): string {
@@ -121,7 +111,7 @@ export class RealismProxy {
   port = 0;
 
   constructor(private readonly motoEndpoint: string, readonly opts: RealismOptions = {}) {
-    this.rng = mulberry32(opts.seed ?? 42);
+    this.rng = seededRandom(opts.seed ?? 42);
   }
 
   static zero(): RealismStats {
@@ -148,7 +138,7 @@ export class RealismProxy {
   /** Forgets every token, timestamp and counter (after moto's own reset). */
   reset(opts: Partial<RealismOptions> = {}): void {
     Object.assign(this.opts, opts);
-    this.rng = mulberry32(this.opts.seed ?? 42);
+    this.rng = seededRandom(this.opts.seed ?? 42);
     this.tokens.clear(); this.throttledOnce.clear(); this.protocols.clear(); this.freshDescribe.clear(); this.freshRegister.clear();
     this.registeredAt.clear(); this.inUseSince.clear(); this.releasedAt.clear();
     this.calls.length = 0;
