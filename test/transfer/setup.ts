@@ -1,4 +1,5 @@
 /** Shared set-up for the transfer tests: Uold and Unew on their own MariaDB instances, a tiny shop schema. */
+import { strict as assert } from 'node:assert';
 import * as mysql from 'mysql2/promise';
 import type { MariaDbInstance } from '../../lib/mariadb';
 import { mariadbFixture } from '../fixtures/servers';
@@ -57,4 +58,15 @@ export async function seedItems(url: string, n: number): Promise<void> {
       await c.query('INSERT INTO items (id, name, qty, price) VALUES ?', [rows]);
     }
   } finally { await c.end(); }
+}
+
+/** The derived column of the shop conversion: each person's order total in Unew equals the sum computed in Uold. */
+export async function expectOrderTotals(uold: mysql.Connection, p: Pair): Promise<void> {
+  const [old] = await uold.query('SELECT person_id AS pid, ROUND(SUM(amount) * 100) AS cents FROM orders GROUP BY person_id') as any;
+  const n = await p.unew.connect('shop2');
+  const [neu] = await n.query('SELECT pid, order_total_cents AS cents FROM persons WHERE order_total_cents > 0') as any;
+  await n.end();
+  const want = new Map((old as any[]).map((r) => [r.pid, Number(r.cents)]));
+  assert.equal(neu.length, want.size);
+  for (const r of neu as any[]) assert.equal(Number(r.cents), want.get(r.pid), `total of person ${r.pid}`);
 }
