@@ -108,9 +108,12 @@ async function copyInChildren(input: ChildInput, nice: number, onStart?: () => v
     if (m.done) result = { ms: m.at, rows: m.p.rowsCopied, progress };
   });
   unit = spawnChild('unit', input, nice);
-  const [fc, uc] = await Promise.all([follower.exited, unit.exited]);
+  const u = unit;
+  // A unit that fails leaves the follower waiting for its tables: stop the follower then.
+  const uc = await Promise.race([u.exited, follower.exited.then(() => u.exited)]);
+  if (uc !== 0) { follower.p.kill('SIGKILL'); await follower.exited; throw new Error(`copy unit exited ${uc}: ${u.err()}`); }
+  const fc = await follower.exited;
   if (fc !== 0 || !result) throw new Error(`follower exited ${fc}: ${follower.err()}`);
-  if (uc !== 0) throw new Error(`copy unit exited ${uc}: ${unit.err()}`);
   unit = undefined;
   return result;
 }

@@ -133,12 +133,17 @@ function report(errors: typeof check.errors, where: string): never {
   throw imagoError('IMAGO_OPTIONS_INVALID', `transfer options: ${list.join('; ')}`);
 }
 
+/** The keys given a value: a key present as `undefined` (an optional field passed along) must not erase its default. */
+function given<T extends object>(input: T): Partial<T> {
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 /** Validates once, fills defaults, freezes. Every error is reported together. */
 export function validateTransferOptions(input: TransferInput): Readonly<TransferOptions> {
   if (!check(input)) report(check.errors, 'options');
   const o: TransferOptions = {
     chunkSize: 2_000, parallelTables: 2, sampleRows: 20, maxApplyBatch: 2_000, ingress: [], copyTables: 'all', refreshBatch: 2_000,
-    ...input,
+    ...given(input) as TransferInput,
     throttle: { ...DEFAULT_THROTTLE, ...(input.throttle ?? {}) },
   };
   return Object.freeze(o);
@@ -148,7 +153,7 @@ export function validateCopyUnitOptions(input: CopyUnitInput): Readonly<CopyUnit
   if (!checkUnit(input)) report(checkUnit.errors, 'options');
   const o: CopyUnitOptions = {
     chunkSize: 2_000, parallelTables: 2, ingress: [], waitForStateMs: 120_000,
-    ...input,
+    ...given(input) as CopyUnitInput,
     throttle: { ...DEFAULT_THROTTLE, ...(input.throttle ?? {}) },
   };
   return Object.freeze(o);

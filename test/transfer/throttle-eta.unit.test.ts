@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { Eta, workOf } from '../../transfer/eta';
-import { DEFAULT_THROTTLE } from '../../transfer/options';
+import { DEFAULT_THROTTLE, validateCopyUnitOptions, validateTransferOptions } from '../../transfer/options';
 import { placeholderCount, refreshPlans, validateRefreshSpecs } from '../../transfer/refresh';
 import { decide, p99Between } from '../../transfer/throttler';
 import { compareIntegerKeys, mayMeetChunk } from '../../transfer/overlap';
@@ -132,5 +132,19 @@ describe('which stream changes may meet a chunk still to be written (overlap)', 
     assert.equal(compareIntegerKeys([2 ** 53], [1]), null, 'an unsafe JS number is not trusted');
     assert.equal(compareIntegerKeys([1.5], [1]), null);
     assert.equal(compareIntegerKeys([1], [1, 2]), null);
+  });
+});
+
+describe('transfer options', () => {
+  const conversion: ConversionModule = { name: 'c', tables: [{ source: 't', targets: [{ table: 't', key: ['id'] }], convert: (r) => ({ t: [r] }) }] };
+  const endpoint = { url: 'mysql://u:p@127.0.0.1:3306', database: 'd' };
+
+  it('an optional key passed as undefined keeps its default (a copy unit given `ingress: undefined` has no interceptors, not a crash)', () => {
+    const u = validateCopyUnitOptions({ source: endpoint, target: endpoint, conversion, tables: ['t'], ingress: undefined, chunkSize: undefined });
+    assert.deepEqual(u.ingress, []);
+    assert.equal(u.chunkSize, 2_000);
+    const t = validateTransferOptions({ source: endpoint, target: endpoint, conversion, serverId: 9, ingress: undefined });
+    assert.deepEqual(t.ingress, []);
+    assert.equal(t.copyTables, 'all');
   });
 });
