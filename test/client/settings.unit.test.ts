@@ -45,7 +45,12 @@ describe('client: connection settings and the watch view', () => {
     const cert = path.join(dir, 'c.pem'); const key = path.join(dir, 'k.pem');
     fs.writeFileSync(cert, 'x'); fs.writeFileSync(key, 'y');
     const s = resolveSettings({}, { ...base, TEMPORAL_TLS_CERT: cert, TEMPORAL_TLS_KEY: key });
-    assert.deepEqual(s.tls, { certPath: cert, keyPath: key, caPath: undefined, serverName: undefined });
+    assert.deepEqual(s.tls, { certPath: cert, keyPath: key });
+    // The Temporal CLI's _DATA forms: PEM text instead of a path, never both for one file.
+    const pem = '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n';
+    assert.deepEqual(resolveSettings({}, { ...base, TEMPORAL_TLS_CA_DATA: pem }).tls, { caData: pem });
+    assert.throws(() => resolveSettings({}, { ...base, TEMPORAL_TLS_CA: cert, TEMPORAL_TLS_CA_DATA: pem }), (e) => isImagoError(e, 'CLIENT_CONFIG_INVALID') && /not both/.test(e.message));
+    assert.throws(() => resolveSettings({}, { ...base, TEMPORAL_TLS_CA_DATA: 'not pem' }), (e) => isImagoError(e, 'CLIENT_CONFIG_INVALID') && /expected PEM text/.test(e.message));
     assert.notEqual(resolveSettings({}, { ...base, TEMPORAL_API_KEY: 'k' }).tls, null);
     assert.equal(resolveSettings({}, { ...base, TEMPORAL_API_KEY: 'k', TEMPORAL_TLS: 'false' }).tls, null);
     assert.throws(() => resolveSettings({ tlsCert: cert, address: 'nope' }, base), (e) => isImagoError(e, 'CLIENT_CONFIG_INVALID')
