@@ -5,6 +5,8 @@ import type { UpgradePlan } from '../plan/types';
 import type { UnewHandle } from '../providers/provider';
 import type { ConversionModule } from '../transfer/conversion';
 import { IngressControlClient } from '../interceptors/ingress';
+import type { ControlClientTls } from '../interceptors/ingress/control-client';
+import { resolveDbTls, type DbEndpoint } from '../lib/db-tls';
 import { resolveSecret } from '../lib/secrets';
 import { imagoError } from '../lib/errors';
 import { Context } from '@temporalio/activity';
@@ -17,6 +19,29 @@ export function unewAdminUrl(handle: UnewHandle): string {
   return resolveSecret(handle.db.adminUrlRef, `Unew ${handle.upgradeId} admin URL`);
 }
 
+/** Uold's database as the replication account reaches it: URL and TLS (uold.db.tls), resolved here on the worker. */
+export function uoldDb(plan: UpgradePlan): DbEndpoint {
+  return { url: uoldDbUrl(plan), tls: resolveDbTls(plan.uold.db.tls, '/uold/db/tls'), link: "Uold's database (replication account, uold.db)", tlsPath: '/uold/db/tls' };
+}
+
+/** Unew's database as the admin account reaches it: the provider's TLS when it made the certificates, else the plan's unew.tls. */
+export function unewAdminDb(handle: UnewHandle, plan: UpgradePlan): DbEndpoint {
+  const tls = handle.db.tls ? resolveDbTls(handle.db.tls, `Unew ${handle.upgradeId} TLS (made by the ${handle.provider} provider)`) : resolveDbTls(plan.unew.tls, '/unew/tls');
+  return { url: unewAdminUrl(handle), tls, link: "Unew's database (admin account)", tlsPath: '/unew/tls' };
+}
+
+/** The client side of an interceptor's HTTPS control API: the plan's references, resolved on the worker. */
+export function controlTlsOf(ing: UpgradePlan['uold']['ingress'][number], i: number): ControlClientTls | undefined {
+  const t = ing.tls;
+  if (!t) return undefined;
+  const at = `/uold/ingress/${i}/tls`;
+  return {
+    ...(t.caRef ? { ca: resolveSecret(t.caRef, `${at}/caRef`) } : {}),
+    ...(t.certRef && t.keyRef ? { cert: resolveSecret(t.certRef, `${at}/certRef`), key: resolveSecret(t.keyRef, `${at}/keyRef`) } : {}),
+    ...(t.serverName ? { serverName: t.serverName } : {}),
+  };
+}
+
 /**
  * Control clients of the plan's interceptors. The call timeout is at most half
  * the hold: during a cut-over, an interceptor that does not answer must not
@@ -24,7 +49,7 @@ export function unewAdminUrl(handle: UnewHandle): string {
  */
 export function ingressClients(plan: UpgradePlan): IngressControlClient[] {
   const timeoutMs = Math.min(10_000, Math.max(1_000, Math.floor(plan.switchover.holdTimeoutMs / 2)));
-  return plan.uold.ingress.map((ing, i) => new IngressControlClient(ing.controlUrl, resolveSecret(ing.tokenRef, `/uold/ingress/${i}/tokenRef`), timeoutMs));
+  return plan.uold.ingress.map((ing, i) => new IngressControlClient(ing.controlUrl, resolveSecret(ing.tokenRef, `/uold/ingress/${i}/tokenRef`), timeoutMs, controlTlsOf(ing, i)));
 }
 
 export function loadConversion(plan: UpgradePlan): ConversionModule {
