@@ -11,7 +11,9 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as net from 'node:net';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
 import { Client, Connection, type ConnectionOptions, type TLSConfig } from '@temporalio/client';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { imagoError, type ImagoError } from '../lib/errors';
@@ -228,32 +230,65 @@ export function describeTemporalLink(s: ConnectionSettings): string {
 
 /**
  * Why a connection to Temporal failed, in words: the transports' own messages
- * ("Received HTTP status code 400", "h2 protocol error", "UnknownIssuer")
- * name no setting. `who` is the side of the link: 'the CLI', 'the worker'.
+ * ("Received HTTP status code 400", "h2 protocol error", "Failed to connect
+ * before the deadline") name no setting. `who` is the side of the link: 'the
+ * CLI', 'the worker'. When the error itself does not tell, a TLS handshake of
+ * our own with the same settings (no call, no credential beyond the client
+ * certificate) tells a certificate that does not verify, or a TLS endpoint
+ * reached in plain text, from a server that is down.
  */
-export function temporalConnectError(s: ConnectionSettings, err: unknown, who: string): ImagoError {
+export async function temporalConnectError(s: ConnectionSettings, err: unknown, who: string): Promise<ImagoError> {
   const message = String((err as Error)?.message ?? err);
-  const cause = String(((err as { cause?: Error })?.cause)?.message ?? '');
-  const text = `${message} ${cause}`;
-  const hasCert = !!(s.tls?.certPath || s.tls?.certData);
-  let why = '';
-  if (/UnknownIssuer|unable to (get|verify)|self[- ]signed|certificate (verify|has expired)|CERT_|InvalidCertificate|NotValidForName|Hostname\/IP does not match/i.test(text)) {
-    why = `the server's certificate does not verify: give the CA that signed it (--tls-ca, TEMPORAL_TLS_CA) and, when the address is not a name in the certificate, --tls-server-name`;
-  } else if (s.tls && !hasCert && /\b400\b|Bad Request|certificate required|alert.*certificate|handshake/i.test(text)) {
-    why = 'the TLS endpoint refused the call without a client certificate (a proxy or server that requires mTLS answers HTTP 400 or a certificate alert): give --tls-cert and --tls-key (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY)';
-  } else if (s.tls && hasCert && /\b400\b|Bad Request|bad certificate|unknown ca|certificate/i.test(text)) {
-    why = 'the TLS endpoint refused the client certificate: it must be signed by a CA the server trusts, and be valid for client authentication';
-  } else if (!s.tls && /h2 protocol error|GoAway|FRAME_SIZE_ERROR|HTTP\/0\.9|wrong version number|Protocol error|ECONNRESET|socket hang up/i.test(text)) {
-    why = 'the endpoint did not speak plain-text gRPC: if it expects TLS, pass --tls (with --tls-ca for a private CA, and --tls-cert/--tls-key if it requires a client certificate)';
-  }
+  const why = whyFromText(s, `${message} ${String(((err as { cause?: Error })?.cause)?.message ?? '')}`) ?? await whyFromHandshake(s).catch(() => undefined);
   return imagoError('CLIENT_UNREACHABLE', `${who} → ${describeTemporalLink(s)}: ${why ? `${why} (${message})` : message}`, err);
+}
+
+const WHY = {
+  unverified: "the server's certificate does not verify: give the CA that signed it (--tls-ca, TEMPORAL_TLS_CA) and, when the address is not a name in the certificate, --tls-server-name",
+  noClientCert: 'the TLS endpoint refused the call without a client certificate (a proxy or server that requires mTLS answers HTTP 400 or a certificate alert): give --tls-cert and --tls-key (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY)',
+  badClientCert: 'the TLS endpoint refused the client certificate: it must be signed by a CA the server trusts, and be valid for client authentication',
+  plainToTls: 'the endpoint did not speak plain-text gRPC: if it expects TLS, pass --tls (with --tls-ca for a private CA, and --tls-cert/--tls-key if it requires a client certificate)',
+} as const;
+
+function whyFromText(s: ConnectionSettings, text: string): string | undefined {
+  const hasCert = !!(s.tls?.certPath || s.tls?.certData);
+  if (/UnknownIssuer|unable to (get|verify)|self[- ]signed|certificate (verify|has expired)|CERT_|InvalidCertificate|NotValidForName|Hostname\/IP does not match/i.test(text)) return WHY.unverified;
+  if (s.tls && !hasCert && /\b400\b|Bad Request|certificate required|alert.*certificate|handshake/i.test(text)) return WHY.noClientCert;
+  if (s.tls && hasCert && /\b400\b|Bad Request|bad certificate|unknown ca|certificate/i.test(text)) return WHY.badClientCert;
+  if (!s.tls && /h2 protocol error|GoAway|FRAME_SIZE_ERROR|HTTP\/0\.9|wrong version number|Protocol error|ECONNRESET|socket hang up/i.test(text)) return WHY.plainToTls;
+  return undefined;
+}
+
+/** A TLS handshake with the settings' material, to learn why a connection failed; undefined when it does not tell. */
+function whyFromHandshake(s: ConnectionSettings): Promise<string | undefined> {
+  const m = /^(.*):(\d+)$/.exec(s.address);
+  if (!m) return Promise.resolve(undefined);
+  const host = m[1].replace(/^\[|\]$/g, '');
+  const t = tlsConfig(s);
+  const name = t?.serverNameOverride ?? (net.isIP(host) ? undefined : host);
+  return new Promise((resolve) => {
+    const b = (x: Uint8Array | undefined): Buffer | undefined => (x ? Buffer.from(x) : undefined);
+    const options: tls.ConnectionOptions = {
+      host, port: Number(m[2]), ALPNProtocols: ['h2'], ...(name ? { servername: name } : {}),
+      // Plain-text settings: only whether the endpoint speaks TLS at all is asked, nothing is verified or sent.
+      ...(t ? { ca: b(t.serverRootCACertificate), cert: b(t.clientCertPair?.crt), key: b(t.clientCertPair?.key), rejectUnauthorized: true } : { rejectUnauthorized: false }),
+      ...(t?.serverNameOverride ? { checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(t.serverNameOverride!, cert) } : {}),
+    };
+    const socket = tls.connect(options, () => { socket.destroy(); resolve(t ? undefined : WHY.plainToTls); });
+    const timer = setTimeout(() => { socket.destroy(); resolve(undefined); }, 3_000);
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(t && (/CERT|SELF_SIGNED|UNABLE_TO_|ALTNAME|HOSTNAME/.test(String(e.code)) || /Hostname\/IP does not match/.test(e.message)) ? WHY.unverified : undefined);
+    });
+    socket.once('close', () => clearTimeout(timer));
+  });
 }
 
 /** Opens the connection; the caller closes `connection` when done. */
 export async function connect(s: ConnectionSettings, who = 'the CLI'): Promise<{ client: Client; connection: Connection }> {
   let connection: Connection;
   try { connection = await Connection.connect(connectionOptions(s)); } catch (err) {
-    throw temporalConnectError(s, err, who);
+    throw await temporalConnectError(s, err, who);
   }
   return { client: new Client({ connection, namespace: s.namespace }), connection };
 }

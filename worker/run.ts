@@ -58,7 +58,7 @@ export async function createWorker(opts: RunWorkerOptions): Promise<{ worker: Wo
   const settings = workerSettings(opts);
   let nativeConnection: NativeConnection;
   try { nativeConnection = await NativeConnection.connect(nativeConnectionOptions(settings)); } catch (err) {
-    throw temporalConnectError(settings, err, 'the worker');
+    throw await temporalConnectError(settings, err, 'the worker');
   }
   // The transfer activity signals progress to its workflow and reads its controls through this client: the same settings.
   let connection: Awaited<ReturnType<typeof connect>>['connection'];
