@@ -7,6 +7,7 @@ import type { ConversionModule } from '../transfer/conversion';
 import { IngressControlClient } from '../interceptors/ingress';
 import type { ControlClientTls } from '../interceptors/ingress/control-client';
 import { resolveDbTls, type DbEndpoint } from '../lib/db-tls';
+import type { Endpoint } from '../transfer/options';
 import { resolveSecret } from '../lib/secrets';
 import { imagoError } from '../lib/errors';
 import { Context } from '@temporalio/activity';
@@ -28,6 +29,11 @@ export function uoldDb(plan: UpgradePlan): DbEndpoint {
 export function unewAdminDb(handle: UnewHandle, plan: UpgradePlan): DbEndpoint {
   const tls = handle.db.tls ? resolveDbTls(handle.db.tls, `Unew ${handle.upgradeId} TLS (made by the ${handle.provider} provider)`) : resolveDbTls(plan.unew.tls, '/unew/tls');
   return { url: unewAdminUrl(handle), tls, link: "Unew's database (admin account)", tlsPath: '/unew/tls' };
+}
+
+/** The transfer's Endpoint of a database (transfer/options.ts): URL, database and TLS. */
+export function endpointOf(db: DbEndpoint, database: string): Endpoint {
+  return { url: db.url, database, ...(db.tls ? { tls: db.tls } : {}) };
 }
 
 /** The client side of an interceptor's HTTPS control API: the plan's references, resolved on the worker. */

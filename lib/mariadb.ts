@@ -16,7 +16,7 @@ export interface MariaDbOptions {
   extraArgs?: string[];
   /**
    * Serve TLS with these PEM files (the server's certificate must name
-   * 127.0.0.1). With requireSecureTransport every TCP connection must use TLS
+   * 127.0.0.1 and localhost: mysql2 checks an IP-address URL against 'localhost'). With requireSecureTransport every TCP connection must use TLS
    * (require_secure_transport=ON), this instance's own included.
    */
   tls?: MariaDbTls;

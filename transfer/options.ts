@@ -1,8 +1,10 @@
 import Ajv from 'ajv';
 import { imagoError } from '../lib/errors';
+import type { DbTls } from '../lib/db-tls';
 import type { ConversionModule } from './conversion';
 
-export interface Endpoint { url: string; database: string }
+/** A database: its URL and, when it is reached over TLS, the material (lib/db-tls.ts; every connection to it, binlog reader included, uses it). */
+export interface Endpoint { url: string; database: string; tls?: DbTls }
 
 export interface ThrottleSettings {
   /** Copy waits while Uold's Threads_running is above this. */
@@ -36,7 +38,10 @@ export const DEFAULT_THROTTLE: ThrottleSettings = { maxThreadsRunning: 50, maxLa
 
 const endpoint = {
   type: 'object', additionalProperties: false, required: ['url', 'database'],
-  properties: { url: { type: 'string', pattern: '^mysql://' }, database: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_$]+$' } },
+  properties: {
+    url: { type: 'string', pattern: '^mysql://' }, database: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_$]+$' },
+    tls: { type: 'object', additionalProperties: false, required: ['verifyIdentity'], properties: { ca: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, verifyIdentity: { type: 'boolean' } } },
+  },
 };
 const throttleSchema = {
   type: 'object', additionalProperties: false,

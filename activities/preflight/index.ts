@@ -20,6 +20,7 @@
  */
 import type * as mysql from 'mysql2/promise';
 import { redactUrl, resolveSecret } from '../../lib/secrets';
+import { resolveDbTls, type DbTls } from '../../lib/db-tls';
 import { DEFAULT_APP_PRIVILEGES } from '../../plan/schema';
 import type { UpgradePlan } from '../../plan/types';
 import type { Provider } from '../../providers/provider';
@@ -53,7 +54,12 @@ export async function runPreflight(plan: UpgradePlan, opts: PreflightOptions): P
     r.add('secrets', checkFromError('uold.db.urlRef', err));
   }
   const conv = checkConversionLoads(r, plan.unew.conversion);
-  const pool = uoldUrl ? await checkUoldServer(r, uoldUrl, database) : undefined;
+  let uoldTls: DbTls | undefined;
+  try { uoldTls = resolveDbTls(plan.uold.db.tls, '/uold/db/tls'); } catch (err) {
+    r.add('secrets', checkFromError('uold.db.tls', err));
+    uoldUrl = undefined;
+  }
+  const pool = uoldUrl ? await checkUoldServer(r, uoldUrl, database, uoldTls) : undefined;
   if (!uoldUrl) r.skip("uold: its URL did not resolve");
   try {
     const catalog = pool ? await readUoldCatalog(pool, database) : undefined;

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { SslOptions } from 'mysql2';
 import { imagoError, type ImagoError } from '../../lib/errors';
 import type { Row } from '../../transfer/conversion';
 import { GtidPosition } from '../../transfer/position';
@@ -13,6 +14,8 @@ export interface StreamerOptions {
   /** Tables whose row changes are delivered; every other transaction only advances the position. */
   tables: string[];
   serverId: number;
+  /** TLS of the binlog connection (lib/db-tls.ts sslOptions): the same as every other connection to Uold. */
+  ssl?: SslOptions;
 }
 
 export interface StreamedTxn {
@@ -48,6 +51,7 @@ export class Streamer extends EventEmitter {
       host: u.hostname, port: Number(u.port || 3306),
       user: decodeURIComponent(u.username), password: decodeURIComponent(u.password),
       supportBigNumbers: true, bigNumberStrings: false,
+      ...(this.opts.ssl ? { ssl: this.opts.ssl } : {}),
     });
     this.zongji = z;
     z.on('binlog', (e: any) => this.onEvent(e));
