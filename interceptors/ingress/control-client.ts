@@ -33,20 +33,26 @@ const TLS_VERIFY = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|HOSTNAME_MIS
 
 /** Explains a failed call when the cause is the TLS link; undefined when it is not (the interceptor is down, slow). */
 export function controlTlsError(link: string, err: unknown, hasClientCert: boolean): ImagoError | undefined {
-  const e = err as NodeJS.ErrnoException & { reason?: string };
+  const e = err as NodeJS.ErrnoException & { closedAfterHandshake?: boolean };
   const code = String(e?.code ?? '');
   const text = `${code} ${e?.message ?? ''}`;
   let why: string | undefined;
-  if (TLS_VERIFY.test(code) || /certificate/.test(e?.message ?? '') && !/alert/i.test(text)) {
-    why = `its certificate does not verify (${e.message}): the CA that signed it must be given (tls.caRef), and the certificate must name the URL's host (or tls.serverName)`;
-  } else if (/CERTIFICATE_REQUIRED|alert certificate required|HANDSHAKE_FAILURE/i.test(text) && !hasClientCert) {
-    why = `it requires a client certificate, and this client presents none (tls.certRef, tls.keyRef) (${e.message})`;
-  } else if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_REQUIRED|HANDSHAKE_FAILURE|ACCESS_DENIED)|alert (unknown ca|bad certificate)/i.test(text)) {
-    why = `it refused this client's certificate (${e.message}): it must be signed by the CA the interceptor trusts (--control-client-ca)`;
+  // The peer's alerts first: their codes contain CERTIFICATE too, but they say the interceptor refused us.
+  if (/CERTIFICATE_REQUIRED|alert certificate required/i.test(text) || (!hasClientCert && /HANDSHAKE_FAILURE/i.test(text))) {
+    why = `it requires a client certificate, and this client presents none (tls.certRef, tls.keyRef) (${e.message.trim()})`;
+  } else if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|HANDSHAKE_FAILURE|ACCESS_DENIED|DECRYPT_ERROR)|alert (unknown ca|bad certificate|decrypt error)/i.test(text)) {
+    why = `it refused this client's certificate (${e.message.trim()}): it must be signed by the CA the interceptor trusts (--control-client-ca)`;
+  } else if (e?.closedAfterHandshake) {
+    // TLS 1.3: the server checks the client's certificate after the client's side of the handshake is done, and a refusal reaches the client as a closed connection.
+    why = hasClientCert
+      ? "it closed the connection right after the TLS handshake, without an answer: it refused this client's certificate (it must be signed by the CA the interceptor trusts, --control-client-ca)"
+      : 'it closed the connection right after the TLS handshake, without an answer: it requires a client certificate, and this client presents none (tls.certRef, tls.keyRef)';
+  } else if (TLS_VERIFY.test(code) || /certificate/.test(e?.message ?? '') && !/alert/i.test(text)) {
+    why = `its certificate does not verify (${e.message.trim()}): the CA that signed it must be given (tls.caRef), and the certificate must name the URL's host (or tls.serverName)`;
   } else if (/WRONG_VERSION_NUMBER|wrong version number|packet length too long|HTTP_REQUEST/i.test(text)) {
-    why = `it does not speak TLS there (${e.message}): use http:// for a plain control API, https:// for one given --control-cert`;
+    why = `it does not speak TLS there (${e.message.trim()}): use http:// for a plain control API, https:// for one given --control-cert`;
   } else if (/KEY_VALUES_MISMATCH|PEM|NO_START_LINE|BAD_DECRYPT/i.test(text)) {
-    why = `this client's TLS material is unusable (${e.message}): tls.certRef and tls.keyRef must be a PEM certificate and its key`;
+    why = `this client's TLS material is unusable (${e.message.trim()}): tls.certRef and tls.keyRef must be a PEM certificate and its key`;
   }
   return why ? imagoError('INGRESS_TLS_FAILED', `${link}: ${why}`, err) : undefined;
 }
@@ -105,7 +111,13 @@ export class IngressControlClient {
         res.on('error', (e) => { clearTimeout(timer); reject(e); });
       });
       const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
-      req.on('error', (e) => { clearTimeout(timer); reject(e); });
+      // A new TLS connection closed before any answer: how a TLS 1.3 server refuses a client's certificate.
+      let handshook = false;
+      req.on('socket', (sock) => { if (this.secure) sock.once('secureConnect', () => { handshook = true; }); });
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(handshook && (e.code === 'ECONNRESET' || /socket hang up/.test(e.message)) ? Object.assign(e, { closedAfterHandshake: true }) : e);
+      });
       req.end(body);
     });
   }
