@@ -46,7 +46,6 @@ export const ERRORS = {
   INGRESS_STATE_INVALID: { message: "The interceptor's state file is unreadable or damaged", retryable: false, hint: 'Read the file named in the message; fix or remove it knowing which target the interceptor must serve (it is not guessed).' },
   INGRESS_DATAPLANE_FAILED: { message: "The interceptor's data plane (nginx) failed", retryable: true, hint: "Read the nginx error quoted in the message and the error.log of the interceptor's run directory." },
 
-
   // --- data transfer
   TRANSFER_NO_PRIMARY_KEY: { message: 'A table has no primary key', retryable: false, hint: 'Add a primary key to the table, or exclude it from the conversion.' },
   TRANSFER_CONVERSION_FAILED: { message: 'A conversion function threw or returned an invalid row', retryable: false, hint: 'Fix the conversion module for the named table and key.' },
