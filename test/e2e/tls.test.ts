@@ -58,7 +58,20 @@ describe('end to end over TLS: Temporal through an mTLS proxy, MariaDB requiring
     onTeardown(() => worker.stop());
   });
 
-  it('the links refuse what lacks TLS: Uold in plain text, the control API without a client certificate', async () => {
+  it('the links refuse what lacks TLS: a worker without the client certificate, Uold in plain text, the control API without one', async () => {
+    // `imago worker` with the CA but no client certificate: it exits 1, naming the link and the setting.
+    const env: NodeJS.ProcessEnv = { ...process.env, ...s.env, ...temporalEnv };
+    delete env.TEMPORAL_TLS_CERT;
+    delete env.TEMPORAL_TLS_KEY;
+    const log = path.join(s.dir, 'worker-refused.log');
+    const refused = new ManagedProcess('imago-worker-no-cert', process.execPath,
+      ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'worker/main.ts'), '--task-queue', `${QUEUE}-refused`, '--workflow-bundle', await workflowBundleFixture()], log, { env });
+    onTeardown(() => refused.stop());
+    assert.equal(await refused.waitExit(), 1);
+    const text = fs.readFileSync(log, 'utf8');
+    assert.match(text, /CLIENT_UNREACHABLE: .*the worker → Temporal at 127\.0\.0\.1:\d+ \(address from env; namespace \S+, TLS, no client certificate, CA .*\): the TLS endpoint refused the call without a client certificate/);
+    assert.match(text, /give --tls-cert and --tls-key \(TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY\)/);
+    assert.doesNotMatch(text, /^\s+at /m, 'the message, no stack trace');
     // Uold's database: a plain-text connection is refused by the server itself.
     await assert.rejects(mysql.createConnection(s.replUrl).then((c) => c.end()), (e: Error) => /secure transport|Access denied|insecure/i.test(e.message));
     // The control API: the token alone is not enough.
