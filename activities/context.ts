@@ -6,34 +6,29 @@ import type { UnewHandle } from '../providers/provider';
 import type { ConversionModule } from '../transfer/conversion';
 import { IngressControlClient } from '../interceptors/ingress';
 import type { ControlClientTls } from '../interceptors/ingress/control-client';
-import { resolveDbTls, type DbEndpoint } from '../lib/db-tls';
-import type { Endpoint } from '../transfer/options';
+import { withDbTls, type DbEndpoint } from '../lib/db-tls';
 import { resolveSecret } from '../lib/secrets';
 import { imagoError } from '../lib/errors';
 import { Context } from '@temporalio/activity';
 
+/** Uold's database URL for the replication account, with its TLS (uold.db.tls) as parameters: every connection opened from it uses it. */
 export function uoldDbUrl(plan: UpgradePlan): string {
-  return resolveSecret(plan.uold.db.urlRef, '/uold/db/urlRef');
+  return withDbTls(resolveSecret(plan.uold.db.urlRef, '/uold/db/urlRef'), plan.uold.db.tls);
 }
 
-export function unewAdminUrl(handle: UnewHandle): string {
-  return resolveSecret(handle.db.adminUrlRef, `Unew ${handle.upgradeId} admin URL`);
+/** Unew's admin URL, with its TLS: the provider's when it made the certificates (handle.db.tls), else the plan's unew.tls. */
+export function unewAdminUrl(handle: UnewHandle, plan: UpgradePlan): string {
+  return withDbTls(resolveSecret(handle.db.adminUrlRef, `Unew ${handle.upgradeId} admin URL`), handle.db.tls ?? plan.unew.tls);
 }
 
-/** Uold's database as the replication account reaches it: URL and TLS (uold.db.tls), resolved here on the worker. */
+/** Uold's database as the replication account reaches it, named for messages. */
 export function uoldDb(plan: UpgradePlan): DbEndpoint {
-  return { url: uoldDbUrl(plan), tls: resolveDbTls(plan.uold.db.tls, '/uold/db/tls'), link: "Uold's database (replication account, uold.db)", tlsPath: '/uold/db/tls' };
+  return { url: uoldDbUrl(plan), link: "Uold's database (replication account, uold.db)", tlsPath: '/uold/db/tls' };
 }
 
-/** Unew's database as the admin account reaches it: the provider's TLS when it made the certificates, else the plan's unew.tls. */
+/** Unew's database as the admin account reaches it, named for messages. */
 export function unewAdminDb(handle: UnewHandle, plan: UpgradePlan): DbEndpoint {
-  const tls = handle.db.tls ? resolveDbTls(handle.db.tls, `Unew ${handle.upgradeId} TLS (made by the ${handle.provider} provider)`) : resolveDbTls(plan.unew.tls, '/unew/tls');
-  return { url: unewAdminUrl(handle), tls, link: "Unew's database (admin account)", tlsPath: '/unew/tls' };
-}
-
-/** The transfer's Endpoint of a database (transfer/options.ts): URL, database and TLS. */
-export function endpointOf(db: DbEndpoint, database: string): Endpoint {
-  return { url: db.url, database, ...(db.tls ? { tls: db.tls } : {}) };
+  return { url: unewAdminUrl(handle, plan), link: "Unew's database (admin account)", tlsPath: handle.db.tls ? `Unew's TLS (made by the ${handle.provider} provider)` : '/unew/tls' };
 }
 
 /** The client side of an interceptor's HTTPS control API: the plan's references, resolved on the worker. */

@@ -8,7 +8,7 @@ import { flushTo, readUoldPosition } from '../transfer/flush';
 import { mergeReports } from '../compare/report';
 import type { CompareReport, CompareVerdict } from '../compare/report-schema';
 import type { CompareSummary, VerificationSummary } from './types';
-import { endpointOf, ingressClients, loadConversion, planDir, readerServerId, uoldDb, unewAdminDb, withHeartbeat } from './context';
+import { ingressClients, loadConversion, planDir, readerServerId, uoldDbUrl, unewAdminUrl, withHeartbeat } from './context';
 
 const OUTPUT_LIMIT = 4_000;
 
@@ -92,8 +92,7 @@ export function createTestingActivities() {
       let freshness = 'not checked';
       if (handle) {
         try {
-          const [uold, unew] = [uoldDb(plan), unewAdminDb(handle, plan)];
-          const { waitedMs } = await flushTo(unew.url, handle.db.database, await readUoldPosition(uold.url, uold.tls), plan.transfer.maxLagMs, unew.tls);
+          const { waitedMs } = await flushTo(unewAdminUrl(handle, plan), handle.db.database, await readUoldPosition(uoldDbUrl(plan)), plan.transfer.maxLagMs);
           freshness = `Unew reached Uold's position in ${waitedMs} ms`;
         } catch (err) {
           unewFresh = false;
@@ -109,8 +108,8 @@ export function createTestingActivities() {
     /** Full verification of convert(Uold) against Unew, at consistent positions. */
     async verifyData(handle: UnewHandle, plan: UpgradePlan): Promise<VerificationSummary> {
       const r = await withHeartbeat('verifying', () => verify({
-        source: endpointOf(uoldDb(plan), plan.uold.db.database),
-        target: endpointOf(unewAdminDb(handle, plan), handle.db.database),
+        source: { url: uoldDbUrl(plan), database: plan.uold.db.database },
+        target: { url: unewAdminUrl(handle, plan), database: handle.db.database },
         conversion: loadConversion(plan),
         chunkSize: plan.verify.chunkSize,
         niceRatio: plan.verify.niceRatio ?? 1,

@@ -22,7 +22,7 @@ import { createTransfer, type TransferProgress } from '../transfer/transfer';
 import { transferControlsQuery, transferEdgeSignal } from '../workflows/messages';
 import type { TransferControls, TransferEdge, TransferProgressSnapshot, UpgradeStatus } from '../workflows/status';
 import { seriesPoint, SERIES_MAX } from '../workflows/upgrade-state';
-import { endpointOf, loadConversion, readerServerId, uoldDb, unewAdminDb } from './context';
+import { loadConversion, readerServerId, uoldDbUrl, unewAdminUrl } from './context';
 
 export function toSnapshot(p: TransferProgress, paused: boolean, stopped = false): TransferProgressSnapshot {
   return {
@@ -93,8 +93,8 @@ export function createTransferActivities(client: () => Client) {
         wf.signal(transferEdgeSignal, { edge: e, attempt, snapshot, ...(error ? { error } : {}) }).catch(() => undefined);
 
       const create = () => createTransfer({
-        source: endpointOf(uoldDb(plan), plan.uold.db.database),
-        target: endpointOf(unewAdminDb(handle, plan), handle.db.database),
+        source: { url: uoldDbUrl(plan), database: plan.uold.db.database },
+        target: { url: unewAdminUrl(handle, plan), database: handle.db.database },
         conversion: loadConversion(plan),
         chunkSize: plan.transfer.chunkSize,
         parallelTables: plan.transfer.parallelTables,

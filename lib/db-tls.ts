@@ -2,14 +2,18 @@
  * TLS of the database connections Imago makes: Uold's replication account,
  * Unew's admin account (and, with the local provider, the application's).
  *
- * A database is reached through a `DbEndpoint`: its URL (a secret, resolved
- * on the worker), the TLS material resolved from the plan's references, and
- * the link's name for messages. `sslOptions()` turns the material into the
- * `ssl` option that mysql2 and the binlog reader (@vlasky/zongji, which hands
- * it to mysql2) both take. With TLS set, the server's certificate is always
- * verified (rejectUnauthorized cannot be turned off from the plan): a
- * connection fails rather than carry the password and every row in clear, or
- * to an impostor.
+ * A database URL carries its TLS, in the form MySQL's own clients read:
+ * `mysql://u:p@host:3306/db?ssl-mode=VERIFY_IDENTITY&ssl-ca=REF` with
+ * `ssl-cert`, `ssl-key` for a client certificate and `VERIFY_CA` to check the
+ * signature only. A value is a file path, or one of the plan's references
+ * (`file:/path`, `env:NAME`), resolved when a connection is opened, on the
+ * worker: the URL never holds key material. So every function that takes a
+ * database URL (the transfer, its binlog reader, flush, verify, the cut-over)
+ * gets its TLS with it; `mysqlOptionsOf(url)` turns it into the `uri` and
+ * `ssl` options that mysql2 and the binlog reader (@vlasky/zongji, which
+ * hands them to mysql2) both take. With TLS set, the server's certificate is
+ * always verified (there is no mode that skips it): a connection fails rather
+ * than carry the password and every row in clear, or to an impostor.
  *
  * Why a connection failed is explained by `explainDbError()`, which names the
  * link and tells the TLS causes apart (the server requires TLS and the plan
@@ -18,6 +22,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type * as mysql from 'mysql2/promise';
+import * as fs from 'node:fs';
 import { imagoError, type ImagoError } from './errors';
 import { redactUrl, resolveSecret } from './secrets';
 
@@ -40,26 +45,64 @@ export interface DbTls {
 
 /** How Imago reaches one database. */
 export interface DbEndpoint {
-  /** mysql://user:password@host:port/[database] — a secret. */
+  /** mysql://user:password@host:port/[database][?ssl-mode=…] — a secret; its TLS as withDbTls() writes it. */
   url: string;
-  /** undefined: plain text. */
-  tls?: DbTls;
   /** The link, for messages: "Uold's database (replication account, uold.db)". */
   link: string;
   /** Where the TLS settings come from in the plan, for fixes: '/uold/db/tls'. */
   tlsPath?: string;
 }
 
-/** Resolves the plan's references ('env:NAME', 'file:/path') on the worker; undefined when the plan has no TLS for it. */
-export function resolveDbTls(refs: DbTlsRefs | undefined, at: string): DbTls | undefined {
-  if (!refs) return undefined;
-  const pem = (ref: string | undefined, key: string): string | undefined => {
-    if (ref === undefined) return undefined;
-    const v = resolveSecret(ref, `${at}/${key}`);
-    if (!/-----BEGIN [A-Z0-9 ]+-----/.test(v)) throw imagoError('IMAGO_SECRET_UNRESOLVED', `${at}/${key}: ${ref} does not hold PEM text (-----BEGIN ...-----)`);
-    return v;
+const SSL_MODES = ['VERIFY_IDENTITY', 'VERIFY_CA'] as const;
+
+/**
+ * The URL with the plan's TLS settings of that database as parameters (the
+ * references as they are: resolved at connect time). No settings: the URL
+ * unchanged, plain text.
+ */
+export function withDbTls(url: string, refs: DbTlsRefs | undefined): string {
+  if (!refs) return url;
+  const u = new URL(url);
+  u.searchParams.set('ssl-mode', (refs.verifyIdentity ?? true) ? 'VERIFY_IDENTITY' : 'VERIFY_CA');
+  for (const [param, ref] of [['ssl-ca', refs.caRef], ['ssl-cert', refs.certRef], ['ssl-key', refs.keyRef]] as const) if (ref) u.searchParams.set(param, ref);
+  return u.toString();
+}
+
+/** The URL without its TLS parameters (for mysql2, which would read them as options of its own). */
+export function bareUrl(url: string): string {
+  const u = new URL(url);
+  for (const k of [...u.searchParams.keys()].filter((k) => k.startsWith('ssl-'))) u.searchParams.delete(k);
+  return u.toString();
+}
+
+/**
+ * The TLS a URL asks for, its material read: `file:`/`env:` references
+ * through the secrets resolver, bare values as file paths. Undefined without
+ * ssl-mode (or ssl-mode=DISABLED). `at` names the setting in errors.
+ */
+export function tlsOfUrl(url: string, at = 'database URL'): DbTls | undefined {
+  const u = new URL(url);
+  const mode = u.searchParams.get('ssl-mode');
+  if (mode === null || mode === 'DISABLED') return undefined;
+  if (!(SSL_MODES as readonly string[]).includes(mode)) throw imagoError('IMAGO_OPTIONS_INVALID', `${at}: ssl-mode=${mode}: expected VERIFY_IDENTITY or VERIFY_CA (a certificate that is not verified proves nothing)`);
+  const pem = (param: string): string | undefined => {
+    const v = u.searchParams.get(param);
+    if (v === null) return undefined;
+    let text: string;
+    if (/^(env|file):/.test(v)) text = resolveSecret(v, `${at} ${param}`);
+    else {
+      try { text = fs.readFileSync(v, 'utf8'); } catch (err) { throw imagoError('IMAGO_SECRET_UNRESOLVED', `${at} ${param}: ${v}: ${(err as Error).message}`); }
+    }
+    if (!/-----BEGIN [A-Z0-9 ]+-----/.test(text)) throw imagoError('IMAGO_SECRET_UNRESOLVED', `${at} ${param}: ${v} does not hold PEM text (-----BEGIN ...-----)`);
+    return text;
   };
-  return { ca: pem(refs.caRef, 'caRef'), cert: pem(refs.certRef, 'certRef'), key: pem(refs.keyRef, 'keyRef'), verifyIdentity: refs.verifyIdentity ?? true };
+  return { ca: pem('ssl-ca'), cert: pem('ssl-cert'), key: pem('ssl-key'), verifyIdentity: mode === 'VERIFY_IDENTITY' };
+}
+
+/** mysql2's `uri` and `ssl` for a URL that may carry its TLS (the binlog reader takes the same). */
+export function mysqlOptionsOf(url: string): { uri: string; ssl?: mysql.SslOptions } {
+  const ssl = sslOptions(tlsOfUrl(url));
+  return { uri: bareUrl(url), ...(ssl ? { ssl } : {}) };
 }
 
 /** mysql2's `ssl` option (also the binlog reader's): undefined for plain text. */
@@ -172,30 +215,32 @@ function certText(f: ServerTlsFacts | undefined): string {
  * account over TLS, to tell "requires TLS" from a wrong password).
  */
 export async function explainDbError(db: DbEndpoint, err: unknown, probe = true): Promise<ImagoError | undefined> {
+  let dbTls: DbTls | undefined;
+  try { dbTls = tlsOfUrl(db.url, db.link); } catch { return undefined; }
   const e = err as { code?: string; message?: string } | null;
   const code = String(e?.code ?? '');
   const message = String(e?.message ?? err);
-  const where = `${db.link} at ${redactUrl(db.url).replace(/\/[^/]*$/, '')}`;
+  const where = `${db.link} at ${redactUrl(bareUrl(db.url)).replace(/\/[^/]*$/, '')}`;
   const { host, port } = hostPortOf(db.url);
   const facts = probe ? await inspectServerTls(host, port).catch(() => undefined) : undefined;
-  if (!db.tls) {
+  if (!dbTls) {
     if (!refusedAccount(err) || !facts?.offersTls) return undefined;
     // The same account over TLS (not verified: only to learn whether the server wants TLS). Only
     // challenge-response plugins may answer: none that would send the password itself to an unverified peer.
-    if (probe && !(await acceptsOverTls(db.url))) return undefined;
+    if (probe && !(await acceptsOverTls(bareUrl(db.url)))) return undefined;
     return imagoError('DB_TLS_REQUIRED', `${where}: the server refuses the account without TLS and accepts it over TLS (require_secure_transport=ON, or the account's REQUIRE SSL); ${certText(facts)}; the plan has no TLS for it: set ${db.tlsPath ?? 'tls'} (caRef: the CA that signed that certificate)`, err);
   }
   if (UNVERIFIED.test(code) || /certificate|Hostname\/IP does not match/i.test(message) && !/alert/i.test(message)) {
-    const given = db.tls.ca ? 'the CA of caRef' : "Node's public CAs (no caRef)";
-    return imagoError('DB_TLS_UNVERIFIED', `${where}: ${message}: ${certText(facts) || 'its certificate'} does not verify against ${given}${db.tls.verifyIdentity ? ` for the name '${host}'` : ''}; fix ${db.tlsPath ?? 'tls'}`, err);
+    const given = dbTls.ca ? 'the CA of caRef' : "Node's public CAs (no caRef)";
+    return imagoError('DB_TLS_UNVERIFIED', `${where}: ${message}: ${certText(facts) || 'its certificate'} does not verify against ${given}${dbTls.verifyIdentity ? ` for the name '${host}'` : ''}; fix ${db.tlsPath ?? 'tls'}`, err);
   }
   if (code === 'HANDSHAKE_NO_SSL_SUPPORT' || /does not support secure connection/i.test(message)) {
     return imagoError('DB_TLS_FAILED', `${where}: the server does not offer TLS, and the plan asks for it (${db.tlsPath ?? 'tls'}): enable TLS on the server (ssl_cert, ssl_key), or remove the setting`, err);
   }
   if (/^(HANDSHAKE_SSL_ERROR|ERR_SSL_|ERR_OSSL_)|EPROTO/.test(code) || /alert|ssl|tls/i.test(message)) {
-    return imagoError('DB_TLS_FAILED', `${where}: the TLS handshake failed: ${message}${db.tls.cert ? ' (the server may refuse the client certificate of certRef)' : ''}`, err);
+    return imagoError('DB_TLS_FAILED', `${where}: the TLS handshake failed: ${message}${dbTls.cert ? ' (the server may refuse the client certificate of certRef)' : ''}`, err);
   }
-  if (refusedAccount(err) && !db.tls.cert && facts?.offersTls) {
+  if (refusedAccount(err) && !dbTls.cert && facts?.offersTls) {
     // Over TLS and still refused: the account may require a client certificate (REQUIRE X509) the plan does not give.
     return imagoError('DB_TLS_FAILED', `${where}: the server refused the account over TLS (${message}): a wrong password, or the account requires a client certificate (REQUIRE X509), which ${db.tlsPath ?? 'tls'} does not give (certRef, keyRef)`, err);
   }
@@ -217,13 +262,12 @@ async function acceptsOverTls(url: string): Promise<boolean> {
 /**
  * Opens one connection to `db` with its TLS (mysql2 options besides the URL
  * and `ssl` as given); a failure whose cause is TLS becomes DB_TLS_*, naming
- * the link. For the connections outside the data transfer (the transfer opens
- * its own through the same sslOptions()).
+ * the link.
  */
 export async function openDb(db: DbEndpoint, options: Omit<mysql.ConnectionOptions, 'uri' | 'ssl'> = {}): Promise<mysql.Connection> {
   const mysql2 = await import('mysql2/promise');
   try {
-    return await mysql2.createConnection({ uri: db.url, ...options, ...(db.tls ? { ssl: sslOptions(db.tls) } : {}) });
+    return await mysql2.createConnection({ ...options, ...mysqlOptionsOf(db.url) });
   } catch (err) {
     throw (await explainDbError(db, err)) ?? err;
   }
@@ -231,7 +275,7 @@ export async function openDb(db: DbEndpoint, options: Omit<mysql.ConnectionOptio
 
 /** A pool to `db` with its TLS. Connections open on first use: callers pass errors of that first query to explainDbError. */
 export function dbPoolOptions(db: DbEndpoint, options: Omit<mysql.PoolOptions, 'uri' | 'ssl'> = {}): mysql.PoolOptions {
-  return { uri: db.url, ...options, ...(db.tls ? { ssl: sslOptions(db.tls) } : {}) };
+  return { ...options, ...mysqlOptionsOf(db.url) };
 }
 
 /**

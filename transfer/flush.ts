@@ -1,12 +1,12 @@
 import * as mysql from 'mysql2/promise';
-import { sslOptions, type DbTls } from '../lib/db-tls';
+import { mysqlOptionsOf } from '../lib/db-tls';
 import { imagoError } from '../lib/errors';
 import { readAppliedGtid } from './meta';
 import { GtidPosition } from './position';
 
 /** Uold's position: every transaction committed so far (read after quiescence for flush). */
-export async function readUoldPosition(sourceUrl: string, tls?: DbTls): Promise<string> {
-  const c = await mysql.createConnection({ uri: sourceUrl, ssl: sslOptions(tls) });
+export async function readUoldPosition(sourceUrl: string): Promise<string> {
+  const c = await mysql.createConnection(mysqlOptionsOf(sourceUrl));
   try {
     const [[r]] = await c.query('SELECT @@gtid_binlog_pos AS p') as [any[], unknown];
     return String(r.p ?? '');
@@ -20,10 +20,10 @@ export async function readUoldPosition(sourceUrl: string, tls?: DbTls): Promise<
  * position of every transaction it sees (also those on tables it does not
  * convert), so a quiet Uold is reached as soon as the stream has read it.
  */
-export async function flushTo(targetUrl: string, database: string, position: string, timeoutMs: number, tls?: DbTls): Promise<{ waitedMs: number; appliedPosition: string }> {
+export async function flushTo(targetUrl: string, database: string, position: string, timeoutMs: number): Promise<{ waitedMs: number; appliedPosition: string }> {
   const want = GtidPosition.parse(position);
   const started = Date.now();
-  const c = await mysql.createConnection({ uri: targetUrl, database, ssl: sslOptions(tls) });
+  const c = await mysql.createConnection({ ...mysqlOptionsOf(targetUrl), database });
   try {
     let applied: string | null = null;
     for (let delay = 2; ; delay = Math.min(delay * 2, 25)) {

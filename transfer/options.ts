@@ -1,10 +1,8 @@
 import Ajv from 'ajv';
 import { imagoError } from '../lib/errors';
-import type { DbTls } from '../lib/db-tls';
 import type { ConversionModule } from './conversion';
 
-/** A database: its URL and, when it is reached over TLS, the material (lib/db-tls.ts; every connection to it, binlog reader included, uses it). */
-export interface Endpoint { url: string; database: string; tls?: DbTls }
+export interface Endpoint { url: string; database: string }
 
 export interface ThrottleSettings {
   /** Copy waits while Uold's Threads_running is above this. */
@@ -38,10 +36,7 @@ export const DEFAULT_THROTTLE: ThrottleSettings = { maxThreadsRunning: 50, maxLa
 
 const endpoint = {
   type: 'object', additionalProperties: false, required: ['url', 'database'],
-  properties: {
-    url: { type: 'string', pattern: '^mysql://' }, database: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_$]+$' },
-    tls: { type: 'object', additionalProperties: false, required: ['verifyIdentity'], properties: { ca: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, verifyIdentity: { type: 'boolean' } } },
-  },
+  properties: { url: { type: 'string', pattern: '^mysql://' }, database: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_$]+$' } },
 };
 const throttleSchema = {
   type: 'object', additionalProperties: false,

@@ -1,5 +1,5 @@
 import * as mysql from 'mysql2/promise';
-import { explainDbError, sslOptions } from '../lib/db-tls';
+import { explainDbError, mysqlOptionsOf } from '../lib/db-tls';
 import { imagoError } from '../lib/errors';
 import { Streamer, type StreamedTxn } from '../interceptors/egress/streamer';
 import { Applier, type PreparedChunk } from './applier';
@@ -100,12 +100,12 @@ export class Transfer {
   /** Runs until `signal` aborts (resolves) or a non-recoverable error (rejects). Resumes from Unew's saved state. */
   async run(signal: AbortSignal): Promise<void> {
     const o = this.options;
-    const source = mysql.createPool({ uri: o.source.url, database: o.source.database, connectionLimit: o.parallelTables + 2, supportBigNumbers: true, bigNumberStrings: false, ssl: sslOptions(o.source.tls) });
+    const source = mysql.createPool({ ...mysqlOptionsOf(o.source.url), database: o.source.database, connectionLimit: o.parallelTables + 2, supportBigNumbers: true, bigNumberStrings: false });
     let target: mysql.Connection | undefined;
     try {
-      target = await mysql.createConnection({ uri: o.target.url, database: o.target.database, supportBigNumbers: true, bigNumberStrings: false, queryFormat: formatQuery, ssl: sslOptions(o.target.tls) })
-        .catch(async (err) => { throw (await explainDbError({ url: o.target.url, tls: o.target.tls, link: "Unew's database (the transfer's writer)" }, err)) ?? imagoError('TRANSFER_TARGET_UNREACHABLE', `${o.target.database}: ${err.message}`, err); });
-      await source.query('SELECT 1').catch(async (err) => { throw (await explainDbError({ url: o.source.url, tls: o.source.tls, link: "Uold's database (the transfer's reader)" }, err)) ?? imagoError('TRANSFER_SOURCE_UNREACHABLE', `${o.source.database}: ${err.message}`, err); });
+      target = await mysql.createConnection({ ...mysqlOptionsOf(o.target.url), database: o.target.database, supportBigNumbers: true, bigNumberStrings: false, queryFormat: formatQuery })
+        .catch(async (err) => { throw (await explainDbError({ url: o.target.url, link: "Unew's database (the transfer's writer)" }, err)) ?? imagoError('TRANSFER_TARGET_UNREACHABLE', `${o.target.database}: ${err.message}`, err); });
+      await source.query('SELECT 1').catch(async (err) => { throw (await explainDbError({ url: o.source.url, link: "Uold's database (the transfer's reader)" }, err)) ?? imagoError('TRANSFER_SOURCE_UNREACHABLE', `${o.source.database}: ${err.message}`, err); });
       const pre = await preflight(o, source, target);
       const inspector = new Inspector(source, o.source.database);
 
@@ -120,7 +120,7 @@ export class Transfer {
         this.tableProgress.set(name, { table: name, rowsCopied: s?.rowsCopied ?? 0, rowsTotal: s?.done ? s.rowsCopied : await inspector.countRows(name), done: !!s?.done });
       }
 
-      this.streamer = new Streamer({ url: o.source.url, database: o.source.database, tables: [...pre.tables.keys()], serverId: o.serverId, ssl: sslOptions(o.source.tls) }, state.appliedGtid);
+      this.streamer = new Streamer({ url: o.source.url, database: o.source.database, tables: [...pre.tables.keys()], serverId: o.serverId }, state.appliedGtid);
       this.streamer.on('txn', (t: StreamedTxn) => { this.queue.push(t); this.queuedEvents += t.changes.length; this.wake?.(); });
       this.streamer.on('failed', () => this.wake?.());
       await this.streamer.start();

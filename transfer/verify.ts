@@ -1,6 +1,6 @@
 import * as mysql from 'mysql2/promise';
 import { Streamer } from '../interceptors/egress/streamer';
-import { sslOptions } from '../lib/db-tls';
+import { mysqlOptionsOf } from '../lib/db-tls';
 import type { ConversionModule, Row } from './conversion';
 import { afterKey as afterWhere } from './copier';
 import { flushTo } from './flush';
@@ -61,8 +61,8 @@ function norm(v: unknown): string | null {
 
 async function open(o: VerifyOptions): Promise<Ctx> {
   const full: Required<VerifyOptions> = { chunkSize: 2_000, flushTimeoutMs: 30_000, maxRechecks: 5, niceRatio: 0, ...o };
-  const source = mysql.createPool({ uri: o.source.url, database: o.source.database, connectionLimit: 2, supportBigNumbers: true, bigNumberStrings: false, ssl: sslOptions(o.source.tls) });
-  const target = await mysql.createConnection({ uri: o.target.url, database: o.target.database, supportBigNumbers: true, bigNumberStrings: false, ssl: sslOptions(o.target.tls) });
+  const source = mysql.createPool({ ...mysqlOptionsOf(o.source.url), database: o.source.database, connectionLimit: 2, supportBigNumbers: true, bigNumberStrings: false });
+  const target = await mysql.createConnection({ ...mysqlOptionsOf(o.target.url), database: o.target.database, supportBigNumbers: true, bigNumberStrings: false });
   const ins = new Inspector(source, o.source.database);
   const tables = new Map<string, MappedTable>();
   const preserve = new Map<string, Set<string>>();
@@ -81,7 +81,7 @@ async function close(ctx: Ctx): Promise<void> {
 /** Opens a Unew snapshot once Unew has applied `p`; returns the position that snapshot reflects. */
 async function unewSnapshotAt(ctx: Ctx, p: GtidPosition): Promise<GtidPosition> {
   const hasState = await ctx.target.query(`SELECT 1 FROM ${STATE_TABLE} LIMIT 1`).then(() => true, () => false);
-  if (hasState) await flushTo(ctx.o.target.url, ctx.o.target.database, p.toString(), ctx.o.flushTimeoutMs, ctx.o.target.tls);
+  if (hasState) await flushTo(ctx.o.target.url, ctx.o.target.database, p.toString(), ctx.o.flushTimeoutMs);
   await ctx.target.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
   if (!hasState) return p; // a static copy: nothing moves
   const [[r]] = await ctx.target.query(`SELECT applied_gtid AS g FROM ${STATE_TABLE} WHERE id = 1`) as [any[], unknown];
@@ -132,7 +132,7 @@ async function touchedBetween(ctx: Ctx, from: GtidPosition, to: GtidPosition): P
   const old: Keys = new Map();
   const targets: Keys = new Map();
   if (from.covers(to)) return { old, targets };
-  const s = new Streamer({ url: ctx.o.source.url, database: ctx.o.source.database, tables: [...ctx.tables.keys()], serverId: ctx.o.serverId, ssl: sslOptions(ctx.o.source.tls) }, from.toString());
+  const s = new Streamer({ url: ctx.o.source.url, database: ctx.o.source.database, tables: [...ctx.tables.keys()], serverId: ctx.o.serverId }, from.toString());
   const done = new Promise<void>((resolve, reject) => {
     s.on('failed', reject);
     s.on('txn', (t: { changes: Array<{ table: string; before: Row | null; after: Row | null }> }) => {

@@ -151,7 +151,7 @@ async function moveFleet(clients: IngressControlClient[], ctx: CutoverContext): 
   await holdAll(clients, plan.switchover.holdTimeoutMs);
   try {
     await waitDrainedAll(clients, plan.switchover.drainTimeoutMs);
-    await flushTo(ctx.targetUrl, handle.db.database, await readUoldPosition(ctx.sourceUrl, ctx.sourceTls), plan.switchover.flushTimeoutMs, ctx.targetTls);
+    await flushTo(ctx.targetUrl, handle.db.database, await readUoldPosition(ctx.sourceUrl), plan.switchover.flushTimeoutMs);
     await switchAll(clients, UNEW_UPSTREAM);
   } catch (err) {
     // Not committed yet: these go back to where they were, and the next round tries again.

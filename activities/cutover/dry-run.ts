@@ -101,7 +101,7 @@ export class DryRunSteps implements CutoverSteps {
 
   async readFinalPosition(): Promise<string> {
     try {
-      const [pos, ms] = await this.timed(() => readUoldPosition(this.ctx.sourceUrl, this.ctx.sourceTls));
+      const [pos, ms] = await this.timed(() => readUoldPosition(this.ctx.sourceUrl));
       this.add('readFinalPosition', "Uold's position", true, pos || '(empty binlog)', ms);
       return pos;
     } catch (err) {
@@ -112,9 +112,9 @@ export class DryRunSteps implements CutoverSteps {
 
   async flush(position: string): Promise<void> {
     // The time Unew takes to reach Uold's position of now is the flush the hold will wait for (and the transfer's lag).
-    const { plan, targetUrl, targetTls, handle, reportedLagMs } = this.ctx;
+    const { plan, targetUrl, handle, reportedLagMs } = this.ctx;
     try {
-      const [, ms] = await this.timed(() => flushTo(targetUrl, handle.db.database, position, plan.switchover.flushTimeoutMs, targetTls));
+      const [, ms] = await this.timed(() => flushTo(targetUrl, handle.db.database, position, plan.switchover.flushTimeoutMs));
       this.flushMs = ms;
       this.add('flush', 'lag', ms <= plan.switchover.maxLagMsToBegin, `Unew reached Uold's current position in ${Math.round(ms)} ms (limit switchover.maxLagMsToBegin = ${plan.switchover.maxLagMsToBegin} ms${reportedLagMs !== null ? `; the transfer last reported ${reportedLagMs} ms` : ''})`, ms);
     } catch (err) {
@@ -124,14 +124,14 @@ export class DryRunSteps implements CutoverSteps {
   }
 
   async verifyWindow(): Promise<void> {
-    const { plan, handle, sourceUrl, targetUrl, sourceTls, targetTls } = this.ctx;
+    const { plan, handle, sourceUrl, targetUrl } = this.ctx;
     if (!plan.verify.enabled || !this.verifiedPosition) {
       this.add('verifyWindow', 'rows changed since the verification', true, plan.verify.enabled ? 'no full verification yet: nothing to check' : 'verification is off in the plan');
       return;
     }
     try {
       const [v, ms] = await this.timed(() => verifyChangedSince({
-        source: { url: sourceUrl, database: plan.uold.db.database, ...(sourceTls ? { tls: sourceTls } : {}) }, target: { url: targetUrl, database: handle.db.database, ...(targetTls ? { tls: targetTls } : {}) },
+        source: { url: sourceUrl, database: plan.uold.db.database }, target: { url: targetUrl, database: handle.db.database },
         conversion: loadConversion(plan), serverId: readerServerId(handle.upgradeId, 'cutover'), flushTimeoutMs: Math.max(30_000, plan.switchover.flushTimeoutMs),
       }, this.verifiedPosition!));
       const bad = [...v.missing, ...v.extra, ...v.different];

@@ -17,7 +17,7 @@ import type { UpgradePlan } from '../../plan/types';
 import type { Provider, UnewHandle } from '../../providers/provider';
 import { pointOfNoReturnSignal, statusQuery } from '../../workflows/messages';
 import type { CutoverCheckReport, CutoverReport, UpgradeStatus } from '../../workflows/status';
-import { ingressClients, uoldDb, unewAdminDb } from '../context';
+import { ingressClients, uoldDbUrl, unewAdminUrl } from '../context';
 import { DryRunSteps } from './dry-run';
 import { completeForward, emptyReport, NotSwitched, passedPointOfNoReturn, readFleetState, runCutover } from './driver';
 import { LiveSteps } from './live-steps';
@@ -40,12 +40,6 @@ export interface CutoverArgs {
 /** How long one attempt keeps finishing a switch forward before it lets Temporal retry it. */
 const FORWARD_ATTEMPT_MS = 60_000;
 
-/** Uold's and Unew's databases as the cut-over reaches them: URLs and TLS, resolved on the worker. */
-function dbsOf(plan: UpgradePlan, handle: UnewHandle): Pick<CutoverContext, 'sourceUrl' | 'targetUrl' | 'sourceTls' | 'targetTls'> {
-  const [s, t] = [uoldDb(plan), unewAdminDb(handle, plan)];
-  return { sourceUrl: s.url, targetUrl: t.url, sourceTls: s.tls, targetTls: t.tls };
-}
-
 export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provider, client: () => Client, hooks: CutoverHooks = {}) {
   /** The steps' context; `stage` is what the heartbeat says. */
   function contextOf(args: CutoverArgs, stage: { now: string; pnr: boolean }): CutoverContext {
@@ -54,7 +48,7 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
     const clients = ingressClients(args.plan).map((c, i) => hooks.wrapClient?.(c, i, { workflowId: args.workflowId, attempt: args.attempt }) ?? c);
     return {
       workflowId: args.workflowId, attempt: args.attempt, plan: args.plan, handle: args.handle, clients,
-      provider: providerOf(args.plan), ...dbsOf(args.plan, args.handle),
+      provider: providerOf(args.plan), sourceUrl: uoldDbUrl(args.plan), targetUrl: unewAdminUrl(args.handle, args.plan),
       verifiedPosition: args.verifiedPosition, reportedLagMs: args.reportedLagMs ?? null,
       recordPointOfNoReturn: async () => {
         stage.pnr = true;

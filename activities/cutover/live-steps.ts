@@ -29,10 +29,10 @@ export class LiveSteps implements CutoverSteps {
   }
 
   private verifyOptions(flushTimeoutMs: number) {
-    const { plan, handle, sourceUrl, targetUrl, sourceTls, targetTls } = this.ctx;
+    const { plan, handle, sourceUrl, targetUrl } = this.ctx;
     return {
-      source: { url: sourceUrl, database: plan.uold.db.database, ...(sourceTls ? { tls: sourceTls } : {}) },
-      target: { url: targetUrl, database: handle.db.database, ...(targetTls ? { tls: targetTls } : {}) },
+      source: { url: sourceUrl, database: plan.uold.db.database },
+      target: { url: targetUrl, database: handle.db.database },
       conversion: loadConversion(plan), serverId: readerServerId(handle.upgradeId, 'cutover'), flushTimeoutMs,
     };
   }
@@ -69,12 +69,12 @@ export class LiveSteps implements CutoverSteps {
   }
 
   async readFinalPosition(): Promise<string> {
-    this.report.uoldPosition = await readUoldPosition(this.ctx.sourceUrl, this.ctx.sourceTls);
+    this.report.uoldPosition = await readUoldPosition(this.ctx.sourceUrl);
     return this.report.uoldPosition;
   }
 
   async flush(position: string): Promise<void> {
-    await flushTo(this.ctx.targetUrl, this.ctx.handle.db.database, position, this.ctx.plan.switchover.flushTimeoutMs, this.ctx.targetTls);
+    await flushTo(this.ctx.targetUrl, this.ctx.handle.db.database, position, this.ctx.plan.switchover.flushTimeoutMs);
   }
 
   async verifyWindow(): Promise<void> {

@@ -21,7 +21,6 @@
  * interceptor may go back to Uold at its hard timeout.
  */
 import type { UpgradePlan } from '../../plan/types';
-import type { DbTls } from '../../lib/db-tls';
 import type { IngressControlClient } from '../../interceptors/ingress';
 import type { Provider, UnewHandle } from '../../providers/provider';
 import type { CutoverCheck } from '../../workflows/status';
@@ -58,9 +57,6 @@ export interface CutoverContext {
   provider: Provider;
   sourceUrl: string;
   targetUrl: string;
-  /** TLS of those two databases (uold.db.tls; Unew's from its provider or unew.tls): undefined for plain text. */
-  sourceTls?: DbTls;
-  targetTls?: DbTls;
   /** Uold position up to which the rows changed since the full verification are verified (null: verification off or not run). */
   verifiedPosition: string | null;
   /** The transfer's lag the workflow last heard of (ms), for the dry run. */

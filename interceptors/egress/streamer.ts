@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { SslOptions } from 'mysql2';
+import { sslOptions, tlsOfUrl } from '../../lib/db-tls';
 import { imagoError, type ImagoError } from '../../lib/errors';
 import type { Row } from '../../transfer/conversion';
 import { GtidPosition } from '../../transfer/position';
@@ -8,14 +8,12 @@ import { GtidPosition } from '../../transfer/position';
 const ZongJi = require('@vlasky/zongji').default;
 
 export interface StreamerOptions {
-  /** mysql://user:pw@host:port/ of Uold; the user needs only REPLICATION SLAVE, REPLICATION CLIENT, SELECT. */
+  /** mysql://user:pw@host:port/ of Uold, with its TLS (lib/db-tls.ts); the user needs only REPLICATION SLAVE, REPLICATION CLIENT, SELECT. */
   url: string;
   database: string;
   /** Tables whose row changes are delivered; every other transaction only advances the position. */
   tables: string[];
   serverId: number;
-  /** TLS of the binlog connection (lib/db-tls.ts sslOptions): the same as every other connection to Uold. */
-  ssl?: SslOptions;
 }
 
 export interface StreamedTxn {
@@ -47,11 +45,13 @@ export class Streamer extends EventEmitter {
 
   async start(): Promise<void> {
     const u = new URL(this.opts.url);
+    // The binlog connection is as secure as every other one to Uold: the same TLS, from the same URL.
+    const ssl = sslOptions(tlsOfUrl(this.opts.url, "Uold's database (binlog reader)"));
     const z = new ZongJi({
       host: u.hostname, port: Number(u.port || 3306),
       user: decodeURIComponent(u.username), password: decodeURIComponent(u.password),
       supportBigNumbers: true, bigNumberStrings: false,
-      ...(this.opts.ssl ? { ssl: this.opts.ssl } : {}),
+      ...(ssl ? { ssl } : {}),
     });
     this.zongji = z;
     z.on('binlog', (e: any) => this.onEvent(e));

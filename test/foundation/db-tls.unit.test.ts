@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { dbOptionsOf } from '../../examples/auction/common/db';
-import { hostPortOf, resolveDbTls, sslOptions, withTlsParams } from '../../lib/db-tls';
+import { bareUrl, hostPortOf, mysqlOptionsOf, sslOptions, tlsOfUrl, withDbTls, withTlsParams } from '../../lib/db-tls';
 import { isImagoError } from '../../lib/errors';
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
@@ -19,15 +19,23 @@ describe('database TLS settings (pure parts)', () => {
   before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imago-db-tls-unit-')); });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('resolves the references on the worker; no TLS in the plan is no TLS; a reference that is not PEM is refused with its path', () => {
+  it('a URL carries its TLS as references, read when a connection opens; a value that is not PEM is refused with its parameter', () => {
     const ca = path.join(dir, 'ca.pem');
     fs.writeFileSync(ca, PEM);
-    assert.equal(resolveDbTls(undefined, '/uold/db/tls'), undefined);
-    assert.deepEqual(resolveDbTls({ caRef: `file:${ca}` }, '/uold/db/tls'), { ca: PEM.trim(), cert: undefined, key: undefined, verifyIdentity: true });
-    assert.equal(resolveDbTls({ caRef: `file:${ca}`, verifyIdentity: false }, '/unew/tls')?.verifyIdentity, false);
+    assert.equal(withDbTls('mysql://u:p@h:3306/d', undefined), 'mysql://u:p@h:3306/d');
+    const url = withDbTls('mysql://u:p@h:3306/d', { caRef: `file:${ca}` });
+    assert.equal(url, `mysql://u:p@h:3306/d?ssl-mode=VERIFY_IDENTITY&ssl-ca=${encodeURIComponent(`file:${ca}`)}`);
+    assert.deepEqual(tlsOfUrl(url), { ca: PEM.trim(), cert: undefined, key: undefined, verifyIdentity: true });
+    assert.equal(tlsOfUrl('mysql://u:p@h/d'), undefined);
+    assert.equal(tlsOfUrl(withDbTls('mysql://u@h/d', { caRef: `file:${ca}`, verifyIdentity: false }))?.verifyIdentity, false);
+    // A bare value is a file path, as MySQL's clients read it.
+    assert.equal(tlsOfUrl(withTlsParams('mysql://u@h/d', { ca }, true))?.ca, PEM);
+    assert.deepEqual(mysqlOptionsOf(url), { uri: 'mysql://u:p@h:3306/d', ssl: { ca: PEM.trim(), rejectUnauthorized: true, verifyIdentity: true, minVersion: 'TLSv1.2' } });
+    assert.equal(bareUrl(url), 'mysql://u:p@h:3306/d');
     const notPem = path.join(dir, 'x.txt');
     fs.writeFileSync(notPem, 'hello');
-    assert.throws(() => resolveDbTls({ caRef: `file:${notPem}` }, '/uold/db/tls'), (e) => isImagoError(e, 'IMAGO_SECRET_UNRESOLVED') && /\/uold\/db\/tls\/caRef: .* does not hold PEM text/.test(e.message));
+    assert.throws(() => tlsOfUrl(withDbTls('mysql://u@h/d', { caRef: `file:${notPem}` }), '/uold/db/tls'), (e) => isImagoError(e, 'IMAGO_SECRET_UNRESOLVED') && /\/uold\/db\/tls ssl-ca: .* does not hold PEM text/.test(e.message));
+    assert.throws(() => tlsOfUrl('mysql://u@h/d?ssl-mode=PREFERRED'), (e) => isImagoError(e, 'IMAGO_OPTIONS_INVALID') && /expected VERIFY_IDENTITY or VERIFY_CA/.test(e.message));
   });
 
   it("mysql2's options always verify the server (the CA's signature; the name unless verifyIdentity is false), TLS 1.2 at least", () => {

@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { checkUoldServer } from '../../activities/preflight/uold';
 import { ReportBuilder } from '../../activities/preflight/report';
-import { openDb, type DbEndpoint, type DbTls } from '../../lib/db-tls';
+import { openDb, withDbTls, type DbEndpoint, type DbTlsRefs } from '../../lib/db-tls';
 import { isImagoError } from '../../lib/errors';
 import type { MariaDbInstance } from '../../lib/mariadb';
 import { CertificateAuthority } from '../../lib/x509';
@@ -33,10 +33,9 @@ describe('transfer: every database link over TLS, servers that require it', func
   let uold: MariaDbInstance;
   let unew: MariaDbInstance;
   let plain: MariaDbInstance;
-  let tls: DbTls;
+  let tls: DbTlsRefs;
 
-  const pem = (f: string) => fs.readFileSync(f, 'utf8');
-  const uoldDb = (t?: DbTls): DbEndpoint => ({ url: uold.urlFor('repl', 'pw'), ...(t ? { tls: t } : {}), link: "Uold's database (replication account, uold.db)", tlsPath: '/uold/db/tls' });
+  const uoldDb = (t?: DbTlsRefs): DbEndpoint => ({ url: withDbTls(uold.urlFor('repl', 'pw'), t), link: "Uold's database (replication account, uold.db)", tlsPath: '/uold/db/tls' });
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imago-db-tls-'));
@@ -65,12 +64,15 @@ describe('transfer: every database link over TLS, servers that require it', func
     await uold.createUser('repl', 'pw', ['REPLICATION SLAVE, REPLICATION CLIENT ON *.*', 'SELECT ON shop.*']);
     await unew.createUser('admin', 'pw', ['ALL PRIVILEGES ON shop2.*']);
     await plain.createUser('repl', 'pw', ['SELECT ON *.*']);
-    tls = { ca: pem(ca.certFile), verifyIdentity: true };
+    // As the plan gives it: references, resolved when a connection opens.
+    tls = { caRef: `file:${ca.certFile}` };
   });
 
   it('copies and follows the binlog with every connection over TLS; flush and verify agree (0 differences)', async () => {
-    const source = { url: uold.urlFor('repl', 'pw'), database: 'shop', tls };
-    const target = { url: unew.urlFor('admin', 'pw'), database: 'shop2', tls };
+    // The TLS travels in the URLs (ssl-mode, ssl-ca): the transfer, its binlog reader, flush and verify all take it from there.
+    const source = { url: withDbTls(uold.urlFor('repl', 'pw'), tls), database: 'shop' };
+    const target = { url: withDbTls(unew.urlFor('admin', 'pw'), tls), database: 'shop2' };
+    assert.match(source.url, /\?ssl-mode=VERIFY_IDENTITY&ssl-ca=file%3A/);
     const ident = identityConversion([{ table: 'items', key: ['id'] }]);
     const t = new Transfer({ source, target, conversion: ident, serverId: readerServerId(), chunkSize: 500 });
     const ac = new AbortController();
@@ -86,8 +88,8 @@ describe('transfer: every database link over TLS, servers that require it', func
       await w.query("INSERT INTO items (id, name, qty, price) VALUES (5001, 'after copy', 1, 2.5)");
       await w.query('DELETE FROM items WHERE id <= 10');
       await w.end();
-      const pos = await readUoldPosition(uold.urlFor('repl', 'pw'), tls);
-      await flushTo(target.url, 'shop2', pos, 20_000, tls);
+      const pos = await readUoldPosition(source.url);
+      await flushTo(target.url, 'shop2', pos, 20_000);
       const p = t.progress();
       assert.equal(p.rowsCopied, 2_000);
       assert.ok(p.eventsApplied >= 11, `events applied from the stream: ${p.eventsApplied}`);
@@ -117,21 +119,21 @@ describe('transfer: every database link over TLS, servers that require it', func
   });
 
   it("a server certificate another CA signed: DB_TLS_UNVERIFIED, with or without verifyIdentity", async () => {
-    await assert.rejects(openDb(uoldDb({ ca: pem(other.certFile), verifyIdentity: true })), (e) => {
+    await assert.rejects(openDb(uoldDb({ caRef: `file:${other.certFile}` })), (e) => {
       assert.ok(isImagoError(e, 'DB_TLS_UNVERIFIED'), String(e));
       assert.match(e.message, /does not verify against the CA of caRef/);
       return true;
     });
     const r = new ReportBuilder();
-    await checkUoldServer(r, uold.urlFor('repl', 'pw'), 'shop', { ca: pem(other.certFile), verifyIdentity: true });
+    await checkUoldServer(r, withDbTls(uold.urlFor('repl', 'pw'), { caRef: `file:${other.certFile}` }), 'shop');
     assert.equal(r.report().checks.find((c) => c.name === 'reachable')?.code, 'DB_TLS_UNVERIFIED');
     // verifyIdentity: false checks the CA's signature only: the right CA connects, the wrong one still does not.
-    await (await openDb(uoldDb({ ca: pem(ca.certFile), verifyIdentity: false }))).end();
-    await assert.rejects(openDb(uoldDb({ ca: pem(other.certFile), verifyIdentity: false })), (e) => isImagoError(e, 'DB_TLS_UNVERIFIED'));
+    await (await openDb(uoldDb({ caRef: `file:${ca.certFile}`, verifyIdentity: false }))).end();
+    await assert.rejects(openDb(uoldDb({ caRef: `file:${other.certFile}`, verifyIdentity: false })), (e) => isImagoError(e, 'DB_TLS_UNVERIFIED'));
   });
 
   it('TLS asked of a server that has none: DB_TLS_FAILED', async () => {
-    await assert.rejects(openDb({ url: plain.urlFor('repl', 'pw'), tls, link: "Unew's database (admin account)", tlsPath: '/unew/tls' }), (e) => {
+    await assert.rejects(openDb({ url: withDbTls(plain.urlFor('repl', 'pw'), tls), link: "Unew's database (admin account)", tlsPath: '/unew/tls' }), (e) => {
       assert.ok(isImagoError(e, 'DB_TLS_FAILED'), String(e));
       assert.match(e.message, /^DB_TLS_FAILED: .*Unew's database \(admin account\).*does not offer TLS/);
       return true;
