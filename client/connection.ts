@@ -221,8 +221,8 @@ export function describeTemporalLink(s: ConnectionSettings): string {
   if (!t) parts.push('plain text, no TLS');
   else {
     parts.push(`TLS${t.serverName ? ` as ${t.serverName}` : ''}`);
-    parts.push(t.certPath || t.certData ? `client certificate ${t.certPath ?? '(from TEMPORAL_TLS_CERT_DATA)'}` : 'no client certificate');
-    parts.push(t.caPath || t.caData ? `CA ${t.caPath ?? '(from TEMPORAL_TLS_CA_DATA)'}` : "the system's CAs");
+    parts.push(t.certPath || t.certData ? `client certificate ${t.certPath ?? `(PEM from ${s.sources.tlsCertData ?? 'flag'})`}` : 'no client certificate');
+    parts.push(t.caPath || t.caData ? `CA ${t.caPath ?? `(PEM from ${s.sources.tlsCaData ?? 'flag'})`}` : "the system's CAs");
   }
   if (s.apiKey) parts.push('API key');
   return `Temporal at ${s.address} (address from ${s.sources.address ?? 'flag'}; ${parts.join(', ')})`;
