@@ -5,16 +5,42 @@ import type { UpgradePlan } from '../plan/types';
 import type { UnewHandle } from '../providers/provider';
 import type { ConversionModule } from '../transfer/conversion';
 import { IngressControlClient } from '../interceptors/ingress';
+import type { ControlClientTls } from '../interceptors/ingress/control-client';
+import { withDbTls, type DbEndpoint } from '../lib/db-tls';
 import { resolveSecret } from '../lib/secrets';
 import { imagoError } from '../lib/errors';
 import { Context } from '@temporalio/activity';
 
+/** Uold's database URL for the replication account, with its TLS (uold.db.tls) as parameters: every connection opened from it uses it. */
 export function uoldDbUrl(plan: UpgradePlan): string {
-  return resolveSecret(plan.uold.db.urlRef, '/uold/db/urlRef');
+  return withDbTls(resolveSecret(plan.uold.db.urlRef, '/uold/db/urlRef'), plan.uold.db.tls);
 }
 
-export function unewAdminUrl(handle: UnewHandle): string {
-  return resolveSecret(handle.db.adminUrlRef, `Unew ${handle.upgradeId} admin URL`);
+/** Unew's admin URL, with its TLS: the provider's when it made the certificates (handle.db.tls), else the plan's unew.tls. */
+export function unewAdminUrl(handle: UnewHandle, plan: UpgradePlan): string {
+  return withDbTls(resolveSecret(handle.db.adminUrlRef, `Unew ${handle.upgradeId} admin URL`), handle.db.tls ?? plan.unew.tls);
+}
+
+/** Uold's database as the replication account reaches it, named for messages. */
+export function uoldDb(plan: UpgradePlan): DbEndpoint {
+  return { url: uoldDbUrl(plan), link: "Uold's database (replication account, uold.db)", tlsPath: '/uold/db/tls' };
+}
+
+/** Unew's database as the admin account reaches it, named for messages. */
+export function unewAdminDb(handle: UnewHandle, plan: UpgradePlan): DbEndpoint {
+  return { url: unewAdminUrl(handle, plan), link: "Unew's database (admin account)", tlsPath: handle.db.tls ? `Unew's TLS (made by the ${handle.provider} provider)` : '/unew/tls' };
+}
+
+/** The client side of an interceptor's HTTPS control API: the plan's references, resolved on the worker. */
+export function controlTlsOf(ing: UpgradePlan['uold']['ingress'][number], i: number): ControlClientTls | undefined {
+  const t = ing.tls;
+  if (!t) return undefined;
+  const at = `/uold/ingress/${i}/tls`;
+  return {
+    ...(t.caRef ? { ca: resolveSecret(t.caRef, `${at}/caRef`) } : {}),
+    ...(t.certRef && t.keyRef ? { cert: resolveSecret(t.certRef, `${at}/certRef`), key: resolveSecret(t.keyRef, `${at}/keyRef`) } : {}),
+    ...(t.serverName ? { serverName: t.serverName } : {}),
+  };
 }
 
 /**
@@ -24,7 +50,7 @@ export function unewAdminUrl(handle: UnewHandle): string {
  */
 export function ingressClients(plan: UpgradePlan): IngressControlClient[] {
   const timeoutMs = Math.min(10_000, Math.max(1_000, Math.floor(plan.switchover.holdTimeoutMs / 2)));
-  return plan.uold.ingress.map((ing, i) => new IngressControlClient(ing.controlUrl, resolveSecret(ing.tokenRef, `/uold/ingress/${i}/tokenRef`), timeoutMs));
+  return plan.uold.ingress.map((ing, i) => new IngressControlClient(ing.controlUrl, resolveSecret(ing.tokenRef, `/uold/ingress/${i}/tokenRef`), timeoutMs, controlTlsOf(ing, i)));
 }
 
 export function loadConversion(plan: UpgradePlan): ConversionModule {

@@ -6,13 +6,13 @@
  * GET traffic never exercises; an extra one is a security exposure that no
  * reply comparison can see. Both fail the gate before any client reaches Unew.
  */
-import * as mysql from 'mysql2/promise';
 import type { UpgradePlan } from '../plan/types';
 import type { UnewHandle } from '../providers/provider';
 import type { TestResult } from '../workflows/status';
 import { META_TABLES } from '../transfer/meta';
 import { DEFAULT_APP_PRIVILEGES } from '../plan/schema';
-import { unewAdminUrl } from './context';
+import { unewAdminDb } from './context';
+import { openDb } from '../lib/db-tls';
 
 export const GRANTS_TEST_NAME = 'imago: database grants';
 
@@ -56,7 +56,7 @@ export function createGrantsActivities() {
       const result = (passed: boolean, output: string): TestResult => ({ name: GRANTS_TEST_NAME, passed, exitCode: passed ? 0 : 1, durationMs: Date.now() - started, output });
       if (!user) return result(true, `skipped: provider '${handle.provider}' does not name the application's database account`);
       const database = handle.db.database;
-      const c = await mysql.createConnection({ uri: unewAdminUrl(handle) });
+      const c = await openDb(unewAdminDb(handle, plan));
       try {
         const [tableRows] = await c.query("SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ? AND table_type = 'BASE TABLE'", [database]) as [any[], unknown];
         const tables = tableRows.map((r) => String(r.t)).filter((t) => !META_TABLES.includes(t)).sort();

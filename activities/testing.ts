@@ -92,7 +92,7 @@ export function createTestingActivities() {
       let freshness = 'not checked';
       if (handle) {
         try {
-          const { waitedMs } = await flushTo(unewAdminUrl(handle), handle.db.database, await readUoldPosition(uoldDbUrl(plan)), plan.transfer.maxLagMs);
+          const { waitedMs } = await flushTo(unewAdminUrl(handle, plan), handle.db.database, await readUoldPosition(uoldDbUrl(plan)), plan.transfer.maxLagMs);
           freshness = `Unew reached Uold's position in ${waitedMs} ms`;
         } catch (err) {
           unewFresh = false;
@@ -109,7 +109,7 @@ export function createTestingActivities() {
     async verifyData(handle: UnewHandle, plan: UpgradePlan): Promise<VerificationSummary> {
       const r = await withHeartbeat('verifying', () => verify({
         source: { url: uoldDbUrl(plan), database: plan.uold.db.database },
-        target: { url: unewAdminUrl(handle), database: handle.db.database },
+        target: { url: unewAdminUrl(handle, plan), database: handle.db.database },
         conversion: loadConversion(plan),
         chunkSize: plan.verify.chunkSize,
         niceRatio: plan.verify.niceRatio ?? 1,

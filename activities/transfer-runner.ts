@@ -94,7 +94,7 @@ export function createTransferActivities(client: () => Client) {
 
       const create = () => createTransfer({
         source: { url: uoldDbUrl(plan), database: plan.uold.db.database },
-        target: { url: unewAdminUrl(handle), database: handle.db.database },
+        target: { url: unewAdminUrl(handle, plan), database: handle.db.database },
         conversion: loadConversion(plan),
         chunkSize: plan.transfer.chunkSize,
         parallelTables: plan.transfer.parallelTables,

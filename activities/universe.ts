@@ -1,13 +1,13 @@
 /** Bootstrapping activities: validate the plan on the worker, preflight Uold, create / start / destroy Unew. */
 import * as fs from 'node:fs';
-import * as mysql from 'mysql2/promise';
 import type { UpgradePlan } from '../plan/types';
 import type { Provider, UnewHandle, UoldRetirement } from '../providers/provider';
 import { validateLoadedPlan } from '../plan/load';
 import { imagoError } from '../lib/errors';
 import { Context } from '@temporalio/activity';
 import { preflightError, runPreflight, type PreflightReport } from './preflight';
-import { planDir, unewAdminUrl, withHeartbeat } from './context';
+import { planDir, unewAdminDb, withHeartbeat } from './context';
+import { openDb } from '../lib/db-tls';
 
 export function createUniverseActivities(providers: Record<string, Provider>) {
   const providerOf = (plan: UpgradePlan): Provider => {
@@ -43,7 +43,7 @@ export function createUniverseActivities(providers: Record<string, Provider>) {
     /** Applies the new schema to Unew's empty database. Idempotent: skipped when the tables already exist. */
     async installSchema(handle: UnewHandle, plan: UpgradePlan): Promise<{ statements: number }> {
       const sql = fs.readFileSync(plan.unew.schemaFile, 'utf8');
-      const conn = await mysql.createConnection({ uri: unewAdminUrl(handle), multipleStatements: true });
+      const conn = await openDb(unewAdminDb(handle, plan), { multipleStatements: true });
       try {
         await conn.query(`USE \`${handle.db.database}\``);
         const [rows] = await conn.query('SHOW TABLES') as any;

@@ -11,14 +11,23 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as net from 'node:net';
 import * as path from 'node:path';
-import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
-import { imagoError } from '../lib/errors';
+import * as tls from 'node:tls';
+import { Client, Connection, type ConnectionOptions, type TLSConfig } from '@temporalio/client';
+import type { NativeConnectionOptions } from '@temporalio/worker';
+import { imagoError, type ImagoError } from '../lib/errors';
 
 /** 'server': recorded on the namespace; 'derived': the dev server's port + 1000 (uiUrl only). */
 export type SettingSource = 'flag' | 'env' | 'file' | 'server' | 'derived' | 'default';
 
-/** Flags as the CLI spells them (camelCased); the same keys are accepted in the config file. */
+/**
+ * Flags as the CLI spells them (camelCased); the same keys are accepted in the
+ * config file. The `*Data` keys hold PEM text instead of a file's path (the
+ * Temporal CLI's TEMPORAL_TLS_*_DATA variables, for containers whose secrets
+ * come as environment variables); the CLI has no flag for them, since a
+ * command line is readable by every user of the host.
+ */
 export interface ConnectionFlags {
   address?: string;
   namespace?: string;
@@ -26,17 +35,36 @@ export interface ConnectionFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  tlsCertData?: string;
+  tlsKeyData?: string;
+  tlsCaData?: string;
   tlsServerName?: string;
   apiKey?: string;
   uiUrl?: string;
   config?: string;
 }
 
+/** How the connection is secured: files by path, or their PEM text (`*Data`); at most one of each pair. */
+export interface TemporalTls {
+  certPath?: string;
+  keyPath?: string;
+  caPath?: string;
+  certData?: string;
+  keyData?: string;
+  caData?: string;
+  serverName?: string;
+}
+
+/**
+ * The one model of a connection to Temporal, shared by the CLI, the library
+ * (ImagoClient) and the worker (worker/run.ts, `imago worker`): whatever the
+ * CLI can reach, the worker reaches with the same settings.
+ */
 export interface ConnectionSettings {
   address: string;
   namespace: string;
   /** null: plain-text gRPC (the dev server). */
-  tls: { certPath?: string; keyPath?: string; caPath?: string; serverName?: string } | null;
+  tls: TemporalTls | null;
   apiKey?: string;
   uiUrl: string;
   /** Where each setting came from, for `imago status --json` and error messages. */
@@ -63,6 +91,9 @@ const ENV_NAMES: Record<Exclude<keyof ConnectionFlags, 'config'>, string> = {
   tlsCert: 'TEMPORAL_TLS_CERT',
   tlsKey: 'TEMPORAL_TLS_KEY',
   tlsCa: 'TEMPORAL_TLS_CA',
+  tlsCertData: 'TEMPORAL_TLS_CERT_DATA',
+  tlsKeyData: 'TEMPORAL_TLS_KEY_DATA',
+  tlsCaData: 'TEMPORAL_TLS_CA_DATA',
   tlsServerName: 'TEMPORAL_TLS_SERVER_NAME',
   apiKey: 'TEMPORAL_API_KEY',
   uiUrl: 'IMAGO_UI_URL',
@@ -126,16 +157,32 @@ export function resolveSettings(flags: ConnectionFlags = {}, env: NodeJS.Process
   const uiUrl = (v.uiUrl ?? devServerUiUrl(address)).replace(/\/+$/, '');
   if (!/^[^\s:/]+:\d{1,5}$/.test(address)) errors.push(`address '${address}' (${sources.address}): expected host:port`);
   if (!/^https?:\/\/\S+$/.test(uiUrl)) errors.push(`uiUrl '${uiUrl}' (${sources.uiUrl}): expected an http(s) URL`);
-  if ((v.tlsCert === undefined) !== (v.tlsKey === undefined)) errors.push('tlsCert and tlsKey: give both or neither (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY)');
-  for (const key of ['tlsCert', 'tlsKey', 'tlsCa'] as const) {
-    const p = v[key];
-    if (p !== undefined && !fs.existsSync(p)) errors.push(`${key} (${sources[key]}): file not found: ${p}`);
+  const hasCert = v.tlsCert !== undefined || v.tlsCertData !== undefined;
+  const hasKey = v.tlsKey !== undefined || v.tlsKeyData !== undefined;
+  if (hasCert !== hasKey) errors.push('tlsCert and tlsKey: give both or neither (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, or their _DATA forms)');
+  for (const [p, d] of [['tlsCert', 'tlsCertData'], ['tlsKey', 'tlsKeyData'], ['tlsCa', 'tlsCaData']] as const) {
+    if (v[p] !== undefined && v[d] !== undefined) errors.push(`${p} (${sources[p]}) and ${d} (${sources[d]}): give the file or its content, not both`);
+    const file = v[p];
+    if (file !== undefined && !fs.existsSync(file)) errors.push(`${p} (${sources[p]}): file not found: ${file}`);
+    const data = v[d];
+    if (data !== undefined && !/-----BEGIN [A-Z ]+-----/.test(data)) errors.push(`${d} (${sources[d]}): expected PEM text (-----BEGIN ...-----)`);
   }
   if (errors.length) throw imagoError('CLIENT_CONFIG_INVALID', errors.join('; '));
-  // As in the Temporal CLI: client certificates or an API key switch TLS on unless it is explicitly off.
-  const wantTls = v.tls ?? (v.tlsCert !== undefined || v.tlsCa !== undefined || v.apiKey !== undefined);
-  const tls = wantTls ? { certPath: v.tlsCert, keyPath: v.tlsKey, caPath: v.tlsCa, serverName: v.tlsServerName } : null;
+  // As in the Temporal CLI: client certificates, a CA or an API key switch TLS on unless it is explicitly off.
+  const wantTls = v.tls ?? (hasCert || v.tlsCa !== undefined || v.tlsCaData !== undefined || v.apiKey !== undefined);
+  const tls: TemporalTls | null = wantTls ? Object.fromEntries(Object.entries({
+    certPath: v.tlsCert, keyPath: v.tlsKey, caPath: v.tlsCa, certData: v.tlsCertData, keyData: v.tlsKeyData, caData: v.tlsCaData, serverName: v.tlsServerName,
+  }).filter(([, x]) => x !== undefined)) : null;
   return Object.freeze({ address, namespace, tls, apiKey: v.apiKey, uiUrl, sources, configFile: fs.existsSync(configFile) ? configFile : undefined });
+}
+
+/**
+ * Settings for a plain-text frontend at `address` (a dev server), read from
+ * nothing else: for code that starts its own server (tests, the demo).
+ */
+export function plainSettings(address: string, namespace = DEFAULT_NAMESPACE): ConnectionSettings {
+  const sources: Record<string, SettingSource> = { address: 'flag', namespace: 'flag', uiUrl: 'derived' };
+  return Object.freeze({ address, namespace, tls: null, uiUrl: devServerUiUrl(address), sources });
 }
 
 /** The Temporal web UI page of one workflow. */
@@ -143,25 +190,105 @@ export function workflowUrl(settings: Pick<ConnectionSettings, 'uiUrl' | 'namesp
   return `${settings.uiUrl}/namespaces/${encodeURIComponent(settings.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }
 
-export function connectionOptions(s: ConnectionSettings): ConnectionOptions {
-  const read = (p?: string) => (p ? fs.readFileSync(p) : undefined);
+/** The TLS material, read from its files or taken from the settings; undefined for plain text. */
+function tlsConfig(s: ConnectionSettings): TLSConfig | undefined {
+  if (!s.tls) return undefined;
+  const t = s.tls;
+  const read = (file: string | undefined, data: string | undefined): Buffer | undefined => (data !== undefined ? Buffer.from(data) : file ? fs.readFileSync(file) : undefined);
+  const crt = read(t.certPath, t.certData);
+  const key = read(t.keyPath, t.keyData);
   return {
-    address: s.address,
-    connectTimeout: 5_000,
-    apiKey: s.apiKey,
-    tls: s.tls ? {
-      serverNameOverride: s.tls.serverName,
-      serverRootCACertificate: read(s.tls.caPath),
-      clientCertPair: s.tls.certPath && s.tls.keyPath ? { crt: read(s.tls.certPath)!, key: read(s.tls.keyPath)! } : undefined,
-    } : undefined,
+    serverNameOverride: t.serverName,
+    serverRootCACertificate: read(t.caPath, t.caData),
+    clientCertPair: crt && key ? { crt, key } : undefined,
   };
 }
 
+/** For the client library's Connection (the CLI, ImagoClient, the worker's own client). */
+export function connectionOptions(s: ConnectionSettings): ConnectionOptions {
+  return { address: s.address, connectTimeout: 5_000, apiKey: s.apiKey, tls: tlsConfig(s) };
+}
+
+/** For the worker's NativeConnection (its polls go through the SDK's Rust core): the same settings. */
+export function nativeConnectionOptions(s: ConnectionSettings): NativeConnectionOptions {
+  return { address: s.address, apiKey: s.apiKey, tls: tlsConfig(s) ?? null };
+}
+
+/** "Temporal at host:port (namespace x; TLS: client certificate, CA file)": the link, for messages. */
+export function describeTemporalLink(s: ConnectionSettings): string {
+  const t = s.tls;
+  const parts = [`namespace ${s.namespace}`];
+  if (!t) parts.push('plain text, no TLS');
+  else {
+    parts.push(`TLS${t.serverName ? ` as ${t.serverName}` : ''}`);
+    parts.push(t.certPath || t.certData ? `client certificate ${t.certPath ?? `(PEM from ${s.sources.tlsCertData ?? 'flag'})`}` : 'no client certificate');
+    parts.push(t.caPath || t.caData ? `CA ${t.caPath ?? `(PEM from ${s.sources.tlsCaData ?? 'flag'})`}` : "the system's CAs");
+  }
+  if (s.apiKey) parts.push('API key');
+  return `Temporal at ${s.address} (address from ${s.sources.address ?? 'flag'}; ${parts.join(', ')})`;
+}
+
+/**
+ * Why a connection to Temporal failed, in words: the transports' own messages
+ * ("Received HTTP status code 400", "h2 protocol error", "Failed to connect
+ * before the deadline") name no setting. `who` is the side of the link: 'the
+ * CLI', 'the worker'. When the error itself does not tell, a TLS handshake of
+ * our own with the same settings (no call, no credential beyond the client
+ * certificate) tells a certificate that does not verify, or a TLS endpoint
+ * reached in plain text, from a server that is down.
+ */
+export async function temporalConnectError(s: ConnectionSettings, err: unknown, who: string): Promise<ImagoError> {
+  const message = String((err as Error)?.message ?? err);
+  const why = whyFromText(s, `${message} ${String(((err as { cause?: Error })?.cause)?.message ?? '')}`) ?? await whyFromHandshake(s).catch(() => undefined);
+  return imagoError('CLIENT_UNREACHABLE', `${who} → ${describeTemporalLink(s)}: ${why ? `${why} (${message})` : message}`, err);
+}
+
+const WHY = {
+  unverified: "the server's certificate does not verify: give the CA that signed it (--tls-ca, TEMPORAL_TLS_CA) and, when the address is not a name in the certificate, --tls-server-name",
+  noClientCert: 'the TLS endpoint refused the call without a client certificate (a proxy or server that requires mTLS answers HTTP 400 or a certificate alert): give --tls-cert and --tls-key (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY)',
+  badClientCert: 'the TLS endpoint refused the client certificate: it must be signed by a CA the server trusts, and be valid for client authentication',
+  plainToTls: 'the endpoint did not speak plain-text gRPC: if it expects TLS, pass --tls (with --tls-ca for a private CA, and --tls-cert/--tls-key if it requires a client certificate)',
+} as const;
+
+function whyFromText(s: ConnectionSettings, text: string): string | undefined {
+  const hasCert = !!(s.tls?.certPath || s.tls?.certData);
+  if (/UnknownIssuer|unable to (get|verify)|self[- ]signed|certificate (verify|has expired)|CERT_|InvalidCertificate|NotValidForName|Hostname\/IP does not match/i.test(text)) return WHY.unverified;
+  if (s.tls && !hasCert && /\b400\b|Bad Request|certificate required|alert.*certificate|handshake/i.test(text)) return WHY.noClientCert;
+  if (s.tls && hasCert && /\b400\b|Bad Request|bad certificate|unknown ca|certificate/i.test(text)) return WHY.badClientCert;
+  if (!s.tls && /h2 protocol error|GoAway|FRAME_SIZE_ERROR|HTTP\/0\.9|wrong version number|Protocol error|ECONNRESET|socket hang up/i.test(text)) return WHY.plainToTls;
+  return undefined;
+}
+
+/** A TLS handshake with the settings' material, to learn why a connection failed; undefined when it does not tell. */
+function whyFromHandshake(s: ConnectionSettings): Promise<string | undefined> {
+  const m = /^(.*):(\d+)$/.exec(s.address);
+  if (!m) return Promise.resolve(undefined);
+  const host = m[1].replace(/^\[|\]$/g, '');
+  const t = tlsConfig(s);
+  const name = t?.serverNameOverride ?? (net.isIP(host) ? undefined : host);
+  return new Promise((resolve) => {
+    const b = (x: Uint8Array | undefined): Buffer | undefined => (x ? Buffer.from(x) : undefined);
+    const options: tls.ConnectionOptions = {
+      host, port: Number(m[2]), ALPNProtocols: ['h2'], ...(name ? { servername: name } : {}),
+      // Plain-text settings: only whether the endpoint speaks TLS at all is asked, nothing is verified or sent.
+      ...(t ? { ca: b(t.serverRootCACertificate), cert: b(t.clientCertPair?.crt), key: b(t.clientCertPair?.key), rejectUnauthorized: true } : { rejectUnauthorized: false }),
+      ...(t?.serverNameOverride ? { checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(t.serverNameOverride!, cert) } : {}),
+    };
+    const socket = tls.connect(options, () => { socket.destroy(); resolve(t ? undefined : WHY.plainToTls); });
+    const timer = setTimeout(() => { socket.destroy(); resolve(undefined); }, 3_000);
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(t && (/CERT|SELF_SIGNED|UNABLE_TO_|ALTNAME|HOSTNAME/.test(String(e.code)) || /Hostname\/IP does not match/.test(e.message)) ? WHY.unverified : undefined);
+    });
+    socket.once('close', () => clearTimeout(timer));
+  });
+}
+
 /** Opens the connection; the caller closes `connection` when done. */
-export async function connect(s: ConnectionSettings): Promise<{ client: Client; connection: Connection }> {
+export async function connect(s: ConnectionSettings, who = 'the CLI'): Promise<{ client: Client; connection: Connection }> {
   let connection: Connection;
   try { connection = await Connection.connect(connectionOptions(s)); } catch (err) {
-    throw imagoError('CLIENT_UNREACHABLE', `${s.address} (address from ${s.sources.address}): ${(err as Error).message}`, err);
+    throw await temporalConnectError(s, err, who);
   }
   return { client: new Client({ connection, namespace: s.namespace }), connection };
 }

@@ -99,6 +99,13 @@ export const ERRORS = {
   CLIENT_SEARCH_ATTRIBUTES_MISSING: { message: "The Temporal namespace lacks Imago's search attributes", retryable: false, hint: "Register them once per namespace with 'imago server setup' (same --address and --namespace), as the message says." },
   CLIENT_SERVER_REFUSED: { message: 'The Temporal server refused the request', retryable: false, hint: "Read the server's reason in the message: a missing permission (the operator service needs an admin role), a namespace that does not exist, or a server too old for the call." },
   CLIENT_INIT_REFUSED: { message: 'imago init would overwrite files that exist', retryable: false, hint: 'Give an empty or new --out folder, or --force to overwrite the files it names.' },
+
+  // --- TLS of every link (docs/security.md)
+  INGRESS_CONTROL_INSECURE: { message: "The interceptor's control API would be served in plain HTTP on an address other hosts can reach", retryable: false, hint: 'Give it a certificate (--control-cert, --control-key; --control-client-ca to require client certificates), or keep --control on loopback; --control-allow-plain-http accepts the risk, with a warning.' },
+  INGRESS_TLS_FAILED: { message: "The TLS link to an interceptor's control API failed", retryable: false, hint: "Read the cause: the CA that signed the interceptor's certificate (uold.ingress[].tls.caRef), the client certificate it requires (tls.certRef, tls.keyRef), or http/https in controlUrl." },
+  DB_TLS_REQUIRED: { message: 'The database server requires TLS, and the plan has no TLS settings for it', retryable: false, hint: "Add tls to the plan's section of that database (uold.db.tls, unew.tls): caRef, the CA that signed the server's certificate, and certRef/keyRef when its account requires a client certificate." },
+  DB_TLS_UNVERIFIED: { message: "The database server's certificate does not verify", retryable: false, hint: "caRef must hold the CA that signed the server's certificate, and the certificate must name the host of the URL (or set verifyIdentity: false to check only the CA's signature)." },
+  DB_TLS_FAILED: { message: 'The TLS connection to the database failed', retryable: false, hint: 'Read the cause: a server without TLS, a client certificate the server refuses (certRef/keyRef), or a key that does not match its certificate.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -20,6 +20,12 @@ export interface MariaDbOptions {
   bufferPoolMb?: number;
   /** Extra mariadbd flags (e.g. a wrong time zone injected by the fault lab). */
   extraArgs?: string[];
+  /**
+   * Serve TLS with these PEM files (the server's certificate must name
+   * 127.0.0.1 and localhost: mysql2 checks an IP-address URL against 'localhost'). With requireSecureTransport every TCP connection must use TLS
+   * (require_secure_transport=ON), this instance's own included.
+   */
+  tls?: MariaDbTls;
   /** Remove baseDir on destroy() (default: true when baseDir was not given). */
   removeOnDestroy?: boolean;
   /**
@@ -29,6 +35,13 @@ export interface MariaDbOptions {
    * the worker's whole process group; Unew's database must outlive that.
    */
   ownSession?: boolean;
+}
+
+export interface MariaDbTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  requireSecureTransport?: boolean;
 }
 
 let nextServerId = 100 + (process.pid % 1000) * 10;
@@ -94,6 +107,7 @@ export class MariaDbInstance {
         '--binlog-format=ROW', '--binlog-row-image=FULL', '--binlog-row-metadata=FULL',
         '--skip-name-resolve', '--max-connections=500', `--innodb-buffer-pool-size=${this.opts.bufferPoolMb ?? 2048}M`,
         '--innodb-flush-log-at-trx-commit=2', '--sync-binlog=0',
+        ...this.tlsArgs(),
         ...(this.opts.extraArgs ?? []),
       ], path.join(this.baseDir, 'stdout.log'), this.opts.ownSession ? { detached: true } : {});
       if (this.opts.ownSession) this.proc.child.unref();
@@ -113,11 +127,25 @@ export class MariaDbInstance {
     }
   }
 
+  private tlsArgs(): string[] {
+    const t = this.opts.tls;
+    if (!t) return [];
+    return [`--ssl-ca=${t.caFile}`, `--ssl-cert=${t.certFile}`, `--ssl-key=${t.keyFile}`, ...(t.requireSecureTransport ? ['--require-secure-transport=ON'] : [])];
+  }
+
+  /** The TLS files this instance serves with, if any. */
+  get tls(): MariaDbTls | undefined { return this.opts.tls; }
+
+  /** mysql2's `ssl` for this instance's own connections: verified against its CA. */
+  private ssl(): mysql.SslOptions | undefined {
+    return this.opts.tls ? { ca: fs.readFileSync(this.opts.tls.caFile, 'utf8'), rejectUnauthorized: true, verifyIdentity: true } : undefined;
+  }
+
   private async waitReady(): Promise<void> {
     const deadline = Date.now() + 30_000;
     for (;;) {
       try {
-        const c = await mysql.createConnection({ host: '127.0.0.1', port: this.port, user: 'root' });
+        const c = await mysql.createConnection({ host: '127.0.0.1', port: this.port, user: 'root', ssl: this.ssl() });
         await c.end();
         return;
       } catch (err) {
@@ -129,7 +157,7 @@ export class MariaDbInstance {
 
   /** A root connection (multipleStatements on) for set-up work. Caller ends it. */
   connect(database?: string): Promise<mysql.Connection> {
-    return mysql.createConnection({ host: '127.0.0.1', port: this.port, user: 'root', database, multipleStatements: true });
+    return mysql.createConnection({ host: '127.0.0.1', port: this.port, user: 'root', database, multipleStatements: true, ssl: this.ssl() });
   }
 
   async query(sql: string, params: unknown[] = []): Promise<unknown> {

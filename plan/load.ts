@@ -112,6 +112,26 @@ function crossFieldErrors(filled: unknown, complete: boolean): string[] {
   const [drain, flush, hold] = numbers(plan.switchover?.drainTimeoutMs, plan.switchover?.flushTimeoutMs, plan.switchover?.holdTimeoutMs);
   if (drain + flush >= hold) errors.push('/switchover/holdTimeoutMs: must exceed drainTimeoutMs + flushTimeoutMs, or every hold would time out');
   errors.push(...compareRulesErrors(plan.compare).map((e) => `/compare${e}`));
+  errors.push(...tlsErrors(plan));
+  return errors;
+}
+
+/** TLS settings that contradict the rest of the plan (docs/security.md). */
+function tlsErrors(plan: DeepUnknown<PlanFile>): string[] {
+  const errors: string[] = [];
+  const ingress = Array.isArray(plan.uold?.ingress) ? plan.uold.ingress as Array<{ controlUrl?: unknown; tls?: unknown }> : [];
+  ingress.forEach((ing, i) => {
+    if (ing?.tls !== undefined && typeof ing.controlUrl === 'string' && !ing.controlUrl.startsWith('https://')) {
+      errors.push(`/uold/ingress/${i}/tls: TLS settings for an http:// controlUrl; use https://`);
+    }
+  });
+  // The local provider serves Unew's database with certificates it makes for the universe: the plan cannot name others.
+  const tls = plan.unew?.tls as Record<string, unknown> | undefined;
+  if ((plan.unew?.provider ?? 'local') === 'local' && tls && typeof tls === 'object') {
+    for (const key of ['caRef', 'certRef', 'keyRef']) {
+      if (tls[key] !== undefined) errors.push(`/unew/tls/${key}: the local provider makes Unew's certificates itself (a CA of the universe's own); give only verifyIdentity`);
+    }
+  }
   return errors;
 }
 

@@ -27,9 +27,34 @@ const UrlPath = (def: string, description: string) => Default(Type.String({ patt
 
 const version = (which: string) => Section({ version: Type.String({ minLength: 1, description: `The ${which} version's name, for the status, the web UI and reports.` }) }, { description: `The ${which} version.` });
 
+const pemRef = (description: string) => Type.Optional(Type.With(SecretRef, { description }));
+/** A client certificate goes with its key: the schema says so to editors too. */
+const certWithKey = { certRef: ['keyRef'], keyRef: ['certRef'] };
+
+/**
+ * TLS of one database's connections: every connection Imago makes to it
+ * (mysql2 and the binlog reader alike) verifies the server's certificate,
+ * and fails rather than fall back to plain text.
+ */
+export const dbTlsSchema = Type.Object({
+  caRef: pemRef("The CA certificate(s) (PEM) that signed the server's certificate; default: Node's bundled public CAs."),
+  certRef: pemRef('A client certificate (PEM), for an account that requires one (REQUIRE X509); with keyRef.'),
+  keyRef: pemRef("The client certificate's private key (PEM); with certRef."),
+  verifyIdentity: Default(Type.Boolean({ description: "The server's certificate must name the host of the database URL (a DNS name or an IP address among its subject alternative names); false: only its signature by caRef is checked." }), true),
+}, { additionalProperties: false, dependencies: certWithKey, description: "TLS for every connection to this database: its certificate is verified against caRef, never skipped. Absent: plain text (refused by a server that requires TLS; the preflight says so)." });
+
+/** TLS of an interceptor's control API (served with --control-cert; --control-client-ca makes it require a client certificate). */
+export const controlTlsSchema = Type.Object({
+  caRef: pemRef("The CA certificate (PEM) that signed the interceptor's certificate; default: Node's bundled public CAs."),
+  certRef: pemRef('The client certificate (PEM) the interceptor requires (--control-client-ca); with keyRef.'),
+  keyRef: pemRef("The client certificate's private key (PEM); with certRef."),
+  serverName: Type.Optional(Type.String({ minLength: 1, description: "The name the interceptor's certificate is checked against, when it does not name the host of controlUrl." })),
+}, { additionalProperties: false, dependencies: certWithKey, description: 'How the worker reaches this control API over HTTPS (controlUrl https://): the CA to verify it, the client certificate it requires.' });
+
 export const ingressRefSchema = Section({
-  controlUrl: Type.String({ pattern: '^https?://', description: "The interceptor's control API." }),
+  controlUrl: Type.String({ pattern: '^https?://', description: "The interceptor's control API: https:// when it is served with a certificate (required off loopback)." }),
   tokenRef: Type.With(SecretRef, { description: "The interceptor's control token ('env:NAME' or 'file:/path', resolved on the worker): it can hold and switch traffic." }),
+  tls: Type.Optional(controlTlsSchema),
 });
 
 export const planTestSchema = Section({
@@ -61,6 +86,7 @@ export const unewSchema = Section({
   schemaFile: Type.String({ minLength: 1, description: "The new schema (SQL), applied to Unew's empty database; relative to the plan's folder." }),
   conversion: Type.String({ minLength: 1, description: "Module whose default export is a ConversionModule (transfer/conversion.ts); relative to the plan's folder." }),
   app: unewAppSchema,
+  tls: Type.Optional(Type.With(dbTlsSchema, { description: "TLS to Unew's database: Imago's admin connections and the application's. With the local provider, its MariaDB then runs with TLS only (require_secure_transport), with a certificate from a CA made for the universe: give only verifyIdentity here; the application's DATABASE_URL carries the CA (docs/local-provider.md)." })),
   ...providerSectionProperties(),
   // Optional in the type: plans in the history of workflows started before the grants check have none.
   grants: Backfilled(grantsSchema, {}),
@@ -78,6 +104,7 @@ const planProperties = {
     db: Section({
       urlRef: Type.With(SecretRef, { description: 'The replication user: REPLICATION SLAVE, REPLICATION CLIENT, SELECT.' }),
       database: Type.With(DatabaseName, { description: "Uold's database: every table in it is converted or listed in the conversion's ignoreTables." }),
+      tls: Type.Optional(dbTlsSchema),
     }, { description: "Uold's database, read as the replication user only (binlog and SELECT)." }),
   }, { description: 'The running system: its interceptors and its database. Imago never writes to it.' }),
   unew: unewSchema,

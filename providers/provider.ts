@@ -18,6 +18,11 @@ export interface UnewDatabase {
   database: string;
   /** The account Unew's application connects as (checked by the grants check), when the provider knows it. */
   appUser?: string;
+  /**
+   * TLS of the admin connections, as references, when the provider made the
+   * certificates (local: a CA per universe); otherwise the plan's unew.tls applies.
+   */
+  tls?: { caRef?: string; certRef?: string; keyRef?: string; verifyIdentity?: boolean };
 }
 
 export interface UnewHandle {

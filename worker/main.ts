@@ -1,31 +1,13 @@
 /**
- * `npx tsx worker/main.ts [--address host:port] [--namespace ns] [--task-queue q] [--max-activities n] [--workflow-bundle FILE]`
- * Defaults from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, IMAGO_TASK_QUEUE, IMAGO_WORKER_MAX_ACTIVITIES.
+ * `npx tsx worker/main.ts [options]`: the worker as a process of its own, the
+ * same command as `imago worker` (client/commands/processes.ts), so both take
+ * the same options and connect the same way: --address, --namespace, --tls,
+ * --tls-cert, --tls-key, --tls-ca, --tls-server-name, --api-key, --config
+ * (or the Temporal CLI's environment variables, or the config file), and
+ * --task-queue, --max-activities, --workflow-bundle (or IMAGO_TASK_QUEUE,
+ * IMAGO_WORKER_MAX_ACTIVITIES, IMAGO_WORKFLOW_BUNDLE). SIGINT/SIGTERM stop it
+ * gracefully; exit 1 with the message on a bad option or an unreachable server.
  */
-import { parseArgs } from 'node:util';
-import { Runtime } from '@temporalio/worker';
-import { runWorker } from './run';
+import { main } from '../client/cli';
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      address: { type: 'string', default: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' },
-      namespace: { type: 'string', default: process.env.TEMPORAL_NAMESPACE ?? 'default' },
-      'task-queue': { type: 'string', default: process.env.IMAGO_TASK_QUEUE ?? 'imago' },
-      'max-activities': { type: 'string', default: process.env.IMAGO_WORKER_MAX_ACTIVITIES ?? '20' },
-      'workflow-bundle': { type: 'string', default: process.env.IMAGO_WORKFLOW_BUNDLE },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    console.log('usage: imago worker [--address host:port] [--namespace ns] [--task-queue q] [--max-activities n] [--workflow-bundle FILE]');
-    return;
-  }
-  Runtime.install({ logger: undefined, shutdownSignals: ['SIGINT', 'SIGTERM'] });
-  await runWorker({
-    address: values.address!, namespace: values.namespace, taskQueue: values['task-queue'],
-    maxConcurrentActivities: Number(values['max-activities']), workflowBundlePath: values['workflow-bundle'],
-  });
-}
-
-main().catch((err) => { console.error(err?.message ?? err); process.exit(1); });
+void main(['worker', ...process.argv.slice(2)]);

@@ -48,7 +48,7 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
     const clients = ingressClients(args.plan).map((c, i) => hooks.wrapClient?.(c, i, { workflowId: args.workflowId, attempt: args.attempt }) ?? c);
     return {
       workflowId: args.workflowId, attempt: args.attempt, plan: args.plan, handle: args.handle, clients,
-      provider: providerOf(args.plan), sourceUrl: uoldDbUrl(args.plan), targetUrl: unewAdminUrl(args.handle),
+      provider: providerOf(args.plan), sourceUrl: uoldDbUrl(args.plan), targetUrl: unewAdminUrl(args.handle, args.plan),
       verifiedPosition: args.verifiedPosition, reportedLagMs: args.reportedLagMs ?? null,
       recordPointOfNoReturn: async () => {
         stage.pnr = true;

@@ -20,6 +20,7 @@
  */
 import type * as mysql from 'mysql2/promise';
 import { redactUrl, resolveSecret } from '../../lib/secrets';
+import { tlsOfUrl, withDbTls } from '../../lib/db-tls';
 import { DEFAULT_APP_PRIVILEGES } from '../../plan/schema';
 import type { UpgradePlan } from '../../plan/types';
 import type { Provider } from '../../providers/provider';
@@ -53,6 +54,17 @@ export async function runPreflight(plan: UpgradePlan, opts: PreflightOptions): P
     r.add('secrets', checkFromError('uold.db.urlRef', err));
   }
   const conv = checkConversionLoads(r, plan.unew.conversion);
+  if (uoldUrl && plan.uold.db.tls) {
+    // Its TLS material is read now, so a reference that does not resolve is a secret's failure, not Uold's.
+    try {
+      uoldUrl = withDbTls(uoldUrl, plan.uold.db.tls);
+      tlsOfUrl(uoldUrl, '/uold/db/tls');
+      r.ok('secrets', 'uold.db.tls', [plan.uold.db.tls.caRef, plan.uold.db.tls.certRef, plan.uold.db.tls.keyRef].filter(Boolean).join(', ') || "Node's public CAs");
+    } catch (err) {
+      r.add('secrets', checkFromError('uold.db.tls', err));
+      uoldUrl = undefined;
+    }
+  }
   const pool = uoldUrl ? await checkUoldServer(r, uoldUrl, database) : undefined;
   if (!uoldUrl) r.skip("uold: its URL did not resolve");
   try {

@@ -5,9 +5,11 @@
  */
 import { IngressControlClient } from '../../interceptors/ingress';
 import { MAX_HOLD_TIMEOUT_MS } from '../../interceptors/ingress/switcher';
+import { isLoopbackHost } from '../../interceptors/ingress/control';
 import { resolveSecret } from '../../lib/secrets';
 import type { Check } from '../../lib/uold-requirements';
 import type { UpgradePlan } from '../../plan/types';
+import { controlTlsOf } from '../context';
 import { checkFromError, type ReportBuilder } from './report';
 
 export async function checkInterceptors(r: ReportBuilder, plan: UpgradePlan): Promise<void> {
@@ -22,14 +24,23 @@ export async function checkInterceptors(r: ReportBuilder, plan: UpgradePlan): Pr
 async function checkOne(ing: UpgradePlan['uold']['ingress'][number], i: number): Promise<Check> {
   const name = `interceptor ${ing.controlUrl}`;
   let token: string;
-  try { token = resolveSecret(ing.tokenRef, `/uold/ingress/${i}/tokenRef`); } catch (err) {
+  let tls: ReturnType<typeof controlTlsOf>;
+  try { token = resolveSecret(ing.tokenRef, `/uold/ingress/${i}/tokenRef`); tls = controlTlsOf(ing, i); } catch (err) {
     return checkFromError(name, err);
   }
   try {
-    const st = await new IngressControlClient(ing.controlUrl, token, 5_000).status();
+    const st = await new IngressControlClient(ing.controlUrl, token, 5_000, tls).status();
     if (st.hold) return { name, status: 'fail', code: 'INGRESS_BAD_TRANSITION', detail: `holding requests since ${new Date(st.hold.startedAt).toISOString()}: another cut-over is running or stuck` };
-    return { name, status: 'ok', detail: `reachable with its token; serving '${st.target}' (${st.upstreams[st.target] ?? '?'}), ${st.state}, ${st.inFlight} in flight` };
+    const link = ing.controlUrl.startsWith('https://') ? `over HTTPS${tls?.cert ? ' with a client certificate' : ''}` : 'in plain HTTP';
+    if (!ing.controlUrl.startsWith('https://') && !isLoopbackUrl(ing.controlUrl)) {
+      return { name, status: 'warn', detail: `reachable ${link}, off loopback: its token crosses the network in clear; serve it with a certificate (--control-cert) and use https://` };
+    }
+    return { name, status: 'ok', detail: `reachable ${link} with its token; serving '${st.target}' (${st.upstreams[st.target] ?? '?'}), ${st.state}, ${st.inFlight} in flight` };
   } catch (err) {
     return checkFromError(name, err);
   }
+}
+
+function isLoopbackUrl(url: string): boolean {
+  try { return isLoopbackHost(new URL(url).hostname); } catch { return false; }
 }

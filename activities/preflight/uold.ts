@@ -10,6 +10,7 @@ import type { ConversionModule } from '../../transfer/conversion';
 import { Inspector } from '../../transfer/inspector';
 import { binlogChecks, grantChecks, readUoldServer } from '../../lib/uold-requirements';
 import { redactUrl } from '../../lib/secrets';
+import { bareUrl, dbPoolOptions, explainDbError, tlsOfUrl } from '../../lib/db-tls';
 import { checkFromError, type ReportBuilder } from './report';
 
 export interface UoldCatalog {
@@ -19,16 +20,25 @@ export interface UoldCatalog {
 
 /** Connects as the replication user and checks the server; undefined when Uold cannot be reached (a failed check says why). */
 export async function checkUoldServer(r: ReportBuilder, url: string, database: string): Promise<mysql.Pool | undefined> {
-  const pool = mysql.createPool({ uri: url, connectionLimit: 2, connectTimeout: 5_000 });
+  const db = { url, link: "Uold's database (replication account, uold.db)", tlsPath: '/uold/db/tls' };
+  let tls: ReturnType<typeof tlsOfUrl>;
+  let pool: mysql.Pool;
+  try { tls = tlsOfUrl(url, '/uold/db/tls'); pool = mysql.createPool(dbPoolOptions(db, { connectionLimit: 2, connectTimeout: 5_000 })); } catch (err) {
+    r.add('uold', checkFromError('reachable', err));
+    return undefined;
+  }
   try {
     const facts = await readUoldServer(pool);
-    r.ok('uold', 'reachable', `${redactUrl(url)} as ${facts.account}, binlog at GTID ${facts.variables.gtid_binlog_pos || '(none yet)'}`);
+    r.ok('uold', 'reachable', `${redactUrl(bareUrl(url))} as ${facts.account}, ${tls ? `over TLS (certificate verified${tls.verifyIdentity ? ' for the host' : ''}${tls.cert ? ', client certificate' : ''})` : 'in plain text'}, binlog at GTID ${facts.variables.gtid_binlog_pos || '(none yet)'}`);
     r.add('uold', ...binlogChecks(facts.variables), ...grantChecks(facts.grants, database, facts.account));
     return pool;
   } catch (err) {
     await pool.end().catch(() => undefined);
+    // A TLS cause (the server requires TLS and the plan has none; its certificate does not verify) is named as such.
+    const tlsCause = await explainDbError(db, err).catch(() => undefined);
+    if (tlsCause) { r.add('uold', { ...checkFromError('reachable', tlsCause), fix: `set ${db.tlsPath} in the plan (caRef, and certRef/keyRef if the account requires a client certificate)` }); return undefined; }
     // The driver's message may quote the user, never the password; the URL is redacted.
-    r.add('uold', { ...checkFromError('reachable', err), code: 'IMAGO_PREFLIGHT_UNREACHABLE', detail: `${redactUrl(url)}: ${(err as Error).message}` });
+    r.add('uold', { ...checkFromError('reachable', err), code: 'IMAGO_PREFLIGHT_UNREACHABLE', detail: `${redactUrl(bareUrl(url))}: ${(err as Error).message}` });
     return undefined;
   }
 }

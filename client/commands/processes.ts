@@ -21,23 +21,34 @@ function load(rel: string, exportName: string): (...args: any[]) => unknown {
 
 export const workerCommand: CommandSpec = {
   name: 'worker', summary: 'Run an Imago worker (workflow and activities) until interrupted.', connects: true,
-  options: { 'task-queue': { type: 'string' }, 'max-activities': { type: 'string' } },
-  details: `  --task-queue Q       default "${TASK_QUEUE}"
-  --max-activities N   activities run at once (default: the worker's)
+  options: { 'task-queue': { type: 'string' }, 'max-activities': { type: 'string' }, 'workflow-bundle': { type: 'string' } },
+  details: `  --task-queue Q         default IMAGO_TASK_QUEUE, else "${TASK_QUEUE}"
+  --max-activities N     activities run at once (default IMAGO_WORKER_MAX_ACTIVITIES, else 20)
+  --workflow-bundle F    a workflow bundle built beforehand (default IMAGO_WORKFLOW_BUNDLE): starts in a second
 
-Runs runWorker() from worker/run.ts with the resolved connection.`,
+Runs runWorker() from worker/run.ts with the connection resolved as for every command
+(TLS, client certificates, CA, server name and API key included).`,
   async run(ctx) {
     const settings = settingsOf(ctx);
     const runWorker = load('worker/run', 'runWorker');
-    // Refuse rather than silently connect in plain text: worker/run.ts takes no TLS or API key (yet).
-    if (settings.tls || settings.apiKey) throw imagoError('CLIENT_CONFIG_INVALID', 'imago worker: TLS and API keys are not supported by worker/run.ts yet; connect it to a plain-text frontend');
+    const env = ctx.io.env;
+    const maxActivities = positiveInt(ctx, 'max-activities') ?? positiveIntOf(env.IMAGO_WORKER_MAX_ACTIVITIES, 'IMAGO_WORKER_MAX_ACTIVITIES');
     await runWorker({
-      address: settings.address, namespace: settings.namespace, signal: ctx.io.signal,
-      taskQueue: (ctx.values['task-queue'] as string | undefined) ?? TASK_QUEUE, maxConcurrentActivities: positiveInt(ctx, 'max-activities'),
+      connection: settings, signal: ctx.io.signal,
+      taskQueue: (ctx.values['task-queue'] as string | undefined) ?? (env.IMAGO_TASK_QUEUE || TASK_QUEUE),
+      ...(maxActivities !== undefined ? { maxConcurrentActivities: maxActivities } : {}),
+      workflowBundlePath: (ctx.values['workflow-bundle'] as string | undefined) ?? (env.IMAGO_WORKFLOW_BUNDLE || undefined),
     });
     return EXIT_CODES.completed;
   },
 };
+
+function positiveIntOf(v: string | undefined, where: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw imagoError('CLIENT_USAGE', `${where}=${v}: expected a positive integer`);
+  return n;
+}
 
 export const ingressCommand: CommandSpec = {
   name: 'ingress', summary: 'Run an ingress interceptor until interrupted (nginx data plane, control API).', passThrough: true,

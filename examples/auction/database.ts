@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as mysql from 'mysql2/promise';
 import type { MariaDbInstance } from '../../lib/mariadb';
 import { auctionError } from './errors';
+import { dbOptionsOf } from './common/db';
 
 export type SchemaVersion = 'v1' | 'v2';
 
@@ -27,7 +28,7 @@ export function schemaSql(version: SchemaVersion): string {
 /** Opens an admin connection from an instance or a URL (multipleStatements on). */
 export async function adminConnection(admin: MariaDbInstance | string, database?: string): Promise<mysql.Connection> {
   if (typeof admin !== 'string') return admin.connect(database);
-  const c = await mysql.createConnection({ uri: admin, multipleStatements: true });
+  const c = await mysql.createConnection({ ...dbOptionsOf(admin), multipleStatements: true });
   if (database) await c.query(`USE \`${database}\``);
   return c;
 }

@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as mysql from 'mysql2/promise';
 import { toCents } from './conversion';
+import { dbOptionsOf } from './common/db';
 import type { LedgerEntry, WriteKind } from './workload/mix';
 
 export interface LedgerReport {
@@ -73,7 +74,7 @@ function specs(schema: 'v1' | 'v2'): Record<WriteKind, KindSpec> {
 
 export async function checkLedger(dbUrl: string, schema: 'v1' | 'v2', ledger: LedgerEntry[]): Promise<LedgerReport> {
   const report: LedgerReport = { checked: 0, missing: [], duplicated: [], altered: [] };
-  const conn = await mysql.createConnection({ uri: dbUrl, timezone: 'Z' });
+  const conn = await mysql.createConnection({ ...dbOptionsOf(dbUrl), timezone: 'Z' });
   try {
     const all = specs(schema);
     const seen = new Map<string, number>();

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import * as mysql from 'mysql2/promise';
 import conversion from './conversion';
 import { detectSchema } from './database';
+import { dbOptionsOf } from './common/db';
 import { REGIONS, CATEGORIES, FIRST_NAMES, LAST_NAMES, ADJECTIVES, NOUNS, rng } from './data';
 import type { Row } from '../../transfer/conversion';
 
@@ -69,7 +70,7 @@ export async function seed(dbUrl: string, opts: SeedOptions): Promise<SeedResult
   const { users, items, bids } = opts;
   const comments = opts.comments ?? Math.floor(bids / 4);
   if (users < 1 || items < 0 || bids < 0 || comments < 0) throw new Error('seed: users >= 1 and items, bids, comments >= 0');
-  const conns = await Promise.all([0, 1].map(() => mysql.createConnection({ uri: dbUrl, timezone: 'Z' })));
+  const conns = await Promise.all([0, 1].map(() => mysql.createConnection({ ...dbOptionsOf(dbUrl), timezone: 'Z' })));
   try {
     const schema = await detectSchema(conns[0]);
     for (const c of conns) await c.query('SET unique_checks = 0, foreign_key_checks = 0');

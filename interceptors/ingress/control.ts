@@ -1,6 +1,10 @@
 /**
  * The control API: HTTP/JSON on its own port (loopback by default), every call
  * with `Authorization: Bearer <token>` (the scheme case-insensitive, RFC 7235).
+ * Given a certificate it is served over HTTPS only, and given a client CA it
+ * also requires every caller to present a certificate that CA signed (mTLS):
+ * the token alone, which can hold and switch all traffic, then never crosses
+ * a network in clear and is useless without a client certificate.
  * Bodies are validated against the shapes in api.ts; a bad body or an
  * impossible transition is a 400 with the reason, a body over 64 KiB a 413,
  * a head over 16 KiB a 431 (answered, then the connection lingers so the
@@ -11,6 +15,9 @@
  * transition is applied and again with its outcome.
  */
 import * as http from 'node:http';
+import * as fs from 'node:fs';
+import * as https from 'node:https';
+import { isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import Ajv, { type ErrorObject } from 'ajv';
@@ -340,18 +347,70 @@ function answerAndLinger(socket: Socket, status: number, text: string): void {
 
 export interface ControlServer { server: http.Server; url: string; close(): Promise<void> }
 
+/** The control API's TLS: its certificate and key, and the CA whose client certificates it requires (PEM text). */
+export interface ControlServerTls {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** When given, every caller must present a certificate this CA signed (checked in the handshake). */
+  clientCa?: string | Buffer;
+}
+
+/** A host name or address that only this host can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return isIP(v4) === 4 && v4.startsWith('127.');
+}
+
 /**
- * The control API's HTTP server, created here only (listen options in, a
+ * How the control API is served: HTTPS with the options' certificate (and
+ * client CA), or plain HTTP — only on loopback, unless the operator allowed
+ * it elsewhere knowingly (a warning is logged): the token that can hold and
+ * switch all traffic would cross the network in clear, readable and
+ * replayable by anyone on the path.
+ */
+export function controlTransport(options: IngressOptions, log: (line: string) => void): ControlServerTls | undefined {
+  const where = `control API on ${options.control.host}:${options.control.port}`;
+  const t = options.controlTls;
+  if (t) {
+    const errors: string[] = [];
+    const read = (file: string, what: string): string => {
+      try { return fs.readFileSync(file, 'utf8'); } catch (e) { errors.push(`controlTls.${what} ${file}: ${(e as Error).message}`); return ''; }
+    };
+    const tls: ControlServerTls = { cert: read(t.certFile, 'certFile'), key: read(t.keyFile, 'keyFile'), ...(t.clientCaFile ? { clientCa: read(t.clientCaFile, 'clientCaFile') } : {}) };
+    if (errors.length) throw imagoError('IMAGO_OPTIONS_INVALID', `ingress: ${errors.join('; ')}`);
+    return tls;
+  }
+  if (isLoopbackHost(options.control.host)) return undefined;
+  if (!options.allowPlainControl) {
+    throw imagoError('INGRESS_CONTROL_INSECURE', `${where} is not a loopback address, and no certificate was given (--control-cert/--control-key, controlTls)`);
+  }
+  log(`WARNING: ${where} in plain HTTP, as allowed by --control-allow-plain-http: the control token and every call cross the network in clear, and anyone on the path can read and replay them`);
+  return undefined;
+}
+
+/**
+ * The control API's HTTP(S) server, created here only (listen options in, a
  * listening server out), so that transport settings live in one place.
  */
-export function createControlServer(listen: { host: string; port: number }, handler: http.RequestListener): Promise<ControlServer> {
-  const server = http.createServer({
+export function createControlServer(listen: { host: string; port: number }, handler: http.RequestListener, tls?: ControlServerTls): Promise<ControlServer> {
+  const common = {
     maxHeaderSize: MAX_CONTROL_HEADER,
     headersTimeout: 20_000,
     requestTimeout: 120_000,
     // Longer than any stall of the host: a driver's pooled connection is not reset under it.
     keepAliveTimeout: 65_000,
-  }, handler);
+  };
+  const server: http.Server = tls
+    ? https.createServer({
+      ...common, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2',
+      // mTLS: the handshake fails for a caller without a certificate of clientCa, before any byte of HTTP is read.
+      ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+    }, handler)
+    : http.createServer(common, handler);
+  // A refused handshake (no or a wrong client certificate, a plain-HTTP caller) only closes that connection.
+  server.on('tlsClientError', (_err: Error, socket: Socket) => { socket.destroy(); });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return; }
     if (err.code === 'HPE_HEADER_OVERFLOW') { answerAndLinger(socket, 431, `request head larger than ${MAX_CONTROL_HEADER} bytes`); return; }
@@ -367,7 +426,7 @@ export function createControlServer(listen: { host: string; port: number }, hand
       const port = typeof a === 'object' && a ? a.port : listen.port;
       const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
       resolve({
-        server, url: `http://${host}:${port}`,
+        server, url: `${tls ? 'https' : 'http'}://${host}:${port}`,
         close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
       });
     });

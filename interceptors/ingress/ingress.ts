@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { imagoError } from '../../lib/errors';
 import type { IngressStatus } from './api';
-import { createControlHandler, createControlServer } from './control';
+import { controlTransport, createControlHandler, createControlServer } from './control';
 import { NginxDataPlane } from './dataplane';
 import { Mirrorer } from './mirrorer';
 import { validateIngressOptions, type IngressOptions, type IngressOptionsInput } from './options';
@@ -59,6 +59,8 @@ export async function startIngress(input: IngressOptionsInput & IngressHooks): P
   const { log: logHook, ...rest } = input;
   const log = logHook ?? ((line: string) => process.stderr.write(`imago ingress: ${line}\n`));
   const options = validateIngressOptions(rest);
+  // Before anything starts: an insecure control API is refused, not started and then stopped.
+  const controlTls = controlTransport(options, log);
   const first = await resolveUpstream(options.upstream.name, options.upstream.url);
   const allowlist = parseAllowlist(options.upstreamAllowlist ?? first.addresses);
 
@@ -121,7 +123,7 @@ export async function startIngress(input: IngressOptionsInput & IngressHooks): P
     persist(rec);
 
     const handler = createControlHandler({ options, dataPlane: dp, mirrorer, allowlist, persist, seen: (r) => { latest = r; } });
-    const control = await createControlServer(options.control, handler);
+    const control = await createControlServer(options.control, handler, controlTls);
     cleanup.push(() => control.close());
 
     let closing: Promise<void> | undefined;

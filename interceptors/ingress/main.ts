@@ -4,9 +4,13 @@
  *
  *   imago ingress --listen 127.0.0.1:8080 --upstream uold=http://127.0.0.1:9001 \
  *     --control 127.0.0.1:8081 --token-file F [--health 0.0.0.0:8082] [--upstream-allow 10.0.0.0/8]
+ *     [--control-cert F --control-key F [--control-client-ca F]]
  *
  * The token comes from --token-file or the IMAGO_INGRESS_TOKEN environment
  * variable (never from the command line, which other users can read). The
+ * control API is plain HTTP only on loopback: elsewhere it needs a
+ * certificate (HTTPS; with --control-client-ca, callers need one too), or
+ * --control-allow-plain-http, which is logged as a warning. The
  * state file (default: the token file's path + ".state") keeps the target
  * across restarts. SIGTERM/SIGINT: graceful stop. Exit codes: 0 stopped, 1
  * usage or bad input (the message only, no stack trace).
@@ -27,7 +31,11 @@ export const LIMIT_FLAGS: Record<string, keyof IngressLimits> = {
 
 export const USAGE = `usage: imago ingress --upstream NAME=http://HOST:PORT (--token-file F | IMAGO_INGRESS_TOKEN=...) [options]
   --listen HOST:PORT        data port (default 127.0.0.1:8080)
-  --control HOST:PORT       control API (default 127.0.0.1:8081; keep it on loopback or a private network)
+  --control HOST:PORT       control API (default 127.0.0.1:8081); plain HTTP only on loopback
+  --control-cert F          serve the control API over HTTPS with this certificate (PEM) ...
+  --control-key F           ... and its key
+  --control-client-ca F     require a client certificate signed by this CA of every control caller (mTLS)
+  --control-allow-plain-http  serve plain HTTP on a non-loopback --control anyway (logged as a warning)
   --health HOST:PORT        health endpoint for load balancers (off unless given)
   --token-file F            the control token (at least 16 characters)
   --state-file F            target and upstreams across restarts (default: F.state next to the token file)
@@ -72,6 +80,10 @@ export function parseIngressArgs(argv: string[], env: NodeJS.ProcessEnv = proces
         upstream: { type: 'string' },
         control: { type: 'string', default: '127.0.0.1:8081' },
         health: { type: 'string' },
+        'control-cert': { type: 'string' },
+        'control-key': { type: 'string' },
+        'control-client-ca': { type: 'string' },
+        'control-allow-plain-http': { type: 'boolean' },
         'token-file': { type: 'string' },
         'state-file': { type: 'string' },
         'upstream-allow': { type: 'string', multiple: true },
@@ -114,10 +126,16 @@ export function parseIngressArgs(argv: string[], env: NodeJS.ProcessEnv = proces
   const listen = hp('listen');
   const control = hp('control');
   const health = hp('health');
+  const [cert, key, clientCa] = [str('control-cert'), str('control-key'), str('control-client-ca')];
+  if ((cert === undefined) !== (key === undefined)) errors.push('--control-cert and --control-key: give both or neither');
+  if (clientCa !== undefined && cert === undefined) errors.push('--control-client-ca needs --control-cert and --control-key: client certificates are checked over HTTPS only');
+  if (values['control-allow-plain-http'] && cert !== undefined) errors.push('--control-allow-plain-http with --control-cert: the control API is HTTPS; drop one');
   if (errors.length) throw imagoError('IMAGO_OPTIONS_INVALID', `imago ingress: ${errors.join('; ')}`);
   const stateFile = str('state-file') ?? (tokenFile ? `${tokenFile}.state` : undefined);
   return {
     listen, control, ...(health ? { health } : {}),
+    ...(cert && key ? { controlTls: { certFile: cert, keyFile: key, ...(clientCa ? { clientCaFile: clientCa } : {}) } } : {}),
+    ...(values['control-allow-plain-http'] ? { allowPlainControl: true } : {}),
     upstream: { name: up![1], url: up![2] }, token, limits,
     ...(workers !== undefined ? { workers: Number(workers) } : {}),
     ...(values['upstream-allow'] ? { upstreamAllowlist: (values['upstream-allow'] as string[]).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean) } : {}),

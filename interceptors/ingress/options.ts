@@ -66,6 +66,20 @@ export const IngressOptionsSchema = Type.Object({
   // Loopback by default: the control API moves live traffic, so it is not
   // exposed unless the operator says so.
   control: Type.Optional(hostPort('127.0.0.1')),
+  /**
+   * The control API over HTTPS (PEM files): its certificate and key, and the
+   * CA whose client certificates it requires (mTLS) when clientCaFile is set.
+   */
+  controlTls: Type.Optional(Type.Object({
+    certFile: Type.String({ minLength: 1 }),
+    keyFile: Type.String({ minLength: 1 }),
+    clientCaFile: Type.Optional(Type.String({ minLength: 1 })),
+  }, { additionalProperties: false })),
+  /**
+   * Serve the control API in plain HTTP on an address that is not loopback
+   * (refused otherwise): its token would cross the network in clear.
+   */
+  allowPlainControl: Type.Optional(Type.Boolean()),
   /** The health endpoint for load balancers (served by the data plane); off unless given. */
   health: Type.Optional(hostPort('127.0.0.1')),
   token: Type.String({ minLength: 16 }),
@@ -98,6 +112,8 @@ export interface IngressOptions {
   listen: { host: string; port: number };
   upstream: UpstreamSpec;
   control: { host: string; port: number };
+  controlTls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  allowPlainControl: boolean;
   health?: { host: string; port: number };
   token: string;
   workers: number;
@@ -154,6 +170,8 @@ export function validateIngressOptions(input: IngressOptionsInput): Readonly<Ing
   return Object.freeze({
     listen: valid.listen as IngressOptions['listen'],
     control: valid.control as IngressOptions['control'],
+    ...(valid.controlTls ? { controlTls: { ...valid.controlTls } } : {}),
+    allowPlainControl: valid.allowPlainControl ?? false,
     health: valid.health as IngressOptions['health'],
     upstream: { name: valid.upstream.name, url: valid.upstream.url.replace(/\/$/, '') },
     token: valid.token,

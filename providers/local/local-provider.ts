@@ -3,11 +3,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { MariaDbInstance } from '../../lib/mariadb';
+import { MariaDbInstance, type MariaDbTls } from '../../lib/mariadb';
+import { withTlsParams } from '../../lib/db-tls';
+import { CertificateAuthority } from '../../lib/x509';
 import { freePort } from '../../lib/ports';
 import { imagoError } from '../../lib/errors';
 import { compileChecker } from '../../plan/checker';
-import { DEFAULT_APP_PRIVILEGES, grantsSchema, unewAppSchema } from '../../plan/schema';
+import { DEFAULT_APP_PRIVILEGES, dbTlsSchema, grantsSchema, unewAppSchema } from '../../plan/schema';
 import { Type, type Static } from '../../plan/schema-kit';
 import type { PreparedSwitch, Provider, ProvisionRequest, SwitchCheck, TrafficState, UnewHandle, UniverseOwner, UniverseRecord, UoldRetirement } from '../provider';
 import { localSectionOf, localSectionSchema } from './plan-section';
@@ -27,6 +29,8 @@ interface LocalState {
   /** Set by a cut-over before it holds anyone (see Provider.markServing). */
   serving?: boolean;
   owner?: UniverseOwner;
+  /** Unew's database serves TLS only, with a certificate of the universe's own CA (the plan's unew.tls). */
+  tls?: { verifyIdentity: boolean };
 }
 
 /**
@@ -39,6 +43,7 @@ const localUnewSchema = Type.Object({
   app: unewAppSchema,
   grants: Type.Optional(grantsSchema),
   local: Type.Optional(localSectionSchema),
+  tls: Type.Optional(dbTlsSchema),
 });
 type LocalUnew = Static<typeof localUnewSchema>;
 const checkLocalUnew = compileChecker(localUnewSchema, '/unew');
@@ -47,6 +52,27 @@ function localUnewOf(unew: Record<string, unknown>): LocalUnew {
   const { value, errors } = checkLocalUnew(unew);
   if (!value) throw imagoError('IMAGO_PLAN_INVALID', errors.join('; '));
   return value;
+}
+
+/** Where a universe keeps its CA and its database's certificate. */
+function tlsFiles(dir: string): MariaDbTls {
+  const d = path.join(dir, 'tls');
+  return { caFile: path.join(d, 'unew-ca.pem'), certFile: path.join(d, 'unew-db.pem'), keyFile: path.join(d, 'unew-db.key'), requireSecureTransport: true };
+}
+
+/**
+ * The universe's own CA and its database's certificate (made once, kept with
+ * the universe, removed with it): Unew's MariaDB then accepts TLS connections
+ * only (require_secure_transport), Imago's and the application's alike, and
+ * both verify its certificate against this CA.
+ */
+async function universeTls(dir: string): Promise<MariaDbTls> {
+  const files = tlsFiles(dir);
+  if (fs.existsSync(files.certFile) && fs.existsSync(files.keyFile)) return files;
+  const ca = await CertificateAuthority.create(path.dirname(files.caFile), 'unew-ca');
+  // mysql2 checks the certificate of an IP-address URL against the name 'localhost': both are named.
+  await ca.issue('unew-db', { usage: 'server', names: ['127.0.0.1', 'localhost'] });
+  return files;
 }
 
 /** Default home of local universes; one folder per upgrade id. */
@@ -85,7 +111,10 @@ export class LocalProvider implements Provider {
       upgradeId: s.upgradeId,
       provider: this.name,
       appUrls: s.appPort ? [`http://127.0.0.1:${s.appPort}`] : [],
-      db: { adminUrlRef: `file:${path.join(s.dir, 'admin.url')}`, endpoint: `127.0.0.1:${s.dbPort}`, database: s.database, appUser: s.appUser },
+      db: {
+        adminUrlRef: `file:${path.join(s.dir, 'admin.url')}`, endpoint: `127.0.0.1:${s.dbPort}`, database: s.database, appUser: s.appUser,
+        ...(s.tls ? { tls: { caRef: `file:${tlsFiles(s.dir).caFile}`, verifyIdentity: s.tls.verifyIdentity } } : {}),
+      },
       state: { dir: s.dir, dbPort: s.dbPort, appPort: s.appPort ?? null },
     };
   }
@@ -100,11 +129,13 @@ export class LocalProvider implements Provider {
         upgradeId: req.upgradeId, dir, dbPort: await freePort(), serverId: 1000 + crypto.randomInt(1_000_000),
         database: unew.database, appUser: 'app', appPassword: crypto.randomBytes(12).toString('hex'),
         ...(req.owner ? { owner: req.owner } : {}),
+        ...(unew.tls ? { tls: { verifyIdentity: unew.tls.verifyIdentity ?? true } } : {}),
       };
       this.writeState(s);
     }
+    const tls = s.tls ? await universeTls(s.dir) : undefined;
     // Its own session: Unew's database outlives a worker stopped with its process group (Ctrl-C, systemctl, a container stop).
-    const db = new MariaDbInstance({ baseDir: path.join(dir, 'db'), port: s.dbPort, serverId: s.serverId, removeOnDestroy: false, ownSession: true });
+    const db = new MariaDbInstance({ baseDir: path.join(dir, 'db'), port: s.dbPort, serverId: s.serverId, removeOnDestroy: false, ownSession: true, ...(tls ? { tls } : {}) });
     if (!(s.dbPid && alive(s.dbPid) && isOurs(s.dbPid, dir))) {
       await db.start();
       s.dbPid = db.pid;
@@ -139,7 +170,9 @@ export class LocalProvider implements Provider {
         PATH: process.env.PATH, HOME: process.env.HOME, NODE_OPTIONS: process.env.NODE_OPTIONS ?? '',
         ...unew.app.env,
         PORT: String(s.appPort), HOST: '127.0.0.1',
-        DATABASE_URL: `mysql://${s.appUser}:${s.appPassword}@127.0.0.1:${s.dbPort}/${s.database}`,
+        DATABASE_URL: s.tls
+          ? withTlsParams(`mysql://${s.appUser}:${s.appPassword}@127.0.0.1:${s.dbPort}/${s.database}`, { ca: tlsFiles(s.dir).caFile }, s.tls.verifyIdentity)
+          : `mysql://${s.appUser}:${s.appPassword}@127.0.0.1:${s.dbPort}/${s.database}`,
         IMAGO_UNIVERSE: req.upgradeId,
         ...(process.env.IMAGO_TEST_RUN ? { IMAGO_TEST_RUN: process.env.IMAGO_TEST_RUN } : {}),
       },

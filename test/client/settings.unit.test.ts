@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { devServerUiUrl, resolveSettings, workflowUrl } from '../../client/connection';
+import { devServerUiUrl, resolveSettings, temporalConnectError, workflowUrl } from '../../client/connection';
 import { Watcher } from '../../client/watcher';
 import { sleep } from '../../client/api';
 import { getEventListeners } from 'node:events';
@@ -45,11 +45,31 @@ describe('client: connection settings and the watch view', () => {
     const cert = path.join(dir, 'c.pem'); const key = path.join(dir, 'k.pem');
     fs.writeFileSync(cert, 'x'); fs.writeFileSync(key, 'y');
     const s = resolveSettings({}, { ...base, TEMPORAL_TLS_CERT: cert, TEMPORAL_TLS_KEY: key });
-    assert.deepEqual(s.tls, { certPath: cert, keyPath: key, caPath: undefined, serverName: undefined });
+    assert.deepEqual(s.tls, { certPath: cert, keyPath: key });
+    // The Temporal CLI's _DATA forms: PEM text instead of a path, never both for one file.
+    const pem = '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n';
+    assert.deepEqual(resolveSettings({}, { ...base, TEMPORAL_TLS_CA_DATA: pem }).tls, { caData: pem });
+    assert.throws(() => resolveSettings({}, { ...base, TEMPORAL_TLS_CA: cert, TEMPORAL_TLS_CA_DATA: pem }), (e) => isImagoError(e, 'CLIENT_CONFIG_INVALID') && /not both/.test(e.message));
+    assert.throws(() => resolveSettings({}, { ...base, TEMPORAL_TLS_CA_DATA: 'not pem' }), (e) => isImagoError(e, 'CLIENT_CONFIG_INVALID') && /expected PEM text/.test(e.message));
     assert.notEqual(resolveSettings({}, { ...base, TEMPORAL_API_KEY: 'k' }).tls, null);
     assert.equal(resolveSettings({}, { ...base, TEMPORAL_API_KEY: 'k', TEMPORAL_TLS: 'false' }).tls, null);
     assert.throws(() => resolveSettings({ tlsCert: cert, address: 'nope' }, base), (e) => isImagoError(e, 'CLIENT_CONFIG_INVALID')
       && /address 'nope'/.test(e.message) && /tlsCert and tlsKey: give both/.test(e.message));
+  });
+
+  it("a failed connection names the link and the setting to fix, from the transport's own words", async () => {
+    const cert = path.join(dir, 'c.pem'); const key = path.join(dir, 'k.pem');
+    fs.writeFileSync(cert, 'x'); fs.writeFileSync(key, 'y');
+    const noCert = resolveSettings({}, { ...base, TEMPORAL_ADDRESS: 't.example:7233', TEMPORAL_TLS: 'true' });
+    const withCert = resolveSettings({}, { ...base, TEMPORAL_ADDRESS: 't.example:7233', TEMPORAL_TLS_CERT: cert, TEMPORAL_TLS_KEY: key });
+    const plain = resolveSettings({}, { ...base, TEMPORAL_ADDRESS: 't.example:7233' });
+    const bad400 = new Error("protocol error: received message with invalid compression flag: 60 while receiving response with status: 400 Bad Request");
+    const e1 = await temporalConnectError(noCert, bad400, 'the worker');
+    assert.ok(isImagoError(e1, 'CLIENT_UNREACHABLE'));
+    assert.match(e1.message, /the worker → Temporal at t\.example:7233 \(address from env; namespace \S+, TLS, no client certificate, the system's CAs\): the TLS endpoint refused the call without a client certificate/);
+    assert.match((await temporalConnectError(withCert, bad400, 'the CLI')).message, /refused the client certificate: it must be signed by a CA the server trusts/);
+    assert.match((await temporalConnectError(withCert, new Error('invalid peer certificate: UnknownIssuer'), 'the worker')).message, /the server's certificate does not verify: give the CA that signed it \(--tls-ca, TEMPORAL_TLS_CA\)/);
+    assert.match((await temporalConnectError(plain, new Error('h2 protocol error: http2 error'), 'the worker')).message, /plain text, no TLS\): the endpoint did not speak plain-text gRPC: if it expects TLS, pass --tls/);
   });
 
   it('rejects a bad config file: unknown keys, wrong types, missing --config file', () => {

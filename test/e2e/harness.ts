@@ -51,7 +51,7 @@ export async function writesByOthersThanApp(s: UoldStage): Promise<string[]> {
 
 /** Served-request records: after the first one served by Unew, none by Uold. */
 export async function mixedStateViolations(s: UoldStage): Promise<{ uold: number; unew: number; violations: number }> {
-  return atomicityOf(await new IngressControlClient(s.controlUrl, s.token).servedAll(0));
+  return atomicityOf(await new IngressControlClient(s.controlUrl, s.token, undefined, s.tls?.control).servedAll(0));
 }
 
 export async function unewDbUrl(s: UoldStage, upgradeId: string): Promise<string> {
@@ -86,7 +86,7 @@ export function universeDir(s: UoldStage, upgradeId: string): string {
 /** Uold still serves through the interceptor, from Uold, with nothing held or mirrored. */
 export async function expectUoldServing(s: UoldStage): Promise<{ status: number; target: string; state: string }> {
   const r = await fetch(`${s.url}/regions`);
-  const st = await new IngressControlClient(s.controlUrl, s.token).status();
+  const st = await new IngressControlClient(s.controlUrl, s.token, undefined, s.tls?.control).status();
   return { status: r.status, target: st.target, state: st.state };
 }
 

@@ -1,4 +1,5 @@
 /** The mysql2 pool both versions use, configured from ServiceConfig, with a per-query timeout and a transaction helper. */
+import * as fs from 'node:fs';
 import * as mysql from 'mysql2/promise';
 import type { ServiceConfig } from './config';
 
@@ -12,9 +13,27 @@ export interface Db {
 
 const DEADLOCK_ATTEMPTS = 10;
 
+/**
+ * mysql2's options for a database URL that may carry its TLS as MySQL's own
+ * clients spell it: `?ssl-mode=VERIFY_IDENTITY&ssl-ca=/path/ca.pem` (and
+ * ssl-cert, ssl-key for a client certificate; VERIFY_CA checks the signature
+ * only). The parameters are taken out of the URL, which mysql2 would read as
+ * options of its own.
+ */
+export function dbOptionsOf(url: string): { uri: string; ssl?: mysql.SslOptions } {
+  const u = new URL(url);
+  const p = (k: string) => u.searchParams.get(k) ?? undefined;
+  const [mode, ca, cert, key] = [p('ssl-mode'), p('ssl-ca'), p('ssl-cert'), p('ssl-key')];
+  for (const k of [...u.searchParams.keys()].filter((k) => k.startsWith('ssl-'))) u.searchParams.delete(k);
+  if (!mode || mode === 'DISABLED') return { uri: u.toString() };
+  if (mode !== 'VERIFY_IDENTITY' && mode !== 'VERIFY_CA') throw new Error(`database URL: ssl-mode=${mode} is not supported (VERIFY_IDENTITY, VERIFY_CA or DISABLED): a certificate that is not verified proves nothing`);
+  const read = (f: string | undefined) => (f ? fs.readFileSync(f, 'utf8') : undefined);
+  return { uri: u.toString(), ssl: { ca: read(ca), cert: read(cert), key: read(key), rejectUnauthorized: true, verifyIdentity: mode === 'VERIFY_IDENTITY' } };
+}
+
 export function createDb(cfg: ServiceConfig): Db {
   const pool = mysql.createPool({
-    uri: cfg.databaseUrl, connectionLimit: cfg.poolSize, timezone: cfg.timezone, charset: cfg.charset,
+    ...dbOptionsOf(cfg.databaseUrl), connectionLimit: cfg.poolSize, timezone: cfg.timezone, charset: cfg.charset,
     waitForConnections: true, queueLimit: 0, enableKeepAlive: true,
   });
   const timeout = cfg.queryTimeoutMs;
