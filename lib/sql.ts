@@ -6,6 +6,7 @@
  * concerns every connection (TLS, time zone, timeouts) is added in one place.
  */
 import * as mysql from 'mysql2/promise';
+import { sslOptions, tlsOfUrl } from './db-tls';
 
 /** What a caller may ask of a connection. Extensible: new settings go here and into connectionConfig. */
 export interface ConnectOptions {
@@ -34,6 +35,9 @@ export interface PoolOptions extends ConnectOptions {
  */
 export function connectionConfig(url: string, options: ConnectOptions = {}): mysql.ConnectionOptions {
   const u = new URL(url);
+  // TLS travels in the URL (?ssl-mode=…&ssl-ca=…, see lib/db-tls.ts), so every
+  // connection of the transfer, the verification and the binlog reader gets it.
+  const ssl = sslOptions(tlsOfUrl(url));
   return {
     host: u.hostname,
     port: Number(u.port || 3306),
@@ -45,6 +49,7 @@ export function connectionConfig(url: string, options: ConnectOptions = {}): mys
     multipleStatements: options.multipleStatements ?? false,
     connectTimeout: options.connectTimeoutMs ?? 10_000,
     ...(options.rawWhenNoValues ? { queryFormat: rawWhenNoValues } : {}),
+    ...(ssl ? { ssl } : {}),
   };
 }
 

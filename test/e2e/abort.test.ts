@@ -48,7 +48,9 @@ describe('end to end: abort in each phase, and the switchover gate', function ()
   it('abort during data transfer (paused): Unew gone, Uold serving', async () => {
     const { client } = await temporalFixture();
     const id = `abort-transfer-${Date.now()}`;
-    const h = await startUpgrade(client, s, id, queue, 'imago-abort');
+    // Chunks of 5 rows: the copy lasts seconds, so the pause lands in data transfer (at 2,000 rows a chunk
+    // this stage's copy ends within a second, and the upgrade could be testing before the pause arrives).
+    const h = await startUpgrade(client, s, id, (p) => { queue(p); p.transfer.chunkSize = 5; }, 'imago-abort');
     await waitPhase(client, id, ['data-transfer']);
     await h.executeUpdate(pauseUpdate, { args: [] });
     await h.executeUpdate(abortUpdate, { args: [{ reason: 'load too high' }] });
