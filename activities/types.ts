@@ -11,7 +11,7 @@ export interface CompareSummary {
   pass: boolean;
   reasons: string[];
   /** The failing rules, across every interceptor: only 'no-traffic'/'min-samples' means "not enough evidence yet". */
-  failures: Array<{ rule: 'no-traffic' | 'min-samples' | 'regression' | 'server-error' | 'no-engine'; endpoint: string | null; reason: string }>;
+  failures: Array<{ rule: 'no-traffic' | 'min-samples' | 'regression' | 'server-error' | 'latency' | 'no-engine'; endpoint: string | null; reason: string }>;
   samples: number;
   /**
    * Whether Unew was being kept up to date when the verdict was read: it
