@@ -10,7 +10,9 @@ import type { CompareReport, CompareVerdict } from '../compare/report-schema';
 import type { CompareSummary, VerificationSummary } from './types';
 import { ingressClients, loadConversion, planDir, readerServerId, uoldDbUrl, unewAdminUrl, withHeartbeat } from './context';
 
-const OUTPUT_LIMIT = 4_000;
+/** A test's output kept: its beginning (where the first error usually is) and its end, this many characters each. */
+const OUTPUT_HEAD = 2_000;
+const OUTPUT_TAIL = 2_000;
 
 /**
  * A plan test's whole environment: PATH (the worker's, unless the test sets
@@ -29,14 +31,23 @@ export function runCommand(test: UpgradePlan['tests'][number], unewUrl: string, 
   const started = Date.now();
   const [cmd, ...args] = test.command.map((a) => a.replaceAll('{unewUrl}', unewUrl));
   return new Promise((resolve) => {
-    let output = '';
+    let head = '';
+    let tail = '';
+    let omitted = 0;
     const child = spawn(cmd, args, { cwd, env: testEnv(test, unewUrl), stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (d: Buffer) => { output = (output + d.toString()).slice(-OUTPUT_LIMIT); };
+    const keep = (d: Buffer) => {
+      let text = d.toString();
+      if (head.length < OUTPUT_HEAD) { const take = text.slice(0, OUTPUT_HEAD - head.length); head += take; text = text.slice(take.length); }
+      tail += text;
+      if (tail.length > OUTPUT_TAIL) { omitted += tail.length - OUTPUT_TAIL; tail = tail.slice(-OUTPUT_TAIL); }
+    };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
-    const timer = setTimeout(() => { output += `\n[imago] killed after ${test.timeoutMs} ms`; child.kill('SIGKILL'); }, test.timeoutMs);
+    let killed = '';
+    const timer = setTimeout(() => { killed = `\n[imago] killed after ${test.timeoutMs} ms`; child.kill('SIGKILL'); }, test.timeoutMs);
     const finish = (exitCode: number | null, error?: string) => {
       clearTimeout(timer);
+      const output = head + (omitted > 0 ? `\n[imago] ${omitted} characters omitted\n` : '') + tail + killed;
       resolve({ name: test.name, passed: exitCode === 0, exitCode, durationMs: Date.now() - started, output: (error ? `${error}\n` : '') + output });
     };
     child.on('error', (err) => finish(null, `cannot run ${cmd}: ${err.message}`));

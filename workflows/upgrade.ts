@@ -27,7 +27,7 @@ import {
   ApplicationFailure, CancellationScope, allHandlersFinished, condition, continueAsNew, isCancellation, log, proxyActivities,
   setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import type { UpgradeActivities } from '../activities/types';
+import type { CompareSummary, UpgradeActivities } from '../activities/types';
 import type { UnewHandle } from '../providers/provider';
 import {
   DESCRIPTIONS, SIGNAL_NOTE, UPDATE_NOTE,
@@ -39,7 +39,8 @@ import { reasonOf, refusal, senderOf, validate, type Operation, type RulesView }
 import { ImagoFromVersion, ImagoOutcome, ImagoPhase, ImagoSystem, ImagoToVersion } from './search-attributes';
 import type { CarriedState, GateResult, Phase, ResumePoint, UpgradeInput, UpgradeStatus } from './status';
 import {
-  applyTransferEdge, currentDetails, describeFailure, emptyCutoverReport, evaluateGate, initialStatus, pointOfNoReturnProblem, recordSignal, transferEdgeProblem,
+  applyTransferEdge, currentDetails, describeFailure, emptyCutoverReport, evaluateGate, initialStatus, needsSamplesOnly, pointOfNoReturnProblem, recordSignal, transferEdgeProblem,
+  unewFailed,
 } from './upgrade-state';
 
 const short = proxyActivities<UpgradeActivities>(presets.short);
@@ -56,6 +57,9 @@ class ContinuingAsNew extends Error {}
 
 /** How often a testing window may restart because Unew was not kept up to date, before the gate fails. */
 const MAX_WINDOW_RESTARTS = 5;
+
+/** How often the compare verdict is read while mirroring: a regression stops testing within one interval. */
+export const COMPARE_INTERVAL_MS = 2_000;
 
 /** Everything one run of the upgrade knows. Handlers and phases share it. */
 interface Run {
@@ -361,10 +365,14 @@ async function runTestingPhase(run: Run): Promise<GateResult> {
 
 /**
  * Mirrors for at least minDurationMs, and until every endpoint has its
- * samples, a real failure shows, or maxDurationMs passes. A window during
- * which Unew was not kept up to date (the transfer down after a worker crash)
- * compares stale data: it is discarded and a fresh one starts once Unew has
- * caught up again, at most MAX_WINDOW_RESTARTS times.
+ * samples, or maxDurationMs passes. The verdict is read every
+ * COMPARE_INTERVAL_MS from the start: a failure of Unew itself (a regression
+ * or a server error, told by the verdict's typed rule, never by its text)
+ * ends testing at once, whatever minDurationMs says — more pairs cannot make
+ * it pass. A window during which Unew was not kept up to date (the transfer
+ * down after a worker crash) compares stale data: it is discarded and a
+ * fresh one starts once Unew has caught up again, at most
+ * MAX_WINDOW_RESTARTS times.
  */
 async function compareWindow(run: Run) {
   const { plan } = run.input;
@@ -373,17 +381,19 @@ async function compareWindow(run: Run) {
     await short.startMirror(handle, plan, run.compareEpoch);
     const restartsBefore = run.transfer!.restarts;
     const start = Date.now();
+    let compare!: CompareSummary;
+    const stale = () => !compare.unewFresh || run.transfer!.restarts !== restartsBefore;
     // No continue-as-new inside the window: it is bounded (maxDurationMs) and
     // would restart testing. A suggestion is taken at the next wait (approval).
-    await until(run, () => run.transfer!.failure !== null, plan.mirror.minDurationMs);
-    expectTransferAlive(run);
-    let compare = await short.compareVerdict(plan, handle);
-    const stale = () => !compare.unewFresh || run.transfer!.restarts !== restartsBefore;
-    const needsSamplesOnly = () => compare.failures.every((f) => f.rule === 'min-samples' || f.rule === 'no-traffic');
-    while (!compare.pass && !stale() && needsSamplesOnly() && Date.now() - start < plan.mirror.maxDurationMs) {
-      await until(run, () => run.transfer!.failure !== null, 2_000);
+    for (;;) {
+      const elapsed = Date.now() - start;
+      await until(run, () => run.transfer!.failure !== null, elapsed < plan.mirror.minDurationMs ? Math.min(COMPARE_INTERVAL_MS, plan.mirror.minDurationMs - elapsed) : COMPARE_INTERVAL_MS);
       expectTransferAlive(run);
       compare = await short.compareVerdict(plan, handle);
+      if (stale() || unewFailed(compare.failures)) break;
+      const now = Date.now() - start;
+      if (now < plan.mirror.minDurationMs) continue;
+      if (compare.pass || !needsSamplesOnly(compare.failures) || now >= plan.mirror.maxDurationMs) break;
     }
     if (!stale() || restarts >= MAX_WINDOW_RESTARTS) return compare;
     // Pairs taken while Unew was not fed compare old data with new: discard the window.

@@ -40,7 +40,7 @@ const snapshot = (phase: TransferProgressSnapshot['phase'], lagMs = 0): Transfer
 });
 
 /** Mock activities: record calls; the transfer plays edges through the client, the cut-over plays a script. */
-function mocks(client: () => Client, script: { cutOver?: (args: Parameters<UpgradeActivities['cutOver']>[0], n: number) => Promise<CutoverReport>; compareFresh?: () => boolean } = {}) {
+function mocks(client: () => Client, script: { cutOver?: (args: Parameters<UpgradeActivities['cutOver']>[0], n: number) => Promise<CutoverReport>; compareFresh?: () => boolean; compareVerdict?: (n: number) => Awaited<ReturnType<UpgradeActivities['compareVerdict']>> } = {}) {
   const calls: string[] = [];
   const startMirrorEpochs: number[] = [];
   let cutOvers = 0;
@@ -67,6 +67,7 @@ function mocks(client: () => Client, script: { cutOver?: (args: Parameters<Upgra
     async startMirror(_h, _p, epoch = 0) { calls.push('startMirror'); startMirrorEpochs.push(epoch); },
     async compareVerdict() {
       calls.push('compareVerdict');
+      if (script.compareVerdict) return script.compareVerdict(calls.filter((c) => c === 'compareVerdict').length);
       const fresh = script.compareFresh?.() ?? true;
       return { pass: true, reasons: [], failures: [], samples: 50, report: null, unewFresh: fresh, freshness: fresh ? 'fresh' : 'Unew is not being kept up to date' };
     },
@@ -223,5 +224,32 @@ describe('the upgrade workflow with mocked activities', function () {
     const st = await withWorker(m.acts, async (q) => (await start(q, plan())).result() as Promise<UpgradeStatus>);
     assert.equal(st.outcome, 'completed');
     assert.deepEqual(m.startMirrorEpochs, [0, 1], 'the stale window was discarded and the mirror restarted with a fresh comparer');
+  });
+
+  it('a regression stops testing within one compare interval, long before minDurationMs; the gate names the rule', async () => {
+    const regression = { rule: 'regression' as const, endpoint: 'GET /items/:id', reason: 'GET /items/:id: regression rate 40.0% > 1.0% (maxRegressionRate): field $.price differs over 225 samples' };
+    const wantsMore = { rule: 'min-samples' as const, endpoint: 'GET /categories', reason: 'GET /categories: 3 pairs compared, needs at least 5 (minSamplesPerEndpoint)' };
+    const m = mocks(() => client, {
+      // The first verdict wants more pairs only; the second shows the regression (its text mentions samples: the type decides).
+      compareVerdict: (n) => ({ pass: false, reasons: n === 1 ? [wantsMore.reason] : [wantsMore.reason, regression.reason], failures: n === 1 ? [wantsMore] : [wantsMore, regression], samples: 50, report: null, unewFresh: true, freshness: 'fresh' }),
+    });
+    const started = Date.now();
+    let testingMs = 0;
+    await withWorker(m.acts, async (q) => {
+      const h = await start(q, plan((p) => { p.mirror.minDurationMs = 60_000; p.mirror.maxDurationMs = 120_000; }));
+      const err = await h.result().then(() => null, (e) => e);
+      assert.ok(err instanceof WorkflowFailedError, 'the gate failed the upgrade');
+      const st = await h.query(statusQuery);
+      const testing = st.timings.find((t) => t.phase === 'testing')!;
+      testingMs = (testing.endedAt ?? Date.now()) - testing.startedAt;
+      assert.equal(st.gate?.pass, false);
+      assert.ok(st.gate!.reasons.some((r) => r.startsWith('compare regression: GET /items/:id')), st.gate!.reasons.join('\n'));
+      assert.ok(st.gate!.reasons.some((r) => r.startsWith('compare min-samples: GET /categories')), 'every failing rule is named');
+    });
+    assert.equal(m.calls.filter((c) => c === 'compareVerdict').length, 2, 'stopped at the first verdict that showed the regression');
+    // Two compare intervals of 2 s: the first (wants more) and the one that saw the regression; minDurationMs was 60 s.
+    assert.ok(testingMs < 10_000, `testing lasted ${testingMs} ms (minDurationMs 60 s)`);
+    assert.ok(Date.now() - started < 15_000);
+    assert.ok(m.calls.includes('stopMirror') && m.calls.includes('destroyUnew'), 'compensated: mirror off, Unew destroyed');
   });
 });
