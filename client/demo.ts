@@ -36,6 +36,7 @@ import { sweep, Teardown } from './demo/teardown';
 import { WorkDir } from './demo/workdir';
 import { formatDuration, formatMs, formatNumber, palette, processIo, progressBar, table } from './output';
 import { renderReport } from './report/html';
+import { describeActiveSampling } from '../compare/report';
 import { setupServer } from './server-setup';
 
 const say = (msg: string) => console.log(`[demo] ${msg}`);
@@ -167,6 +168,7 @@ async function runDemo(opts: DemoOptions, run: RunState): Promise<number> {
   console.log('');
   if (status.outcome !== 'completed') {
     say(pal.red(`upgrade ${status.outcome}: ${status.lastError ?? result.error ?? ''}`));
+    say(`active sampling (rare endpoints): ${describeActiveSampling(status.compare)}`);
     printFailures(failures, status, work);
     return 3;
   }
@@ -189,6 +191,7 @@ async function runDemo(opts: DemoOptions, run: RunState): Promise<number> {
     ['served by Uold after Unew began', `${mixed}`],
     ['data verification', `${formatNumber(status.verification?.checked ?? 0)} rows, ${status.verification?.differences ?? '-'} differences`],
     ['compare verdict', `${status.gate?.compare?.pass ? 'pass' : 'fail'} on ${formatNumber(status.gate?.compare?.samples ?? 0)} mirrored requests`],
+    ['active sampling (rare endpoints)', describeActiveSampling(status.compare)],
     ['tests', `${status.gate?.tests.passed ?? 0} passed, ${status.gate?.tests.failed ?? 0} failed`],
     ...status.timings.filter((x) => x.endedAt).map((x) => [`phase ${x.phase}`, formatDuration(x.endedAt! - x.startedAt)]),
   ]));

@@ -123,3 +123,18 @@ export function mergeReports(parts: Array<{ interceptor: string; report: Compare
     },
   };
 }
+
+/**
+ * One line naming what active sampling replayed, per endpoint with some of
+ * its URLs: "12 pairs replayed: GET /categories 4 (/categories), …", or
+ * that none were needed. For the demo's outcome and the CLI.
+ */
+export function describeActiveSampling(report: CompareReport | null | undefined): string {
+  if (!report) return 'no compare report';
+  const replayed = report.endpoints.filter((e) => (e.replayed ?? 0) > 0);
+  const total = report.activeSampling?.replayed ?? replayed.reduce((n, e) => n + (e.replayed ?? 0), 0);
+  const skipped = report.activeSampling?.skipped ?? 0;
+  if (total === 0) return `none replayed: live traffic gave every endpoint its ${report.minSamplesPerEndpoint} pairs${skipped ? ` (${skipped} replays skipped)` : ''}`;
+  const each = replayed.map((e) => `${e.endpoint} ${e.replayed}${e.replayedUrls?.length ? ` (${e.replayedUrls.slice(0, 2).join(', ')})` : ''}`);
+  return `${total} pairs replayed to both universes${skipped ? `, ${skipped} skipped` : ''}: ${each.join('; ')}`;
+}
