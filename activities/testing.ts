@@ -45,13 +45,17 @@ export function runCommand(test: UpgradePlan['tests'][number], unewUrl: string, 
     child.stderr.on('data', keep);
     let killed = '';
     const timer = setTimeout(() => { killed = `\n[imago] killed after ${test.timeoutMs} ms`; child.kill('SIGKILL'); }, test.timeoutMs);
+    let finished = false;
     const finish = (exitCode: number | null, error?: string) => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
       const output = head + (omitted > 0 ? `\n[imago] ${omitted} characters omitted\n` : '') + tail + killed;
       resolve({ name: test.name, passed: exitCode === 0, exitCode, durationMs: Date.now() - started, output: (error ? `${error}\n` : '') + output });
     };
     child.on('error', (err) => finish(null, `cannot run ${cmd}: ${err.message}`));
-    child.on('exit', (code) => finish(code));
+    // 'close', not 'exit': the output pipes may still hold data when the process has exited.
+    child.on('close', (code) => finish(code));
   });
 }
 

@@ -7,7 +7,7 @@ import { evaluateGate } from '../../workflows/upgrade-state';
 describe('plan test output (runCommand)', () => {
   it('keeps the first error of a long output and its end; the gate reason names the error', async () => {
     // A child process (no server): prints the error first, then 20,000 characters of noise, then a last line, and exits 1.
-    const script = "console.log('Error: connect ECONNREFUSED 127.0.0.1:9'); for (let i = 0; i < 400; i++) console.log('step ' + i + ' '.repeat(40)); console.log('the last line'); process.exit(1);";
+    const script = "console.log('Error: connect ECONNREFUSED 127.0.0.1:9'); for (let i = 0; i < 400; i++) console.log('step ' + i + ' '.repeat(40)); console.log('the last line'); process.exitCode = 1;";
     const r = await runCommand({ name: 'contract', command: [process.execPath, '-e', script], timeoutMs: 20_000, env: {} } as never, 'http://127.0.0.1:1', os.tmpdir());
     assert.equal(r.passed, false);
     assert.equal(r.exitCode, 1);
