@@ -1,7 +1,7 @@
 /** Testing-phase activities: the plan's tests against Unew, mirrored traffic and its verdict, data verification. */
 import { spawn } from 'node:child_process';
 import type { UpgradePlan } from '../plan/types';
-import type { UnewHandle } from '../providers/provider';
+import type { SandboxHandle, UnewHandle } from '../providers/provider';
 import type { TestResult } from '../workflows/status';
 import { verify } from '../transfer/verify';
 import { flushTo, readUoldPosition } from '../transfer/flush';
@@ -70,15 +70,18 @@ export function createTestingActivities() {
     },
 
     /** Registers Unew at every interceptor and mirrors safe requests to it, compared by the compare engine. */
-    async startMirror(handle: UnewHandle, plan: UpgradePlan, epoch = 0): Promise<void> {
+    async startMirror(handle: UnewHandle, plan: UpgradePlan, epoch = 0, sandbox: SandboxHandle | null = null): Promise<void> {
       for (const c of ingressClients(plan)) {
         const st = await c.status();
         const uoldUrl = st.upstreams[st.target];
         if (st.upstreams.unew !== handle.appUrls[0]) await c.addUpstream('unew', handle.appUrls[0]);
+        if (sandbox && st.upstreams.sandbox !== sandbox.appUrl) await c.addUpstream('sandbox', sandbox.appUrl);
         await c.mirror({
           on: true, shadow: 'unew', percent: plan.mirror.percent, methods: plan.mirror.methods,
+          // Writes only ever into the sandbox (the interceptor refuses Unew or the target there); none without one.
+          ...(sandbox ? { writeShadow: 'sandbox', writePercent: plan.sandbox?.percent ?? 100, writeMethods: plan.sandbox?.methods ?? ['POST', 'PUT', 'PATCH', 'DELETE'] } : { writeShadow: null }),
           // A new epoch is a new compare config: the interceptor starts a fresh comparer (a new window).
-          compare: { ...plan.compare, uoldUrl, unewUrl: handle.appUrls[0], ...(epoch ? { epoch } : {}) },
+          compare: { ...plan.compare, uoldUrl, unewUrl: handle.appUrls[0], ...(sandbox ? { sandboxUrl: sandbox.appUrl } : {}), ...(epoch ? { epoch } : {}) },
         });
       }
     },

@@ -97,6 +97,12 @@ const planProperties = {
     minDurationMs: Ms(10_000, 0, 'Mirror at least this long before the verdict.'),
     maxDurationMs: Ms(120_000, 1, 'Give up waiting for enough samples (compare.minSamplesPerEndpoint) after this long: the gate then fails.'),
   }, { description: "Mirrored live traffic: Uold's replies compared with Unew's during testing." })),
+  // Optional in the type: plans of workflows started before it existed have none (their testing mirrors reads only).
+  sandbox: Backfilled(Section({
+    enabled: Default(Type.Union([Type.Boolean(), Type.Literal('auto')], { description: "Mirror live writes into a sandbox during testing (a clone of Unew's database with a second instance of the new version; never into Unew itself): true requires it, 'auto' makes one where the provider can (local) and mirrors reads only where it cannot (aws, for now), false never. See docs/sandbox.md." }), 'auto'),
+    percent: Default(Type.Number({ minimum: 0, maximum: 100, description: 'Share of the live writes also sent to the sandbox and compared.' }), 100),
+    methods: Default(Type.Array(Type.Enum(['POST', 'PUT', 'PATCH', 'DELETE']), { minItems: 1, description: 'Methods mirrored into the sandbox: unsafe ones only (reads are mirrored to Unew).' }), ['POST', 'PUT', 'PATCH', 'DELETE']),
+  }, { description: 'Shadow writes: live writes mirrored into a disposable sandbox during testing, their replies and what they stored compared with Uold (docs/sandbox.md).' }), {}),
   compare: Defaulted(compareRulesSchema),
   verify: Defaulted(Section({
     enabled: Default(Type.Boolean({ description: 'Verify convert(Uold) = Unew row by row during testing (the cut-over always verifies what changed since).' }), true),

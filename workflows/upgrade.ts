@@ -24,11 +24,11 @@
  * touches a process, a socket or a database is an activity.
  */
 import {
-  ApplicationFailure, CancellationScope, allHandlersFinished, condition, continueAsNew, isCancellation, log, proxyActivities,
+  ApplicationFailure, CancellationScope, allHandlersFinished, condition, continueAsNew, isCancellation, log, patched, proxyActivities,
   setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { CompareSummary, UpgradeActivities } from '../activities/types';
-import type { UnewHandle } from '../providers/provider';
+import type { SandboxHandle, UnewHandle } from '../providers/provider';
 import {
   DESCRIPTIONS, SIGNAL_NOTE, UPDATE_NOTE,
   abortSignal, abortUpdate, approveSignal, approveUpdate, cutoverCheckUpdate, finalizeSignal, finalizeUpdate, pauseSignal, pauseUpdate,
@@ -355,7 +355,10 @@ async function runTestingPhase(run: Run): Promise<GateResult> {
   const grants = plan.unew.grants?.enabled !== false ? [await short.checkGrants(handle, plan)] : [];
   status.tests = [...grants, ...await testing.runPlanTests(handle, plan)];
   if (!run.undo.some((u) => u.what === 'stop mirroring')) run.undo.push({ what: 'stop mirroring', fn: () => short.stopMirror(plan) });
-  let compare = await compareWindow(run);
+  // Runs started before shadow writes existed mirror reads only (their history has no sandbox step).
+  const sandbox = patched('shadow-writes-sandbox') ? await startSandbox(run) : null;
+  let compare = await compareWindow(run, sandbox);
+  if (sandbox) await endSandbox(run);
   status.compare = compare.report;
   if (!compare.unewFresh) compare = { ...compare, pass: false, reasons: [...compare.reasons, `Unew was not kept up to date during testing (${compare.freshness})`] };
   const verification = plan.verify.enabled ? await testing.verifyData(handle, plan) : null;
@@ -374,11 +377,11 @@ async function runTestingPhase(run: Run): Promise<GateResult> {
  * fresh one starts once Unew has caught up again, at most
  * MAX_WINDOW_RESTARTS times.
  */
-async function compareWindow(run: Run) {
+async function compareWindow(run: Run, sandbox: SandboxHandle | null = null) {
   const { plan } = run.input;
   const handle = run.handle!;
   for (let restarts = 0; ; restarts++) {
-    await short.startMirror(handle, plan, run.compareEpoch);
+    await (sandbox ? short.startMirror(handle, plan, run.compareEpoch, sandbox) : short.startMirror(handle, plan, run.compareEpoch));
     const restartsBefore = run.transfer!.restarts;
     const start = Date.now();
     let compare!: CompareSummary;
@@ -402,6 +405,31 @@ async function compareWindow(run: Run) {
     await untilOrContinue(run, 'testing', () => run.transfer!.caughtUp || run.transfer!.failure !== null);
     expectTransferAlive(run);
   }
+}
+
+/**
+ * The sandbox of shadow writes for this testing window: a clone of Unew with
+ * a second instance of the new version, where mirrored writes go (never into
+ * Unew). Its undo is pushed first, so an abort or a failure removes it.
+ */
+async function startSandbox(run: Run): Promise<SandboxHandle | null> {
+  const { plan, upgradeId } = run.input;
+  const { status } = run;
+  if (!run.undo.some((u) => u.what === 'destroy the sandbox')) run.undo.push({ what: 'destroy the sandbox', fn: () => provision.destroySandbox(upgradeId, plan) });
+  const sandbox = await provision.createSandbox(run.handle!, plan);
+  status.sandbox = sandbox
+    ? { appUrl: sandbox.appUrl, position: sandbox.position, createdAt: sandbox.createdAt, cloneMs: sandbox.cloneMs, startMs: sandbox.startMs, destroyedAt: null }
+    : { none: plan.sandbox?.enabled === false ? 'sandbox.enabled is false: writes were not mirrored' : `the ${plan.unew.provider} provider has no sandbox (sandbox.enabled: auto): writes were not mirrored` };
+  return sandbox;
+}
+
+/** At the end of the compare window: writes stop being copied, the sandbox is removed (no process, no data left). */
+async function endSandbox(run: Run): Promise<void> {
+  const { plan, upgradeId } = run.input;
+  await provision.destroySandbox(upgradeId, plan);
+  run.undo = run.undo.filter((u) => u.what !== 'destroy the sandbox');
+  const sb = run.status.sandbox;
+  if (sb && 'appUrl' in sb) sb.destroyedAt = Date.now();
 }
 
 async function awaitApproval(run: Run): Promise<void> {

@@ -64,7 +64,9 @@ function mocks(client: () => Client, script: { cutOver?: (args: Parameters<Upgra
     },
     async runPlanTests() { calls.push('runPlanTests'); return []; },
     async checkGrants() { calls.push('checkGrants'); return { name: 'grants check', passed: true, durationMs: 1, exitCode: 0, output: '' }; },
-    async startMirror(_h, _p, epoch = 0) { calls.push('startMirror'); startMirrorEpochs.push(epoch); },
+    async startMirror(_h, _p, epoch = 0, sandbox = null) { calls.push(sandbox ? `startMirror(sandbox=${sandbox.appUrl})` : 'startMirror'); startMirrorEpochs.push(epoch); },
+    async createSandbox() { calls.push('createSandbox'); return { upgradeId: 'x', appUrl: 'http://127.0.0.1:2', dbEndpoint: '127.0.0.1:3', position: '0-1-1', createdAt: Date.now(), cloneMs: 1, startMs: 1 }; },
+    async destroySandbox() { calls.push('destroySandbox'); },
     async compareVerdict() {
       calls.push('compareVerdict');
       if (script.compareVerdict) return script.compareVerdict(calls.filter((c) => c === 'compareVerdict').length);
@@ -144,6 +146,12 @@ describe('the upgrade workflow with mocked activities', function () {
     assert.equal(st.pointOfNoReturnPassed, true);
     assert.equal(st.pointOfNoReturn?.attempt, 1);
     assert.equal(st.transfer?.phase, 'stopped', 'the transfer was asked to stop and returned');
+    // Shadow writes: the sandbox is made before mirroring starts, given to it, and removed before the verification and the gate.
+    const at = (c: string) => m.calls.indexOf(c);
+    assert.ok(at('runPlanTests') < at('createSandbox') && at('createSandbox') < at('startMirror(sandbox=http://127.0.0.1:2)'), m.calls.join(' '));
+    assert.ok(at('startMirror(sandbox=http://127.0.0.1:2)') < at('destroySandbox') && at('destroySandbox') < at('verifyData'), m.calls.join(' '));
+    assert.equal(m.calls.filter((c) => c === 'destroySandbox').length, 1);
+    assert.ok(st.sandbox && 'appUrl' in st.sandbox && st.sandbox.destroyedAt !== null, 'the status says where it was and when it was removed');
   });
 
   it('an abort while awaiting approval runs the compensation stack in reverse: mirror off, transfer stopped, Unew destroyed', async () => {
@@ -251,5 +259,6 @@ describe('the upgrade workflow with mocked activities', function () {
     assert.ok(testingMs < 10_000, `testing lasted ${testingMs} ms (minDurationMs 60 s)`);
     assert.ok(Date.now() - started < 15_000);
     assert.ok(m.calls.includes('stopMirror') && m.calls.includes('destroyUnew'), 'compensated: mirror off, Unew destroyed');
+    assert.ok(m.calls.includes('destroySandbox'), 'and the sandbox removed');
   });
 });
