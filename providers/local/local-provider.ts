@@ -43,6 +43,8 @@ interface SandboxState {
   createdAt: number;
   cloneMs: number;
   startMs: number;
+  /** Its mariadbd's Unix socket (in the temporary folder). */
+  socket?: string;
   /** Set once the application answered its health check: a sandbox without it is half-made. */
   ready?: boolean;
 }
@@ -292,7 +294,9 @@ export class LocalProvider implements Provider {
     fs.writeFileSync(path.join(target, '.imago-installed'), new Date().toISOString());
     const cloneMs = Date.now() - createdAt;
     const sb: SandboxState = { dir: sbDir, dbPort: 0, serverId: s.serverId + 1 + crypto.randomInt(1000), position: '', createdAt, cloneMs, startMs: 0 };
-    const db = new MariaDbInstance({ baseDir: path.join(sbDir, 'db'), serverId: sb.serverId, removeOnDestroy: false, ownSession: true });
+    // The socket outside the universe's folder: its path would exceed the 107 bytes a Unix socket path may have.
+    sb.socket = path.join(os.tmpdir(), `imago-sb-${crypto.randomBytes(6).toString('hex')}.sock`);
+    const db = new MariaDbInstance({ baseDir: path.join(sbDir, 'db'), serverId: sb.serverId, removeOnDestroy: false, ownSession: true, socket: sb.socket });
     await db.start();
     sb.dbPort = db.port;
     sb.dbPid = db.pid;
@@ -319,6 +323,7 @@ export class LocalProvider implements Provider {
     const sb = this.readSandbox(sbDir);
     if (sb?.appPid && isOurs(sb.appPid, marker)) await terminate(sb.appPid, 10_000);
     if (sb?.dbPid && isOurs(sb.dbPid, sbDir)) await terminate(sb.dbPid, 20_000);
+    if (sb?.socket) fs.rmSync(sb.socket, { force: true });
     fs.rmSync(sbDir, { recursive: true, force: true });
   }
 

@@ -30,8 +30,12 @@ async function checksums(url: string): Promise<Record<string, string>> {
 describe('compare: the sandbox of shadow writes (local provider, real MariaDB and auction v2)', function () {
   this.timeout(240_000);
   const provider = new LocalProvider();
-  const baseDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imago-sandbox-test-'));
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'imago-sandbox-test-'));
+  // A deep folder, as the demo's: Unew's own socket path fits in 107 bytes, the sandbox's folder inside it would not.
   const upgradeId = `sandbox-${process.pid}`;
+  const unewSocket = (base: string) => path.join(base, upgradeId, 'db', 'mysqld.sock');
+  const pad = 104 - unewSocket(path.join(root, 'u', '')).length;
+  const baseDir = path.join(root, 'u', 'x'.repeat(Math.max(1, pad)));
   const unew = { database: 'auction', app: { command: ['node', '--require', 'tsx/cjs', 'v2/main.ts'], healthPath: '/health', startTimeoutMs: 60_000, env: {} }, local: { baseDir } };
   const req: ProvisionRequest = { upgradeId, unew, planDir: AUCTION };
   let handle: UnewHandle;
@@ -49,7 +53,7 @@ describe('compare: the sandbox of shadow writes (local provider, real MariaDB an
 
   after(async () => {
     await provider.destroy(upgradeId, unew);
-    fs.rmSync(baseDir, { recursive: true, force: true });
+    fs.rmSync(root, { recursive: true, force: true });
   });
 
   it('is made from a clone of Unew, takes mirrored writes, leaves Unew unchanged, and is gone after destroySandbox', async () => {
@@ -90,6 +94,7 @@ describe('compare: the sandbox of shadow writes (local provider, real MariaDB an
     assert.ok(!alive(state.appPid), 'the sandbox application is gone');
     assert.ok(!alive(state.dbPid), "the sandbox's mariadbd is gone");
     assert.ok(!fs.existsSync(sbDir), 'its data is removed');
+    assert.ok(!fs.existsSync(state.socket), 'and its socket');
     assert.equal((await fetch(`${handle.appUrls[0]}/health`)).status, 200, 'Unew keeps running');
     await provider.destroySandbox(upgradeId, unew); // idempotent
   });
