@@ -36,7 +36,7 @@ import { sweep, Teardown } from './demo/teardown';
 import { WorkDir } from './demo/workdir';
 import { formatDuration, formatMs, formatNumber, palette, processIo, progressBar, table } from './output';
 import { renderReport } from './report/html';
-import { describeActiveSampling } from '../compare/report';
+import { describeActiveSampling, describeShadowWrites } from '../compare/report';
 import { setupServer } from './server-setup';
 
 const say = (msg: string) => console.log(`[demo] ${msg}`);
@@ -169,6 +169,7 @@ async function runDemo(opts: DemoOptions, run: RunState): Promise<number> {
   if (status.outcome !== 'completed') {
     say(pal.red(`upgrade ${status.outcome}: ${status.lastError ?? result.error ?? ''}`));
     say(`active sampling (rare endpoints): ${describeActiveSampling(status.compare)}`);
+    say(`shadow writes (sandbox): ${describeShadowWrites(status.compare)}${sandboxLine(status)}`);
     printFailures(failures, status, work);
     return 3;
   }
@@ -192,6 +193,7 @@ async function runDemo(opts: DemoOptions, run: RunState): Promise<number> {
     ['data verification', `${formatNumber(status.verification?.checked ?? 0)} rows, ${status.verification?.differences ?? '-'} differences`],
     ['compare verdict', `${status.gate?.compare?.pass ? 'pass' : 'fail'} on ${formatNumber(status.gate?.compare?.samples ?? 0)} mirrored requests`],
     ['active sampling (rare endpoints)', describeActiveSampling(status.compare)],
+    ['shadow writes (sandbox)', `${describeShadowWrites(status.compare)}${sandboxLine(status)}`],
     ['tests', `${status.gate?.tests.passed ?? 0} passed, ${status.gate?.tests.failed ?? 0} failed`],
     ...status.timings.filter((x) => x.endedAt).map((x) => [`phase ${x.phase}`, formatDuration(x.endedAt! - x.startedAt)]),
   ]));
@@ -204,6 +206,14 @@ async function runDemo(opts: DemoOptions, run: RunState): Promise<number> {
     await new Promise<void>((resolve) => run.interrupted.signal.addEventListener('abort', () => resolve(), { once: true }));
   }
   return ok ? 0 : 3;
+}
+
+/** Where the sandbox was and that it is gone, or why there was none. */
+function sandboxLine(status: UpgradeStatus): string {
+  const sb = status.sandbox;
+  if (!sb) return '';
+  if ('none' in sb) return ` — ${sb.none}`;
+  return ` — sandbox cloned in ${formatMs(sb.cloneMs)} at position ${sb.position || '-'}, up in ${formatMs(sb.startMs)}, ${sb.destroyedAt ? 'removed after testing' : 'NOT removed'}`;
 }
 
 /** At most this many failed requests on the screen; all of them, when there are more, in failed-requests.txt. */

@@ -138,3 +138,11 @@ export function describeActiveSampling(report: CompareReport | null | undefined)
   const each = replayed.map((e) => `${e.endpoint} ${e.replayed}${e.replayedUrls?.length ? ` (${e.replayedUrls.slice(0, 2).join(', ')})` : ''}`);
   return `${total} pairs replayed to both universes${skipped ? `, ${skipped} skipped` : ''}: ${each.join('; ')}`;
 }
+
+/** One line naming the writes mirrored into the sandbox, per write endpoint: pairs, read-backs, regression rate. */
+export function describeShadowWrites(report: CompareReport | null | undefined): string {
+  const writes = (report?.endpoints ?? []).filter((e) => e.kind === 'write');
+  if (!writes.length) return 'no write mirrored into a sandbox';
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  return writes.map((e) => `${e.endpoint} ${e.samples} (${e.readBacks ?? 0} read back, regression ${pct(e.regressionRate)})`).join('; ');
+}

@@ -10,7 +10,7 @@ import { validateCompareRules, type CompareRulesInput } from '../../compare/rule
 import { Normaliser } from '../../compare/normaliser';
 import { Differ } from '../../compare/differ';
 import { Tally } from '../../compare/tally';
-import { buildReport, buildVerdict, describeActiveSampling } from '../../compare/report';
+import { buildReport, buildVerdict, describeActiveSampling, describeShadowWrites } from '../../compare/report';
 import { WriteJudge, alignTimes } from '../../compare/writes';
 import { latencyFigures, latencyProblems, percentile } from '../../compare/latency';
 import { Recorder } from '../../compare/recorder';
@@ -146,6 +146,8 @@ describe('compare: the latency rule', () => {
     assert.deepEqual([w.kind, w.regressionRate, w.latency], ['write', 0.5, undefined], 'a write has no latency figures (its shadow is the sandbox)');
     assert.deepEqual(report.endpoints.find((e) => e.endpoint === 'GET /rare')!.replayedUrls, ['/rare']);
     assert.equal(describeActiveSampling({ ...report, activeSampling: { replayed: 1, skipped: 0 } }), '1 pairs replayed to both universes: GET /rare 1 (/rare)', 'the demo names the replayed pairs');
+    assert.match(describeShadowWrites(report), /^POST \/w \d+ \(\d+ read back, regression 50\.0%\)$/, 'the demo names the write endpoints judged in the sandbox');
+    assert.equal(describeShadowWrites(null), 'no write mirrored into a sandbox');
     assert.match(describeActiveSampling({ ...report, endpoints: report.endpoints.map((e) => ({ ...e, replayed: 0 })), activeSampling: { replayed: 0, skipped: 0 } }), /^none replayed/);
   });
 });
