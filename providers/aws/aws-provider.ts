@@ -253,7 +253,7 @@ export function createAwsProvider(deps: AwsProviderDeps = {}): AwsProvider {
     // No sandbox on AWS yet (docs/sandbox.md): its equivalent — an instance
     // of the new version on a snapshot of Unew's database — is not built.
     async createSandbox() {
-      throw imagoError('SANDBOX_UNSUPPORTED', 'the aws provider has no sandbox for shadow writes yet: set sandbox.enabled: false in the plan (reads are still mirrored to Unew and compared)');
+      throw imagoError('SANDBOX_UNSUPPORTED', "the aws provider has no sandbox for shadow writes yet: set sandbox.enabled to 'auto' or false in the plan (reads are still mirrored to Unew and compared)");
     },
 
     async destroySandbox() { /* nothing was ever made */ },
