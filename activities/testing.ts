@@ -6,6 +6,7 @@ import type { TestResult } from '../workflows/status';
 import { verify } from '../transfer/verify';
 import { flushTo, readUoldPosition } from '../transfer/flush';
 import { mergeReports } from '../compare/report';
+import { runLoadTest } from './load-test';
 import type { CompareReport, CompareVerdict } from '../compare/report-schema';
 import type { CompareSummary, VerificationSummary } from './types';
 import { ingressClients, loadConversion, planDir, readerServerId, uoldDbUrl, unewAdminUrl, withHeartbeat } from './context';
@@ -84,6 +85,10 @@ export function createTestingActivities() {
           compare: { ...plan.compare, uoldUrl, unewUrl: handle.appUrls[0], ...(sandbox ? { sandboxUrl: sandbox.appUrl } : {}), ...(epoch ? { epoch } : {}) },
         });
       }
+    },
+
+    async runLoadTest(handle: UnewHandle, plan: UpgradePlan, sandbox: SandboxHandle | null): Promise<TestResult> {
+      return runLoadTest(handle, plan, sandbox);
     },
 
     async stopMirror(plan: UpgradePlan): Promise<void> {

@@ -49,6 +49,8 @@ export interface UpgradeActivities {
   startMirror(handle: UnewHandle, plan: UpgradePlan, epoch?: number, sandbox?: SandboxHandle | null): Promise<void>;
   /** The sandbox of shadow writes, or null when plan.sandbox says none (or 'auto' on a provider without one). */
   createSandbox(handle: UnewHandle, plan: UpgradePlan): Promise<SandboxHandle | null>;
+  /** plan.loadTest: recorded live requests replayed against Unew (reads) and the sandbox (writes) at a multiple of Uold's peak rate; a test of the gate. */
+  runLoadTest(handle: UnewHandle, plan: UpgradePlan, sandbox: SandboxHandle | null): Promise<TestResult>;
   /** Stops copying writes at every interceptor, then removes the sandbox (processes and data). Idempotent. */
   destroySandbox(upgradeId: string, plan: UpgradePlan): Promise<void>;
   compareVerdict(plan: UpgradePlan, handle?: UnewHandle): Promise<CompareSummary>;

@@ -358,6 +358,8 @@ async function runTestingPhase(run: Run): Promise<GateResult> {
   // Runs started before shadow writes existed mirror reads only (their history has no sandbox step).
   const sandbox = patched('shadow-writes-sandbox') ? await startSandbox(run) : null;
   let compare = await compareWindow(run, sandbox);
+  // The load test while the sandbox is up (its writes go there), after the window (it replays what the window recorded).
+  if (plan.loadTest?.enabled && patched('load-test') && !unewFailed(compare.failures)) status.tests = [...status.tests, await testing.runLoadTest(handle, plan, sandbox)];
   if (sandbox) await endSandbox(run);
   status.compare = compare.report;
   if (!compare.unewFresh) compare = { ...compare, pass: false, reasons: [...compare.reasons, `Unew was not kept up to date during testing (${compare.freshness})`] };

@@ -67,6 +67,7 @@ function mocks(client: () => Client, script: { cutOver?: (args: Parameters<Upgra
     async startMirror(_h, _p, epoch = 0, sandbox = null) { calls.push(sandbox ? `startMirror(sandbox=${sandbox.appUrl})` : 'startMirror'); startMirrorEpochs.push(epoch); },
     async createSandbox() { calls.push('createSandbox'); return { upgradeId: 'x', appUrl: 'http://127.0.0.1:2', dbEndpoint: '127.0.0.1:3', position: '0-1-1', createdAt: Date.now(), cloneMs: 1, startMs: 1 }; },
     async destroySandbox() { calls.push('destroySandbox'); },
+    async runLoadTest() { calls.push('runLoadTest'); return { name: 'load test', passed: true, exitCode: 0, durationMs: 1, output: '' }; },
     async compareVerdict() {
       calls.push('compareVerdict');
       if (script.compareVerdict) return script.compareVerdict(calls.filter((c) => c === 'compareVerdict').length);
