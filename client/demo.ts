@@ -37,6 +37,7 @@ import { WorkDir } from './demo/workdir';
 import { formatDuration, formatMs, formatNumber, palette, processIo, progressBar, table } from './output';
 import { renderReport } from './report/html';
 import { describeActiveSampling, describeShadowWrites } from '../compare/report';
+import { LOAD_TEST_NAME } from '../activities/load-test';
 import { setupServer } from './server-setup';
 
 const say = (msg: string) => console.log(`[demo] ${msg}`);
@@ -193,6 +194,7 @@ async function runDemo(opts: DemoOptions, run: RunState): Promise<number> {
     ['data verification', `${formatNumber(status.verification?.checked ?? 0)} rows, ${status.verification?.differences ?? '-'} differences`],
     ['compare verdict', `${status.gate?.compare?.pass ? 'pass' : 'fail'} on ${formatNumber(status.gate?.compare?.samples ?? 0)} mirrored requests`],
     ['active sampling (rare endpoints)', describeActiveSampling(status.compare)],
+    ['load test', status.tests.find((t) => t.name === LOAD_TEST_NAME)?.output.split('\n').find((l) => l.startsWith('load:'))?.slice(6) ?? 'not run (loadTest.enabled: false)'],
     ['shadow writes (sandbox)', `${describeShadowWrites(status.compare)}${sandboxLine(status)}`],
     ['tests', `${status.gate?.tests.passed ?? 0} passed, ${status.gate?.tests.failed ?? 0} failed`],
     ...status.timings.filter((x) => x.endedAt).map((x) => [`phase ${x.phase}`, formatDuration(x.endedAt! - x.startedAt)]),
