@@ -7,9 +7,12 @@ const RULE = { multiple: 2, maxRatePerSec: 500, minRatePerSec: 10, maxErrorRate:
 
 describe('compare: the load test (pure parts)', () => {
   it("aims at a multiple of Uold's peak rate, bounded", () => {
-    assert.equal(peakRate([{ count: 3 }, { count: 12 }, { count: 5 }], 250), 48, '12 requests in a 250 ms bucket = 48 req/s');
+    // 100 ms buckets: a burst of 12 in one bucket is not 120 req/s; the busiest whole second counts.
+    const buckets = [{ t: 0, count: 3 }, { t: 100, count: 12 }, { t: 900, count: 5 }, { t: 1000, count: 4 }, { t: 1500, count: 4 }];
+    assert.equal(peakRate(buckets, 100), 20);
+    assert.equal(peakRate([{ t: 0, count: 30 }, { t: 2000, count: 50 }], 2000), 25, 'buckets of 2 s: their own rate');
     assert.equal(peakRate([], 250), 0);
-    assert.equal(targetRate(48, RULE), 96);
+    assert.equal(targetRate(48, RULE), 96, '2 × 48');
     assert.equal(targetRate(0, RULE), 10, 'at least minRatePerSec');
     assert.equal(targetRate(400, RULE), 500, 'at most maxRatePerSec');
   });
