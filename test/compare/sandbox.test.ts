@@ -61,6 +61,7 @@ describe('compare: the sandbox of shadow writes (local provider, real MariaDB an
     const sb = await provider.createSandbox(handle, req);
     assert.notEqual(sb.appUrl, handle.appUrls[0], 'the sandbox is another instance');
     assert.ok(sb.cloneMs > 0 && sb.startMs > 0, `clone ${sb.cloneMs} ms, start ${sb.startMs} ms`);
+    console.log(`      sandbox: cloned in ${sb.cloneMs} ms, application up in ${sb.startMs} ms, position '${sb.position}'`);
     const again = await provider.createSandbox(handle, req);
     assert.equal(again.appUrl, sb.appUrl, 'idempotent: the running sandbox is returned as it is');
     const sbDir = path.join(String(handle.state.dir), 'sandbox');
