@@ -356,7 +356,9 @@ async function runTestingPhase(run: Run): Promise<GateResult> {
   status.tests = [...grants, ...await testing.runPlanTests(handle, plan)];
   if (!run.undo.some((u) => u.what === 'stop mirroring')) run.undo.push({ what: 'stop mirroring', fn: () => short.stopMirror(plan) });
   // Runs started before shadow writes existed mirror reads only (their history has no sandbox step).
-  const sandbox = patched('shadow-writes-sandbox') ? await startSandbox(run) : null;
+  // A failed test (or grants check) already fails the gate: no sandbox is cloned (its copy loads the machine) for writes that cannot change that.
+  const testsFailed = status.tests.some((t) => !t.passed);
+  const sandbox = patched('shadow-writes-sandbox') ? (testsFailed ? skipSandbox(run) : await startSandbox(run)) : null;
   let compare = await compareWindow(run, sandbox);
   // The load test while the sandbox is up (its writes go there), after the window (it replays what the window recorded).
   if (plan.loadTest?.enabled && patched('load-test') && !unewFailed(compare.failures)) status.tests = [...status.tests, await testing.runLoadTest(handle, plan, sandbox)];
@@ -423,6 +425,11 @@ async function startSandbox(run: Run): Promise<SandboxHandle | null> {
     ? { appUrl: sandbox.appUrl, position: sandbox.position, createdAt: sandbox.createdAt, cloneMs: sandbox.cloneMs, startMs: sandbox.startMs, destroyedAt: null }
     : { none: plan.sandbox?.enabled === false ? 'sandbox.enabled is false: writes were not mirrored' : `the ${plan.unew.provider} provider has no sandbox (sandbox.enabled: auto): writes were not mirrored` };
   return sandbox;
+}
+
+function skipSandbox(run: Run): null {
+  run.status.sandbox = { none: `not made: ${run.status.tests.filter((t) => !t.passed).map((t) => `'${t.name}'`).join(', ')} failed, so the gate fails whatever writes show` };
+  return null;
 }
 
 /** At the end of the compare window: writes stop being copied, the sandbox is removed (no process, no data left). */

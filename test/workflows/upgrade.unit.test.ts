@@ -40,7 +40,7 @@ const snapshot = (phase: TransferProgressSnapshot['phase'], lagMs = 0): Transfer
 });
 
 /** Mock activities: record calls; the transfer plays edges through the client, the cut-over plays a script. */
-function mocks(client: () => Client, script: { cutOver?: (args: Parameters<UpgradeActivities['cutOver']>[0], n: number) => Promise<CutoverReport>; compareFresh?: () => boolean; compareVerdict?: (n: number) => Awaited<ReturnType<UpgradeActivities['compareVerdict']>> } = {}) {
+function mocks(client: () => Client, script: { cutOver?: (args: Parameters<UpgradeActivities['cutOver']>[0], n: number) => Promise<CutoverReport>; compareFresh?: () => boolean; grantsPass?: boolean; compareVerdict?: (n: number) => Awaited<ReturnType<UpgradeActivities['compareVerdict']>> } = {}) {
   const calls: string[] = [];
   const startMirrorEpochs: number[] = [];
   let cutOvers = 0;
@@ -63,7 +63,7 @@ function mocks(client: () => Client, script: { cutOver?: (args: Parameters<Upgra
       }
     },
     async runPlanTests() { calls.push('runPlanTests'); return []; },
-    async checkGrants() { calls.push('checkGrants'); return { name: 'grants check', passed: true, durationMs: 1, exitCode: 0, output: '' }; },
+    async checkGrants() { calls.push('checkGrants'); const passed = script.grantsPass ?? true; return { name: 'grants check', passed, durationMs: 1, exitCode: passed ? 0 : 1, output: passed ? '' : 'INSERT on item_bids missing' }; },
     async startMirror(_h, _p, epoch = 0, sandbox = null) { calls.push(sandbox ? `startMirror(sandbox=${sandbox.appUrl})` : 'startMirror'); startMirrorEpochs.push(epoch); },
     async createSandbox() { calls.push('createSandbox'); return { upgradeId: 'x', appUrl: 'http://127.0.0.1:2', dbEndpoint: '127.0.0.1:3', position: '0-1-1', createdAt: Date.now(), cloneMs: 1, startMs: 1 }; },
     async destroySandbox() { calls.push('destroySandbox'); },
@@ -261,5 +261,18 @@ describe('the upgrade workflow with mocked activities', function () {
     assert.ok(Date.now() - started < 15_000);
     assert.ok(m.calls.includes('stopMirror') && m.calls.includes('destroyUnew'), 'compensated: mirror off, Unew destroyed');
     assert.ok(m.calls.includes('destroySandbox'), 'and the sandbox removed');
+  });
+
+  it('a failed test already fails the gate: no sandbox is cloned, the status says why', async () => {
+    const m = mocks(() => client, { grantsPass: false });
+    await withWorker(m.acts, async (q) => {
+      const h = await start(q, plan());
+      await h.result().then(() => null, (e) => e);
+      const st = await h.query(statusQuery);
+      assert.equal(st.gate?.pass, false);
+      assert.ok(st.sandbox && 'none' in st.sandbox && /'grants check' failed/.test(st.sandbox.none), JSON.stringify(st.sandbox));
+    });
+    assert.ok(!m.calls.includes('createSandbox'), m.calls.join(' '));
+    assert.ok(m.calls.includes('startMirror'), 'reads are still mirrored and compared');
   });
 });
