@@ -401,6 +401,8 @@ async function compareWindow(run: Run, sandbox: SandboxHandle | null = null) {
       const now = Date.now() - start;
       if (now < plan.mirror.minDurationMs) continue;
       if (compare.pass || !needsSamplesOnly(compare.failures) || now >= plan.mirror.maxDurationMs) break;
+      // A failed plan test already fails the gate: waiting up to maxDurationMs for samples cannot change that.
+      if (run.status.tests.some((t) => !t.passed) && patched('testing-ends-on-failed-test')) break;
     }
     if (!stale() || restarts >= MAX_WINDOW_RESTARTS) return compare;
     // Pairs taken while Unew was not fed compare old data with new: discard the window.

@@ -263,8 +263,9 @@ describe('the upgrade workflow with mocked activities', function () {
     assert.ok(m.calls.includes('destroySandbox'), 'and the sandbox removed');
   });
 
-  it('a failed test already fails the gate: no sandbox is cloned, the status says why', async () => {
-    const m = mocks(() => client, { grantsPass: false });
+  it('a failed test already fails the gate: no sandbox is cloned (the status says why), the window ends at minDurationMs', async () => {
+    const wantsMore = { rule: 'min-samples' as const, endpoint: 'GET /rare', reason: 'GET /rare: 1 pairs compared, needs at least 5' };
+    const m = mocks(() => client, { grantsPass: false, compareVerdict: () => ({ pass: false, reasons: [wantsMore.reason], failures: [wantsMore], samples: 1, report: null, unewFresh: true, freshness: 'fresh' }) });
     await withWorker(m.acts, async (q) => {
       const h = await start(q, plan());
       await h.result().then(() => null, (e) => e);
@@ -274,5 +275,6 @@ describe('the upgrade workflow with mocked activities', function () {
     });
     assert.ok(!m.calls.includes('createSandbox'), m.calls.join(' '));
     assert.ok(m.calls.includes('startMirror'), 'reads are still mirrored and compared');
+    assert.equal(m.calls.filter((c) => c === 'compareVerdict').length, 1, 'and the window ends at minDurationMs: no wait for samples');
   });
 });
