@@ -77,7 +77,7 @@ export function buildVerdict(report: CompareReport): CompareVerdict {
       const detail = worst.map((f) => {
         const ex = f.examples[0];
         const d = ex?.diff.find((x) => x.field === f.field);
-        const eg = ex ? `, e.g. ${ex.request.method} ${ex.request.url}: Uold ${d?.left ?? '-'} vs Unew ${d?.right ?? '-'}` : '';
+        const eg = ex ? `, e.g. ${ex.request.method} ${ex.request.url}: Uold ${d?.left ?? '-'} vs ${write ? 'the sandbox' : 'Unew'} ${d?.right ?? '-'}` : '';
         const undecided = f.noiseDifferences > 0 && e.noiseSamples < report.noiseMinSamples ? `, noise undecided: needs ${report.noiseMinSamples}` : '';
         return `field ${f.field} (${Object.keys(f.kinds).join('/')}) differs in ${f.differences}/${e.samples} pairs (${pct(f.differenceRate)}; Uold-vs-Uold ${pct(f.noiseRate)} over ${e.noiseSamples} samples${undecided})${eg}`;
       }).join('; ');

@@ -152,6 +152,18 @@ describe('compare: the latency rule', () => {
   });
 });
 
+describe('compare: a write regression in the verdict', () => {
+  it('is named as a write mirrored into the sandbox, its example as the sandbox\'s value (not Unew\'s)', () => {
+    const rules = validateCompareRules({ minSamplesPerEndpoint: 5 });
+    const tally = new Tally(rules);
+    const w: MirroredPair = { id: 1, at: 0, kind: 'write', request: post('/items/7/bids', { amount: 202.26 }), primary: { ...json(201, {}), latencyMs: 1 }, shadow: { ...json(201, {}), latencyMs: 1 } };
+    tally.recordPair('POST /items/:id/bids', w, [{ field: 'readback:$.bids[*].amount', kind: 'value', left: '202.26', right: '202' }], [], 'observed');
+    const v = buildVerdict(buildReport(tally, rules, { received: 1, compared: 1, dropped: 0, skipped: 0, pending: 0, noiseSamples: 0, noiseSkipped: 0 }));
+    assert.deepEqual(v.failures.map((f) => f.rule), ['regression']);
+    assert.match(v.reasons[0], /^POST \/items\/:id\/bids: write mirrored into the sandbox: regression rate 100\.0% > 5\.0% \(writes\.maxRegressionRate\): field readback:\$\.bids\[\*\]\.amount .*Uold 202\.26 vs the sandbox 202/);
+  });
+});
+
 describe('compare: active sampling (bounds)', () => {
   it('replays recorded safe requests of short endpoints only, one at a time, up to maxPerEndpoint; never writes', async () => {
     const rules = validateCompareRules({ minSamplesPerEndpoint: 3, activeSampling: { afterMs: 0, maxPerEndpoint: 2, maxTotal: 10 } });
