@@ -1,16 +1,19 @@
 /** Testing-phase activities: the plan's tests against Unew, mirrored traffic and its verdict, data verification. */
 import { spawn } from 'node:child_process';
 import type { UpgradePlan } from '../plan/types';
-import type { UnewHandle } from '../providers/provider';
+import type { SandboxHandle, UnewHandle } from '../providers/provider';
 import type { TestResult } from '../workflows/status';
 import { verify } from '../transfer/verify';
 import { flushTo, readUoldPosition } from '../transfer/flush';
 import { mergeReports } from '../compare/report';
+import { runLoadTest } from './load-test';
 import type { CompareReport, CompareVerdict } from '../compare/report-schema';
 import type { CompareSummary, VerificationSummary } from './types';
 import { ingressClients, loadConversion, planDir, readerServerId, uoldDbUrl, unewAdminUrl, withHeartbeat } from './context';
 
-const OUTPUT_LIMIT = 4_000;
+/** A test's output kept: its beginning (where the first error usually is) and its end, this many characters each. */
+const OUTPUT_HEAD = 2_000;
+const OUTPUT_TAIL = 2_000;
 
 /**
  * A plan test's whole environment: PATH (the worker's, unless the test sets
@@ -29,18 +32,31 @@ export function runCommand(test: UpgradePlan['tests'][number], unewUrl: string, 
   const started = Date.now();
   const [cmd, ...args] = test.command.map((a) => a.replaceAll('{unewUrl}', unewUrl));
   return new Promise((resolve) => {
-    let output = '';
+    let head = '';
+    let tail = '';
+    let omitted = 0;
     const child = spawn(cmd, args, { cwd, env: testEnv(test, unewUrl), stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (d: Buffer) => { output = (output + d.toString()).slice(-OUTPUT_LIMIT); };
+    const keep = (d: Buffer) => {
+      let text = d.toString();
+      if (head.length < OUTPUT_HEAD) { const take = text.slice(0, OUTPUT_HEAD - head.length); head += take; text = text.slice(take.length); }
+      tail += text;
+      if (tail.length > OUTPUT_TAIL) { omitted += tail.length - OUTPUT_TAIL; tail = tail.slice(-OUTPUT_TAIL); }
+    };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
-    const timer = setTimeout(() => { output += `\n[imago] killed after ${test.timeoutMs} ms`; child.kill('SIGKILL'); }, test.timeoutMs);
+    let killed = '';
+    const timer = setTimeout(() => { killed = `\n[imago] killed after ${test.timeoutMs} ms`; child.kill('SIGKILL'); }, test.timeoutMs);
+    let finished = false;
     const finish = (exitCode: number | null, error?: string) => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
+      const output = head + (omitted > 0 ? `\n[imago] ${omitted} characters omitted\n` : '') + tail + killed;
       resolve({ name: test.name, passed: exitCode === 0, exitCode, durationMs: Date.now() - started, output: (error ? `${error}\n` : '') + output });
     };
     child.on('error', (err) => finish(null, `cannot run ${cmd}: ${err.message}`));
-    child.on('exit', (code) => finish(code));
+    // 'close', not 'exit': the output pipes may still hold data when the process has exited.
+    child.on('close', (code) => finish(code));
   });
 }
 
@@ -55,17 +71,24 @@ export function createTestingActivities() {
     },
 
     /** Registers Unew at every interceptor and mirrors safe requests to it, compared by the compare engine. */
-    async startMirror(handle: UnewHandle, plan: UpgradePlan, epoch = 0): Promise<void> {
+    async startMirror(handle: UnewHandle, plan: UpgradePlan, epoch = 0, sandbox: SandboxHandle | null = null): Promise<void> {
       for (const c of ingressClients(plan)) {
         const st = await c.status();
         const uoldUrl = st.upstreams[st.target];
         if (st.upstreams.unew !== handle.appUrls[0]) await c.addUpstream('unew', handle.appUrls[0]);
+        if (sandbox && st.upstreams.sandbox !== sandbox.appUrl) await c.addUpstream('sandbox', sandbox.appUrl);
         await c.mirror({
           on: true, shadow: 'unew', percent: plan.mirror.percent, methods: plan.mirror.methods,
+          // Writes only ever into the sandbox (the interceptor refuses Unew or the target there); none without one.
+          ...(sandbox ? { writeShadow: 'sandbox', writePercent: plan.sandbox?.percent ?? 100, writeMethods: plan.sandbox?.methods ?? ['POST', 'PUT', 'PATCH', 'DELETE'] } : { writeShadow: null }),
           // A new epoch is a new compare config: the interceptor starts a fresh comparer (a new window).
-          compare: { ...plan.compare, uoldUrl, unewUrl: handle.appUrls[0], ...(epoch ? { epoch } : {}) },
+          compare: { ...plan.compare, uoldUrl, unewUrl: handle.appUrls[0], ...(sandbox ? { sandboxUrl: sandbox.appUrl } : {}), ...(epoch ? { epoch } : {}) },
         });
       }
+    },
+
+    async runLoadTest(handle: UnewHandle, plan: UpgradePlan, sandbox: SandboxHandle | null): Promise<TestResult> {
+      return runLoadTest(handle, plan, sandbox);
     },
 
     async stopMirror(plan: UpgradePlan): Promise<void> {

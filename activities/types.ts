@@ -1,6 +1,6 @@
 /** The activities' signatures, shared by the workflow (types only) and activities/index.ts. */
 import type { UpgradePlan } from '../plan/types';
-import type { UnewHandle, UoldRetirement } from '../providers/provider';
+import type { SandboxHandle, UnewHandle, UoldRetirement } from '../providers/provider';
 import type { CutoverArgs } from './cutover';
 import type { CutoverCheckReport, CutoverReport, TestResult, UpgradeStatus } from '../workflows/status';
 import type { PreflightReport } from './preflight';
@@ -11,7 +11,7 @@ export interface CompareSummary {
   pass: boolean;
   reasons: string[];
   /** The failing rules, across every interceptor: only 'no-traffic'/'min-samples' means "not enough evidence yet". */
-  failures: Array<{ rule: 'no-traffic' | 'min-samples' | 'regression' | 'server-error' | 'no-engine'; endpoint: string | null; reason: string }>;
+  failures: Array<{ rule: 'no-traffic' | 'min-samples' | 'regression' | 'server-error' | 'latency' | 'no-engine'; endpoint: string | null; reason: string }>;
   samples: number;
   /**
    * Whether Unew was being kept up to date when the verdict was read: it
@@ -45,8 +45,14 @@ export interface UpgradeActivities {
   runPlanTests(handle: UnewHandle, plan: UpgradePlan): Promise<TestResult[]>;
   /** Unew's application account: what it holds against unew.grants (a test result in the gate). */
   checkGrants(handle: UnewHandle, plan: UpgradePlan): Promise<TestResult>;
-  /** Mirrors to Unew; a new `epoch` starts a fresh comparer (a new compare window). */
-  startMirror(handle: UnewHandle, plan: UpgradePlan, epoch?: number): Promise<void>;
+  /** Mirrors reads to Unew and, given a sandbox, writes into it; a new `epoch` starts a fresh comparer (a new compare window). */
+  startMirror(handle: UnewHandle, plan: UpgradePlan, epoch?: number, sandbox?: SandboxHandle | null): Promise<void>;
+  /** The sandbox of shadow writes, or null when plan.sandbox says none (or 'auto' on a provider without one). */
+  createSandbox(handle: UnewHandle, plan: UpgradePlan): Promise<SandboxHandle | null>;
+  /** plan.loadTest: recorded live requests replayed against Unew (reads) and the sandbox (writes) at a multiple of Uold's peak rate; a test of the gate. */
+  runLoadTest(handle: UnewHandle, plan: UpgradePlan, sandbox: SandboxHandle | null): Promise<TestResult>;
+  /** Stops copying writes at every interceptor, then removes the sandbox (processes and data). Idempotent. */
+  destroySandbox(upgradeId: string, plan: UpgradePlan): Promise<void>;
   compareVerdict(plan: UpgradePlan, handle?: UnewHandle): Promise<CompareSummary>;
   stopMirror(plan: UpgradePlan): Promise<void>;
   verifyData(handle: UnewHandle, plan: UpgradePlan): Promise<VerificationSummary>;

@@ -1,12 +1,12 @@
 /** Bootstrapping activities: validate the plan on the worker, preflight Uold, create / start / destroy Unew. */
 import * as fs from 'node:fs';
 import type { UpgradePlan } from '../plan/types';
-import type { Provider, UnewHandle, UoldRetirement } from '../providers/provider';
+import type { Provider, SandboxHandle, UnewHandle, UoldRetirement } from '../providers/provider';
 import { validateLoadedPlan } from '../plan/load';
-import { imagoError } from '../lib/errors';
+import { imagoError, isImagoError } from '../lib/errors';
 import { Context } from '@temporalio/activity';
 import { preflightError, runPreflight, type PreflightReport } from './preflight';
-import { planDir, unewAdminDb, withHeartbeat } from './context';
+import { ingressClients, planDir, unewAdminDb, withHeartbeat } from './context';
 import { openDb } from '../lib/db-tls';
 
 export function createUniverseActivities(providers: Record<string, Provider>) {
@@ -68,6 +68,36 @@ export function createUniverseActivities(providers: Record<string, Provider>) {
     /** At finalize: Uold's fleet deregistered and terminated at the provider's level, or kept (postSwitchover.keepUold). */
     async retireUold(handle: UnewHandle, plan: UpgradePlan): Promise<UoldRetirement> {
       return withHeartbeat('retiring Uold', () => providerOf(plan).retireUold(handle, unewSection(plan), { keepUold: plan.postSwitchover.keepUold }));
+    },
+
+    /**
+     * The sandbox of shadow writes (docs/sandbox.md), per plan.sandbox.enabled:
+     * null when it is off, or 'auto' on a provider that cannot make one (then
+     * only reads are mirrored, as the status says).
+     */
+    async createSandbox(handle: UnewHandle, plan: UpgradePlan): Promise<SandboxHandle | null> {
+      const enabled = plan.sandbox?.enabled ?? 'auto';
+      if (enabled === false) return null;
+      try {
+        return await withHeartbeat('making the sandbox of shadow writes', () => providerOf(plan).createSandbox(handle, { upgradeId: handle.upgradeId, unew: unewSection(plan), planDir: planDir(plan) }));
+      } catch (err) {
+        if (enabled === 'auto' && isImagoError(err, 'SANDBOX_UNSUPPORTED')) return null;
+        throw err;
+      }
+    },
+
+    /**
+     * Ends shadow writes: every interceptor stops copying writes (reads stay
+     * mirrored to Unew), then the provider stops the sandbox and removes its
+     * data. Idempotent: called at the end of testing and by compensation.
+     */
+    async destroySandbox(upgradeId: string, plan: UpgradePlan): Promise<void> {
+      for (const c of ingressClients(plan)) {
+        const st = await c.status();
+        // Why first: a write copied to a sandbox being torn down would only fail there and count against Unew's version.
+        if (st.mirror.on && st.mirror.writeShadow) await c.mirror({ on: true, writeShadow: null });
+      }
+      await withHeartbeat('destroying the sandbox', () => providerOf(plan).destroySandbox(upgradeId, unewSection(plan)));
     },
 
     async destroyUnew(upgradeId: string, plan: UpgradePlan): Promise<void> {

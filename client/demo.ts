@@ -36,6 +36,8 @@ import { sweep, Teardown } from './demo/teardown';
 import { WorkDir } from './demo/workdir';
 import { formatDuration, formatMs, formatNumber, palette, processIo, progressBar, table } from './output';
 import { renderReport } from './report/html';
+import { describeActiveSampling, describeShadowWrites } from '../compare/report';
+import { LOAD_TEST_NAME } from '../activities/load-test';
 import { setupServer } from './server-setup';
 
 const say = (msg: string) => console.log(`[demo] ${msg}`);
@@ -167,6 +169,8 @@ async function runDemo(opts: DemoOptions, run: RunState): Promise<number> {
   console.log('');
   if (status.outcome !== 'completed') {
     say(pal.red(`upgrade ${status.outcome}: ${status.lastError ?? result.error ?? ''}`));
+    say(`active sampling (rare endpoints): ${describeActiveSampling(status.compare)}`);
+    say(`shadow writes (sandbox): ${describeShadowWrites(status.compare)}${sandboxLine(status)}`);
     printFailures(failures, status, work);
     return 3;
   }
@@ -189,6 +193,9 @@ async function runDemo(opts: DemoOptions, run: RunState): Promise<number> {
     ['served by Uold after Unew began', `${mixed}`],
     ['data verification', `${formatNumber(status.verification?.checked ?? 0)} rows, ${status.verification?.differences ?? '-'} differences`],
     ['compare verdict', `${status.gate?.compare?.pass ? 'pass' : 'fail'} on ${formatNumber(status.gate?.compare?.samples ?? 0)} mirrored requests`],
+    ['active sampling (rare endpoints)', describeActiveSampling(status.compare)],
+    ['load test', status.tests.find((t) => t.name === LOAD_TEST_NAME)?.output.split('\n').find((l) => l.startsWith('load:'))?.slice(6) ?? 'not run (loadTest.enabled: false)'],
+    ['shadow writes (sandbox)', `${describeShadowWrites(status.compare)}${sandboxLine(status)}`],
     ['tests', `${status.gate?.tests.passed ?? 0} passed, ${status.gate?.tests.failed ?? 0} failed`],
     ...status.timings.filter((x) => x.endedAt).map((x) => [`phase ${x.phase}`, formatDuration(x.endedAt! - x.startedAt)]),
   ]));
@@ -201,6 +208,14 @@ async function runDemo(opts: DemoOptions, run: RunState): Promise<number> {
     await new Promise<void>((resolve) => run.interrupted.signal.addEventListener('abort', () => resolve(), { once: true }));
   }
   return ok ? 0 : 3;
+}
+
+/** Where the sandbox was and that it is gone, or why there was none. */
+function sandboxLine(status: UpgradeStatus): string {
+  const sb = status.sandbox;
+  if (!sb) return '';
+  if ('none' in sb) return ` — ${sb.none}`;
+  return ` — sandbox cloned in ${formatMs(sb.cloneMs)} at position ${sb.position || '-'}, up in ${formatMs(sb.startMs)}, ${sb.destroyedAt ? 'removed after testing' : 'NOT removed'}`;
 }
 
 /** At most this many failed requests on the screen; all of them, when there are more, in failed-requests.txt. */

@@ -12,13 +12,19 @@ import { Tally } from './tally';
 import { Replayer } from './replayer';
 import { LagChecker, positionReached, type PositionHook } from './lag-checker';
 import { buildReport, buildVerdict, type CompareReport, type CompareVerdict, type EngineCounters } from './report';
+import { Recorder } from './recorder';
+import { ActiveSampler } from './sampler';
+import { WriteJudge } from './writes';
+import type { RecordedRequest } from './types';
 import { imagoError } from '../lib/errors';
 
 export interface CompareConfig extends CompareRulesInput {
   /** Base URL of Uold (noise replays and lag rechecks go there). */
   uoldUrl: string;
-  /** Base URL of Unew (lag rechecks). */
+  /** Base URL of Unew (lag rechecks, active sampling). */
   unewUrl: string;
+  /** Base URL of the sandbox that mirrored writes go to (read-backs); none: writes are not read back. */
+  sandboxUrl?: string;
   /** Optional replication positions: rechecks wait until Unew has applied Uold's read position. */
   positions?: PositionHook;
   /** The compare window's generation: the interceptor keeps its comparer for an identical config, so a new epoch starts a fresh one. */
@@ -30,23 +36,27 @@ export interface CompareEngine extends Comparer {
   verdict(): CompareVerdict;
   /** Resolves when every queued pair, noise replay and recheck is done (or after timeoutMs). */
   drain(timeoutMs?: number): Promise<void>;
+  /** The latest live requests, reads and writes apart, oldest first (what the load test replays). */
+  recorded(limit?: number): { reads: RecordedRequest[]; writes: RecordedRequest[] };
   close(): Promise<void>;
 }
 
 /** Longest slice of the event loop one pump run may take: the interceptor shares the loop with live traffic. */
 const SLICE_MS = 8;
 
-function validateConfig(config: CompareConfig): { rules: Readonly<CompareRules>; uoldUrl: string; unewUrl: string; positions?: PositionHook } {
-  const { uoldUrl, unewUrl, positions, epoch: _epoch, ...rest } = (config ?? {}) as CompareConfig;
+function validateConfig(config: CompareConfig): { rules: Readonly<CompareRules>; uoldUrl: string; unewUrl: string; sandboxUrl?: string; positions?: PositionHook } {
+  const { uoldUrl, unewUrl, sandboxUrl, positions, epoch: _epoch, ...rest } = (config ?? {}) as CompareConfig;
   const { rules, errors } = checkCompareRules(rest);
-  for (const [name, url] of [['uoldUrl', uoldUrl], ['unewUrl', unewUrl]] as const) {
+  for (const [name, url] of [['uoldUrl', uoldUrl], ['unewUrl', unewUrl], ...(sandboxUrl !== undefined ? [['sandboxUrl', sandboxUrl]] : [])] as const) {
     if (typeof url !== 'string' || !/^https?:\/\/[^/]/.test(url)) errors.push(`compare/${name}: must be an http(s) URL, got ${JSON.stringify(url)}`);
   }
+  // Why: read-backs of mirrored writes go to sandboxUrl; Unew must never be it (writes must never reach Unew).
+  if (sandboxUrl !== undefined && sandboxUrl.replace(/\/$/, '') === String(unewUrl).replace(/\/$/, '')) errors.push('compare/sandboxUrl: must not be Unew (mirrored writes go to a sandbox, never into Unew)');
   if (positions !== undefined && (typeof positions?.uold !== 'function' || typeof positions?.unewApplied !== 'function')) {
     errors.push('compare/positions: must have functions uold() and unewApplied()');
   }
   if (errors.length || !rules) throw imagoError('COMPARE_RULES_INVALID', errors.join('; '));
-  return { rules, uoldUrl, unewUrl, positions };
+  return { rules, uoldUrl, unewUrl, sandboxUrl, positions };
 }
 
 export class CompareEngineImpl implements CompareEngine {
@@ -60,6 +70,13 @@ export class CompareEngineImpl implements CompareEngine {
   private readonly uoldNoise: Replayer;
   private readonly lag: LagChecker;
   private readonly positions?: PositionHook;
+  private readonly recorder: Recorder;
+  private readonly sampler: ActiveSampler;
+  private readonly writes: WriteJudge;
+  /** Active sampling's own connections, so its replays never wait behind rechecks or noise. */
+  private readonly sampleUold: Replayer;
+  private readonly sampleUnew: Replayer;
+  private readonly sandbox?: Replayer;
   private queue: MirroredPair[] = [];
   private head = 0;
   private scheduled = false;
@@ -83,6 +100,18 @@ export class CompareEngineImpl implements CompareEngine {
     this.lag = new LagChecker(this.uold, this.unew, (a, b) => this.differ.diff(this.normaliser.normalise(a), this.normaliser.normalise(b)), {
       attempts: v.rules.lag.attempts, delayMs: v.rules.lag.recheckDelayMs, positionTimeoutMs: v.rules.lag.positionTimeoutMs, positions: v.positions,
     });
+    const sampleOpts = { ...replayOpts, maxConcurrent: Math.min(2, l.maxConcurrentRequests) };
+    this.sampleUold = new Replayer(v.uoldUrl, sampleOpts);
+    this.sampleUnew = new Replayer(v.unewUrl, sampleOpts);
+    if (v.sandboxUrl) this.sandbox = new Replayer(v.sandboxUrl, replayOpts);
+    this.recorder = new Recorder({ recentPerEndpoint: v.rules.activeSampling.recentPerEndpoint, maxEndpoints: l.maxEndpoints });
+    this.writes = new WriteJudge(v.rules, this.normaliser, this.differ, this.uold, this.sandbox);
+    this.sampler = new ActiveSampler(v.rules, this.recorder, this.sampleUold, this.sampleUnew, (e) => this.tally.endpoints.get(e)?.samples ?? 0, (p) => this.onPair(p));
+    this.sampler.start();
+  }
+
+  recorded(limit?: number): { reads: RecordedRequest[]; writes: RecordedRequest[] } {
+    return this.recorder.recent(limit);
   }
 
   onPair(pair: MirroredPair): void {
@@ -95,7 +124,7 @@ export class CompareEngineImpl implements CompareEngine {
   }
 
   report(): CompareReport {
-    return buildReport(this.tally, this.rules, { ...this.counters, pending: this.pending() });
+    return buildReport(this.tally, this.rules, { ...this.counters, pending: this.pending() }, { activeSampling: { replayed: this.sampler.replayed, skipped: this.sampler.skipped } });
   }
 
   verdict(): CompareVerdict {
@@ -115,7 +144,8 @@ export class CompareEngineImpl implements CompareEngine {
     this.closed = true;
     this.counters.dropped += this.queue.length - this.head;
     this.queue = []; this.head = 0;
-    this.uold.close(); this.unew.close(); this.uoldNoise.close();
+    this.sampler.stop();
+    this.uold.close(); this.unew.close(); this.uoldNoise.close(); this.sampleUold.close(); this.sampleUnew.close(); this.sandbox?.close();
     for (const w of [...this.idleWaiters]) w();
   }
 
@@ -149,8 +179,11 @@ export class CompareEngineImpl implements CompareEngine {
 
   private handle(pair: MirroredPair): void {
     const endpoint = this.normaliser.endpointOf(pair.request);
+    const kind = pair.kind ?? 'read';
+    if (kind !== 'replayed') this.recorder.record(endpoint, pair.request, kind === 'write', pair.at);
     // Uold's own failure says nothing about Unew: the pair cannot be judged.
     if (pair.primary.error) { this.counters.skipped++; return; }
+    if (kind === 'write') { this.handleWrite(pair, endpoint); return; }
     const left = this.normaliser.normalise(pair.primary);
     const diffs = this.differ.diff(left, this.normaliser.normalise(pair.shadow));
     const safe = isSafeMethod(pair.request.method);
@@ -175,6 +208,19 @@ export class CompareEngineImpl implements CompareEngine {
         this.record(endpoint, pair, final, explained, judged);
       })
       .catch((e) => { if (!this.closed) { console.error('compare: recheck failed:', e); this.record(endpoint, pair, diffs, [], 'observed'); } })
+      .finally(() => { this.rechecking--; this.checkIdle(); });
+  }
+
+  /** A write mirrored into the sandbox: reply shape now, then the read-back of both effects; counted pending meanwhile. */
+  private handleWrite(pair: MirroredPair, endpoint: string): void {
+    this.rechecking++;
+    this.writes.judge(pair)
+      .then((j) => {
+        if (this.closed) return;
+        this.tally.recordReadBack(endpoint, j.readBack);
+        this.record(endpoint, pair, j.diffs, [], 'observed');
+      })
+      .catch((e) => { if (!this.closed) { console.error('compare: write judge failed:', e); this.counters.skipped++; } })
       .finally(() => { this.rechecking--; this.checkIdle(); });
   }
 

@@ -80,6 +80,18 @@ export const endpointReportSchema = Section({
   /** The first of them. */
   serverErrorExample: Type.Optional(exampleSchema),
   fields: Type.Array(fieldReportSchema),
+  /** 'write': mirrored into the sandbox, judged by reply status and shape and by read-back (absent in reports of older engines: 'read'). */
+  kind: Type.Optional(Type.Enum(['read', 'write'])),
+  /** Pairs active sampling replayed to both universes (counted in samples), and some of their URLs. */
+  replayed: Type.Optional(Count),
+  replayedUrls: Type.Optional(Type.Array(Type.String())),
+  /** Write endpoints: pairs whose effect was read back in both universes, and those with nothing to read back. */
+  readBacks: Type.Optional(Count),
+  readBackSkipped: Type.Optional(Count),
+  /** Live reads: Uold's and Unew's p50/p99 (ms) over the same mirrored pairs. */
+  latency: Type.Optional(Section({
+    samples: Count, uoldP50: Type.Number(), uoldP99: Type.Number(), unewP50: Type.Number(), unewP99: Type.Number(),
+  })),
 });
 export type EndpointReport = Static<typeof endpointReportSchema>;
 
@@ -105,12 +117,23 @@ export const compareReportSchema = Section({
   maxRegressionRate: Rate,
   maxServerErrorRate: Rate,
   endpoints: Type.Array(endpointReportSchema),
+  /** The rules the verdict reads beyond the thresholds above (absent in reports of older engines). */
+  latencyRule: Type.Optional(Section({
+    enabled: Type.Boolean(), minSamples: Type.Integer({ minimum: 1 }), maxP50Ratio: Type.Number(), maxP99Ratio: Type.Number(), noiseFloorMs: Type.Number(),
+  })),
+  writesMaxRegressionRate: Type.Optional(Rate),
+  /** Pairs replayed by active sampling, over every endpoint; skipped: replays where one universe did not answer. */
+  activeSampling: Type.Optional(Section({ replayed: Count, skipped: Count })),
 });
 /** The compare engine's whole report: what `status.compare` holds. */
 export type CompareReport = Static<typeof compareReportSchema>;
 
-/** Which rule of the verdict failed: 'no-traffic' and 'min-samples' only say "not enough evidence yet". */
-export const verdictRuleSchema = Type.Enum(['no-traffic', 'min-samples', 'regression', 'server-error']);
+/**
+ * Which rule of the verdict failed: 'no-traffic' and 'min-samples' only say
+ * "not enough evidence yet"; 'latency' is judged once an endpoint has its
+ * latency samples (compare.latency); the rest are failures of Unew.
+ */
+export const verdictRuleSchema = Type.Enum(['no-traffic', 'min-samples', 'regression', 'server-error', 'latency']);
 export type VerdictRule = Static<typeof verdictRuleSchema>;
 
 export const compareVerdictSchema = Section({

@@ -20,6 +20,21 @@ export const valuePatternRuleSchema = Section({
   paths: Type.Optional(Type.Array(JsonPath, { description: 'Restrict to these JSON paths (same syntax as ignorePaths); all string values when absent.' })),
 });
 
+/**
+ * A read-back rule: after a mirrored write, GET `get` in both universes and
+ * compare what it shows of the write. Templates: `{path.name}` (the write's
+ * URL matched against `route`), `{reply.key}` and `{request.key}` (top-level
+ * keys of the write's reply and request JSON; the reply's is each universe's
+ * own, so ids assigned by sequences are followed on each side).
+ */
+export const readBackRuleSchema = Section({
+  route: Type.String({ pattern: '^(POST|PUT|PATCH|DELETE) /', description: "The write endpoint: method and route pattern, e.g. 'POST /items/:id/bids'." }),
+  get: Type.String({ pattern: '^/', description: "The URL to read back, with templates: '/items/{path.id}', '/users/{reply.id}', '/users/{request.toUserId}'." }),
+  list: Type.Optional(Type.With(JsonPath, { description: "Compare only the record of this list (e.g. '$.bids') whose `match` key holds the write's id: the write's own effect, not the rest of the resource." })),
+  match: Type.Optional(Type.String({ minLength: 1, description: "The key of a list record that holds the write's id (default 'id')." })),
+  id: Type.Optional(Type.String({ pattern: '^\\{(reply|request)\\.[A-Za-z_$][\\w$]*\\}$', description: "Where the write's id is in its reply (default '{reply.id}')." })),
+});
+
 /** JSON Schema of the plan's `compare` section: the source of the `CompareRules` type. */
 export const compareRulesSchema = Section({
   ignoreHeaders: List(NonEmpty, 'Response headers not compared (case-insensitive), in addition to the built-in hop-by-hop list.'),
@@ -42,6 +57,27 @@ export const compareRulesSchema = Section({
     maxPending: Int(64, 0, 10_000, 'Rechecks waiting or in flight; beyond it a difference is counted without recheck (and the skip is counted).'),
     positionTimeoutMs: Int(5000, 1, 600_000, "Longest wait for Unew's applied position to pass Uold's."),
   }, { description: 'Rechecks of a difference that may only be Unew lagging behind Uold.' })),
+  latency: Defaulted(Section({
+    enabled: Default(Type.Boolean({ description: "Judge Unew's latency against Uold's, per endpoint, on the same mirrored requests." }), true),
+    minSamples: Int(20, 1, 1_000_000, "Mirrored pairs an endpoint needs before its p50 is judged (its p99 needs 100)."),
+    maxP50Ratio: Default(Type.Number({ minimum: 1, maximum: 1000, description: "Highest Unew p50 / Uold p50 of an endpoint that still passes." }), 2),
+    maxP99Ratio: Default(Type.Number({ minimum: 1, maximum: 1000, description: "Highest Unew p99 / Uold p99 of an endpoint that still passes." }), 3),
+    noiseFloorMs: Int(25, 0, 600_000, "A slower Unew passes while it is within this many ms of Uold (measurement noise: Uold's latency is taken by nginx, Unew's by the interceptor's Node process)."),
+  }, { description: "The latency rule: Unew's p50/p99 per endpoint against Uold's on the same mirrored requests." })),
+  activeSampling: Defaulted(Section({
+    enabled: Default(Type.Boolean({ description: 'Replay recent recorded safe requests of endpoints short of minSamplesPerEndpoint to both universes.' }), true),
+    afterMs: Int(5000, 0, 3_600_000, 'Live traffic alone first: active sampling starts this long after the compare engine.'),
+    intervalMs: Int(250, 10, 60_000, 'One replayed pair per short endpoint per interval, at most.'),
+    recentPerEndpoint: Int(20, 1, 1000, 'Recent safe requests kept per endpoint to replay (the latest ones, in turn).'),
+    maxPerEndpoint: Int(50, 0, 100_000, 'Most pairs replayed for one endpoint.'),
+    maxTotal: Int(500, 0, 1_000_000, 'Most pairs replayed over the whole compare window.'),
+  }, { description: "Active sampling: rare endpoints reach minSamplesPerEndpoint by replaying recent recorded safe requests (reads only) to Uold and Unew." })),
+  writes: Defaulted(Section({
+    readBack: List(readBackRuleSchema, "How to read back what a mirrored write stored, per write endpoint; without a rule: the reply's Location, else POST /x with a reply id → GET /x/{id}, PUT/PATCH/DELETE → GET of the same URL."),
+    idKeys: Default(Type.Array(NonEmpty, { description: "Keys that hold ids assigned by the store (sequences): compared by presence and type in the write's reply, and by mapping (Uold's id ↔ the sandbox's) in the read-back." }), ['id']),
+    timeToleranceMs: Int(30_000, 0, 86_400_000, "Two ISO-8601 timestamps within this many ms are equal in write replies and read-backs (each universe stamps 'now' itself)."),
+    maxRegressionRate: Rate(0.05, "Highest share of a write endpoint's pairs with a regression (reply status or shape, or the read-back) that still passes."),
+  }, { description: 'Shadow writes in the sandbox: how write replies and what they stored are compared (docs/sandbox.md).' })),
   limits: Defaulted(Section({
     queueSize: Int(2000, 1, 1_000_000, 'Pairs waiting to be compared; onPair drops (and counts) beyond it.'),
     maxEndpoints: Int(200, 1, 10_000, 'Endpoints tracked; traffic to more is counted under one overflow endpoint.'),
@@ -56,6 +92,7 @@ export const compareRulesSchema = Section({
 }, { description: 'Compare rules and gate thresholds: see docs/compare-rules.md.' });
 
 export type ValuePatternRule = Static<typeof valuePatternRuleSchema>;
+export type ReadBackRule = Static<typeof readBackRuleSchema>;
 /** The compare rules with every default filled: what the engine reads. */
 export type CompareRules = Static<typeof compareRulesSchema>;
 
@@ -90,6 +127,19 @@ export function compareRulesErrors(rules: unknown): string[] {
     list(rule.paths).forEach((p, j) => tryPath(p, `/ignoreValues/${i}/paths/${j}`));
   });
   list(r.textPatterns).forEach((p, i) => tryRegex(p, `/textPatterns/${i}`));
+  list((r as { writes?: { readBack?: unknown } }).writes?.readBack).forEach((x, i) => {
+    const rule = (x ?? {}) as { list?: unknown; route?: unknown; get?: unknown };
+    tryPath(rule.list, `/writes/readBack/${i}/list`);
+    if (typeof rule.list === 'string' && !/^\$(\.[A-Za-z_$][\w$]*)+$/.test(rule.list)) errors.push(`/writes/readBack/${i}/list: must be a plain path of keys ('$.bids', '$.user.comments')`);
+    if (typeof rule.get === 'string') {
+      for (const m of rule.get.matchAll(/\{([^}]*)\}/g)) {
+        if (!/^(path|reply|request)\.[A-Za-z_$][\w$]*$/.test(m[1])) errors.push(`/writes/readBack/${i}/get: template {${m[1]}} must be {path.<name>}, {reply.<key>} or {request.<key>}`);
+        else if (m[1].startsWith('path.') && typeof rule.route === 'string' && !rule.route.split(' ')[1]?.split('/').includes(`:${m[1].slice(5)}`)) {
+          errors.push(`/writes/readBack/${i}/get: {${m[1]}} is not a parameter of the route '${rule.route}'`);
+        }
+      }
+    }
+  });
   return errors;
 }
 

@@ -42,7 +42,23 @@ export interface EndpointTally {
   fields: Map<string, FieldTally>;
   /** Sorted differing-field sets -> pairs; lets the report count regressed pairs exactly once noise is known. */
   signatures: Map<string, number>;
+  /** 'write': a write endpoint, mirrored into the sandbox and judged by reply shape and read-back. */
+  kind: 'read' | 'write';
+  /** Pairs that active sampling replayed (counted in samples too), and a few of their URLs. */
+  replayed: number;
+  replayedUrls: string[];
+  /** Write pairs whose effect was read back in both universes; and those with nothing to read back. */
+  readBacks: number;
+  readBackSkipped: number;
+  /** Latencies of live pairs (Uold's reply, Unew's reply to the same request): a bounded reservoir. */
+  latency: LatencyReservoir;
 }
+
+/** Uniform sample (Vitter's algorithm R) of at most LATENCY_RESERVOIR pairs of latencies. */
+export interface LatencyReservoir { seen: number; uold: number[]; unew: number[] }
+
+export const LATENCY_RESERVOIR = 1024;
+const REPLAYED_URLS_KEPT = 5;
 
 export class Tally {
   readonly endpoints = new Map<string, EndpointTally>();
@@ -56,7 +72,10 @@ export class Tally {
     if (this.endpoints.size >= this.rules.limits.maxEndpoints) name = OTHER_ENDPOINTS;
     e = this.endpoints.get(name);
     if (!e) {
-      e = { endpoint: name, samples: 0, noiseSamples: 0, lagExplainedPairs: 0, rechecks: 0, recheckSkipped: 0, serverErrors: 0, fields: new Map(), signatures: new Map() };
+      e = {
+        endpoint: name, samples: 0, noiseSamples: 0, lagExplainedPairs: 0, rechecks: 0, recheckSkipped: 0, serverErrors: 0, fields: new Map(), signatures: new Map(),
+        kind: 'read', replayed: 0, replayedUrls: [], readBacks: 0, readBackSkipped: 0, latency: { seen: 0, uold: [], unew: [] },
+      };
       this.endpoints.set(name, e);
     }
     return e;
@@ -78,6 +97,14 @@ export class Tally {
   recordPair(endpoint: string, pair: MirroredPair, diffs: Difference[], lagExplained: string[], judged: Example['judged']): void {
     const e = this.endpoint(endpoint);
     e.samples++;
+    if (pair.kind === 'write') e.kind = 'write';
+    if (pair.kind === 'replayed') {
+      e.replayed++;
+      if (e.replayedUrls.length < REPLAYED_URLS_KEPT && !e.replayedUrls.includes(pair.request.url)) e.replayedUrls.push(pair.request.url.slice(0, 200));
+    }
+    // Latency is judged on live reads only: a replay's timing is the engine's,
+    // and a write's shadow is the sandbox, not Unew.
+    if ((pair.kind ?? 'read') === 'read' && !pair.primary.error && !pair.shadow.error && pair.shadow.status > 0) this.recordLatency(e.latency, pair.primary.latencyMs, pair.shadow.latencyMs);
     if (lagExplained.length) e.lagExplainedPairs++;
     for (const name of lagExplained) this.field(e, name).lagExplained++;
     const names: string[] = [];
@@ -104,6 +131,20 @@ export class Tally {
       if (!e.signatures.has(sig) && e.signatures.size >= MAX_SIGNATURES) sig = OVERFLOW_SIGNATURE;
       e.signatures.set(sig, (e.signatures.get(sig) ?? 0) + 1);
     }
+  }
+
+  /** Counts a write pair's read-back: done in both universes, or nothing to read back. */
+  recordReadBack(endpoint: string, done: boolean): void {
+    const e = this.endpoint(endpoint);
+    if (done) e.readBacks++; else e.readBackSkipped++;
+  }
+
+  private recordLatency(r: LatencyReservoir, uoldMs: number, unewMs: number): void {
+    if (!Number.isFinite(uoldMs) || !Number.isFinite(unewMs)) return;
+    r.seen++;
+    if (r.uold.length < LATENCY_RESERVOIR) { r.uold.push(uoldMs); r.unew.push(unewMs); return; }
+    const j = Math.floor(Math.random() * r.seen);
+    if (j < LATENCY_RESERVOIR) { r.uold[j] = uoldMs; r.unew[j] = unewMs; }
   }
 
   /** One Uold-vs-Uold sample. */

@@ -8,7 +8,7 @@ export interface CapturedRequest {
   /** Path and query, as the client sent it. */
   url: string;
   headers: Record<string, string | string[] | undefined>;
-  /** Request body (safe methods usually have none); capped by the interceptor. */
+  /** Request body (safe methods usually have none; a mirrored write carries its own); capped by the interceptor. */
   body?: Buffer;
 }
 
@@ -37,8 +37,27 @@ export interface MirroredPair {
    * compare engine can recheck a difference that comes only from lag.
    */
   positions?: { primary?: string; shadow?: string };
+  /**
+   * 'read' (default): a live safe request, the shadow is Unew. 'write': a
+   * live write, the shadow is the sandbox (never Unew), compared by reply
+   * shape and read-back. 'replayed': active sampling re-sent a recent safe
+   * request to both universes (both replies are replays).
+   */
+  kind?: 'read' | 'write' | 'replayed';
 }
 
 export interface Comparer {
   onPair(pair: MirroredPair): void;
+}
+
+/** A recorded request, as the load test replays it (bodies base64 so it crosses JSON). */
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  bodyBase64?: string;
+  /** The endpoint it belongs to (the compare rules' naming). */
+  endpoint: string;
+  write: boolean;
+  at: number;
 }

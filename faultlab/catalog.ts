@@ -49,6 +49,9 @@ export const CATALOG: FaultRecipe[] = [
   { id: 'query-timeout-tiny', type: 2, description: 'query timeout 2 ms: valid value, breaks under load', appEnv: { AUCTION_QUERY_TIMEOUT_MS: '2' } },
   { id: 'pool-size-1', type: 2, description: 'connection pool of 1 for the whole front-end', appEnv: { AUCTION_POOL_SIZE: '1' } },
   { id: 'timezone-wrong', type: 2, description: "database time zone '+05:00' instead of UTC", appEnv: { AUCTION_DB_TIMEZONE: '+05:00' } },
+  // Faults only writes reveal: every read of Unew is right (its data comes from Uold); what v2 itself stores is wrong.
+  { id: 'timezone-write', type: 2, description: "the write path's session time zone '+05:00': new bids, users, comments dated 5 h ahead (reads unaffected)", appEnv: { FAULTLAB_WRITE_TIMEZONE: '+05:00' } },
+  { id: 'amount-write', type: 4, description: "new bids stored without their cents (the reply shows the amount sent; reads of older data unaffected)", appEnv: { FAULTLAB_WRITE_AMOUNT: 'drop-cents' } },
   // 3 — broken environmental dependencies
   { id: 'library-missing', type: 3, description: 'a preloaded module that is not installed (NODE_OPTIONS --require)', appEnv: { NODE_OPTIONS: '--require /nonexistent/faultlab-apm-agent.js' } },
   { id: 'port-conflict', type: 3, description: 'listening-port conflict with another service of the host', listenOnBusyPort: true },

@@ -65,6 +65,8 @@ export const ERRORS = {
 
   // --- compare engine
   COMPARE_RULES_INVALID: { message: 'Compare rules are invalid', retryable: false, hint: 'Fix each listed rule in the plan.' },
+  SANDBOX_UNSUPPORTED: { message: 'This provider cannot make a sandbox for shadow writes', retryable: false, hint: "The plan requires one (sandbox.enabled: true): set it to 'auto' (reads still mirrored, writes not) or false, or use the local provider; the aws provider has no sandbox yet (docs/sandbox.md)." },
+  SANDBOX_FAILED: { message: "The sandbox (a clone of Unew's data with a second instance of the new version) could not be made", retryable: true, hint: "Read the cause quoted: mariadb-backup must be installed (bash scripts/setup.sh), and the new version must start on the clone as it did on Unew." },
 
   // --- workflow / driver
   IMAGO_ABORTED: { message: 'The upgrade was aborted', retryable: false, hint: 'Unew was destroyed; Uold was never touched.' },

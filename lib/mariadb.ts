@@ -35,6 +35,8 @@ export interface MariaDbOptions {
    * the worker's whole process group; Unew's database must outlive that.
    */
   ownSession?: boolean;
+  /** Where the Unix socket goes (default: baseDir/mysqld.sock); for a baseDir whose path is too long for a socket (107 bytes). */
+  socket?: string;
 }
 
 export interface MariaDbTls {
@@ -65,7 +67,7 @@ export class MariaDbInstance {
     this.baseDir = opts.baseDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'imago-mariadb-'));
     fs.mkdirSync(this.baseDir, { recursive: true });
     this.dataDir = path.join(this.baseDir, 'data');
-    this.socket = path.join(this.baseDir, 'mysqld.sock');
+    this.socket = opts.socket ?? path.join(this.baseDir, 'mysqld.sock');
     this.serverId = opts.serverId ?? nextServerId++;
     this.removeOnDestroy = opts.removeOnDestroy ?? opts.baseDir === undefined;
   }

@@ -124,6 +124,24 @@ const planProperties = {
     minDurationMs: Ms(10_000, 0, 'Mirror at least this long before the verdict.'),
     maxDurationMs: Ms(120_000, 1, 'Give up waiting for enough samples (compare.minSamplesPerEndpoint) after this long: the gate then fails.'),
   }, { description: "Mirrored live traffic: Uold's replies compared with Unew's during testing." })),
+  // Optional in the type: plans of workflows started before it existed have none (their testing mirrors reads only).
+  sandbox: Backfilled(Section({
+    enabled: Default(Type.Union([Type.Boolean(), Type.Literal('auto')], { description: "Mirror live writes into a sandbox during testing (a clone of Unew's database with a second instance of the new version; never into Unew itself): true requires it, 'auto' makes one where the provider can (local) and mirrors reads only where it cannot (aws, for now), false never. See docs/sandbox.md." }), 'auto'),
+    percent: Default(Type.Number({ minimum: 0, maximum: 100, description: 'Share of the live writes also sent to the sandbox and compared.' }), 100),
+    methods: Default(Type.Array(Type.Enum(['POST', 'PUT', 'PATCH', 'DELETE']), { minItems: 1, description: 'Methods mirrored into the sandbox: unsafe ones only (reads are mirrored to Unew).' }), ['POST', 'PUT', 'PATCH', 'DELETE']),
+  }, { description: 'Shadow writes: live writes mirrored into a disposable sandbox during testing, their replies and what they stored compared with Uold (docs/sandbox.md).' }), {}),
+  // Optional in the type: plans of workflows started before it existed have none.
+  loadTest: Backfilled(Section({
+    enabled: Default(Type.Boolean({ description: "Replay recorded live requests against Unew (reads) and the sandbox (writes), never Uold, at a multiple of Uold's peak rate, at the end of the compare window; its result is a test of the gate." }), false),
+    multiple: Default(Type.Number({ minimum: 0.1, maximum: 100, description: "The rate sent: this many times the peak rate Uold served (the interceptor's timeline, last 10 minutes)." }), 2),
+    minRatePerSec: Default(Type.Integer({ minimum: 1, maximum: 100_000, description: 'Lowest rate sent, whatever Uold\'s peak.' }), 10),
+    maxRatePerSec: Default(Type.Integer({ minimum: 1, maximum: 100_000, description: 'Highest rate sent, whatever Uold\'s peak.' }), 500),
+    durationMs: Ms(10_000, 1_000, 'How long the load lasts.', 3_600_000),
+    concurrency: Default(Type.Integer({ minimum: 1, maximum: 10_000, description: "Requests in flight at most; beyond it a request is counted as not sent (the load generator's limit, not Unew's)." }), 64),
+    maxErrorRate: Default(Type.Number({ minimum: 0, maximum: 1, description: "Highest share of an endpoint's requests that may fail (5xx or no reply) under load." }), 0.001),
+    maxP99Ratio: Default(Type.Number({ minimum: 1, maximum: 1000, description: "Highest p99 under load of an endpoint / Uold's p99 on live traffic (compare's latency figures)." }), 3),
+    noiseFloorMs: Default(Type.Integer({ minimum: 0, maximum: 600_000, description: 'A p99 under load within this many ms of Uold\'s passes.' }), 50),
+  }, { description: "The load test: Unew (and the sandbox) under a multiple of Uold's peak load, gating on errors and latency (docs/sandbox.md)." }), {}),
   compare: Defaulted(compareRulesSchema),
   verify: Defaulted(Section({
     enabled: Default(Type.Boolean({ description: 'Verify convert(Uold) = Unew row by row during testing (the cut-over always verifies what changed since).' }), true),

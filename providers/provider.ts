@@ -79,6 +79,27 @@ export interface UniverseRecord {
   inUse?: boolean;
 }
 
+/**
+ * A disposable sandbox for shadow writes during testing: a clone of Unew's
+ * database taken at a known position, and a second instance of the new
+ * version bound to that clone only. Mirrored writes go there, never into
+ * Unew (which must stay exactly convert(Uold)); it is discarded at the end
+ * of testing. See docs/sandbox.md.
+ */
+export interface SandboxHandle {
+  upgradeId: string;
+  /** Where the sandbox's application answers: never one of Unew's appUrls. */
+  appUrl: string;
+  /** Where the clone's database listens (host:port), for the status. */
+  dbEndpoint: string;
+  /** The position of Uold's change stream the cloned data reflects (the transfer's applied position, read in the clone); '' when the clone has none. */
+  position: string;
+  /** When it was made; how long the clone and the application's start took, ms. */
+  createdAt: number;
+  cloneMs: number;
+  startMs: number;
+}
+
 /** What `retireUold` did with Uold's fleet at finalize. */
 export interface UoldRetirement {
   /** True when the plan keeps Uold (postSwitchover.keepUold): nothing was deregistered or terminated. */
@@ -148,7 +169,18 @@ export interface Provider {
    * cost, destroying a live system is a loss.
    */
   markServing(handle: UnewHandle, serving: boolean): Promise<void>;
-  /** Remove everything created for upgradeId. Idempotent; works from the id alone after a crash. */
+  /**
+   * Makes the sandbox of shadow writes (SandboxHandle): clones Unew's
+   * database as it is now (the caller has flushed Unew to Uold's position
+   * first), starts a second instance of the new version on the clone, and
+   * waits for its health check. Idempotent: a sandbox that is up is
+   * returned as it is. A provider that cannot make one throws
+   * SANDBOX_UNSUPPORTED (aws, for now).
+   */
+  createSandbox(handle: UnewHandle, req: ProvisionRequest): Promise<SandboxHandle>;
+  /** Stops the sandbox and removes its data; leaves Unew as it is. Idempotent; works from the id alone. `destroy` removes it too. */
+  destroySandbox(upgradeId: string, unew: Record<string, unknown>): Promise<void>;
+  /** Remove everything created for upgradeId (the sandbox included). Idempotent; works from the id alone after a crash. */
   destroy(upgradeId: string, unew: Record<string, unknown>): Promise<void>;
   /** Every universe this provider finds for the plan's settings (folders, tags), whatever the state of its workflow: the input of `imago gc`. */
   listUniverses(unew: Record<string, unknown>): Promise<UniverseRecord[]>;

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 TEMPORAL_CLI_VERSION=1.5.1
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/imago"
 TEMPORAL_CACHED="$CACHE_DIR/temporal-v$TEMPORAL_CLI_VERSION/temporal"
-APT_PACKAGES=(mariadb-server mariadb-client nginx-light libnginx-mod-http-lua wrk chromium)
+APT_PACKAGES=(mariadb-server mariadb-client mariadb-backup nginx-light libnginx-mod-http-lua wrk chromium)
 
 total_start=$(date +%s)
 step() { STEP_NAME="$1"; STEP_START=$(date +%s%N); echo "==> $1"; }

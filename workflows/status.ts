@@ -156,6 +156,13 @@ export interface UpgradeStatus {
   runs: number;
   /** Each continue-as-new: when, where the next run picked up, and the history length it left behind (the last 50). */
   continuations: Array<{ at: number; resumeAt: 'data-transfer' | 'testing' | 'awaiting-approval'; historyLength: number }>;
+  /**
+   * The sandbox of shadow writes during testing (docs/sandbox.md): where it
+   * answered, the position of Uold's change stream its clone reflects, and
+   * when it was removed; `none` says why there was none. Absent in statuses
+   * of older runs.
+   */
+  sandbox?: { appUrl: string; position: string; createdAt: number; cloneMs: number; startMs: number; destroyedAt: number | null } | { none: string } | null;
   lastError: string | null;
   preflight: import('../activities/preflight/report').PreflightReport | null;
   abortReason: string | null;

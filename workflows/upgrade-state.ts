@@ -51,11 +51,49 @@ export function recordSignal(status: UpgradeStatus, r: SignalRecord): void {
 }
 
 /** The switchover gate: every test passed, the compare verdict passed, zero data differences. */
+/** Compare rules that only say "not enough evidence yet": more mirrored pairs may still make the verdict pass. */
+const WANTS_MORE: ReadonlySet<string> = new Set(['no-traffic', 'min-samples']);
+/** Compare rules that Unew itself broke: no amount of further pairs makes the verdict pass, so testing stops at once. */
+const UNEW_FAILED: ReadonlySet<string> = new Set(['regression', 'server-error']);
+
+/** True when every failing rule only wants more pairs (an empty list too). */
+export function needsSamplesOnly(failures: CompareSummary['failures']): boolean {
+  return failures.every((f) => WANTS_MORE.has(f.rule));
+}
+
+/** True when a regression or a server-error rule failed: testing stops without waiting for the window's end. */
+export function unewFailed(failures: CompareSummary['failures']): boolean {
+  return failures.some((f) => UNEW_FAILED.has(f.rule));
+}
+
+/** A line that tells why a test failed: an error, a refused connection, a failed assertion, a timeout. */
+const FAILING_LINE = /error|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EADDR|fail|assert|exception|panic|fatal|not ok|✗|✘|✖|expected|timed? ?out|killed after|cannot run/i;
+
+/**
+ * The few lines of a failed test's output that tell why, in their order: the
+ * first lines that look like a failure (an error, ECONNREFUSED, a failed
+ * assertion), else its last lines. Pure (the workflow calls it).
+ */
+export function failureLines(output: string, max = 3): string[] {
+  const lines = output.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+  const failing = lines.filter((l) => FAILING_LINE.test(l));
+  return (failing.length > 0 ? failing.slice(0, max) : lines.slice(-max)).map((l) => (l.length > 160 ? `${l.slice(0, 157)}...` : l));
+}
+
 export function evaluateGate(tests: TestResult[], compare: CompareSummary | null, verification: VerificationSummary | null): GateResult {
   const reasons: string[] = [];
   const failed = tests.filter((t) => !t.passed);
-  for (const t of failed) reasons.push(`test '${t.name}' failed (exit ${t.exitCode}): ${t.output.split('\n').slice(-3).join(' ').slice(0, 300)}`);
-  if (compare && !compare.pass) reasons.push(...compare.reasons.map((r) => `compare: ${r}`));
+  for (const t of failed) {
+    const lines = failureLines(t.output);
+    reasons.push(`test '${t.name}' failed (exit ${t.exitCode})${lines.length > 0 ? `: ${lines.join(' | ')}` : ', no output'}`);
+  }
+  // Every failing rule, named: a reader sees at once which rule of the verdict held the gate.
+  if (compare && !compare.pass) {
+    for (const r of compare.reasons) {
+      const rule = compare.failures.find((f) => f.reason === r)?.rule;
+      reasons.push(rule ? `compare ${rule}: ${r}` : `compare: ${r}`);
+    }
+  }
   if (verification && verification.differences > 0) reasons.push(`verification: ${verification.differences} rows differ between convert(Uold) and Unew`);
   return {
     pass: reasons.length === 0,

@@ -24,11 +24,11 @@
  * touches a process, a socket or a database is an activity.
  */
 import {
-  ApplicationFailure, CancellationScope, allHandlersFinished, condition, continueAsNew, isCancellation, log, proxyActivities,
+  ApplicationFailure, CancellationScope, allHandlersFinished, condition, continueAsNew, isCancellation, log, patched, proxyActivities,
   setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import type { UpgradeActivities } from '../activities/types';
-import type { UnewHandle } from '../providers/provider';
+import type { CompareSummary, UpgradeActivities } from '../activities/types';
+import type { SandboxHandle, UnewHandle } from '../providers/provider';
 import {
   DESCRIPTIONS, SIGNAL_NOTE, UPDATE_NOTE,
   abortSignal, abortUpdate, approveSignal, approveUpdate, cutoverCheckUpdate, finalizeSignal, finalizeUpdate, pauseSignal, pauseUpdate,
@@ -39,7 +39,8 @@ import { reasonOf, refusal, senderOf, validate, type Operation, type RulesView }
 import { ImagoFromVersion, ImagoOutcome, ImagoPhase, ImagoSystem, ImagoToVersion } from './search-attributes';
 import type { CarriedState, GateResult, Phase, ResumePoint, UpgradeInput, UpgradeStatus } from './status';
 import {
-  applyTransferEdge, currentDetails, describeFailure, emptyCutoverReport, evaluateGate, initialStatus, pointOfNoReturnProblem, recordSignal, transferEdgeProblem,
+  applyTransferEdge, currentDetails, describeFailure, emptyCutoverReport, evaluateGate, initialStatus, needsSamplesOnly, pointOfNoReturnProblem, recordSignal, transferEdgeProblem,
+  unewFailed,
 } from './upgrade-state';
 
 const short = proxyActivities<UpgradeActivities>(presets.short);
@@ -56,6 +57,9 @@ class ContinuingAsNew extends Error {}
 
 /** How often a testing window may restart because Unew was not kept up to date, before the gate fails. */
 const MAX_WINDOW_RESTARTS = 5;
+
+/** How often the compare verdict is read while mirroring: a regression stops testing within one interval. */
+export const COMPARE_INTERVAL_MS = 2_000;
 
 /** Everything one run of the upgrade knows. Handlers and phases share it. */
 interface Run {
@@ -351,7 +355,14 @@ async function runTestingPhase(run: Run): Promise<GateResult> {
   const grants = plan.unew.grants?.enabled !== false ? [await short.checkGrants(handle, plan)] : [];
   status.tests = [...grants, ...await testing.runPlanTests(handle, plan)];
   if (!run.undo.some((u) => u.what === 'stop mirroring')) run.undo.push({ what: 'stop mirroring', fn: () => short.stopMirror(plan) });
-  let compare = await compareWindow(run);
+  // Runs started before shadow writes existed mirror reads only (their history has no sandbox step).
+  // A failed test (or grants check) already fails the gate: no sandbox is cloned (its copy loads the machine) for writes that cannot change that.
+  const testsFailed = status.tests.some((t) => !t.passed);
+  const sandbox = patched('shadow-writes-sandbox') ? (testsFailed ? skipSandbox(run) : await startSandbox(run)) : null;
+  let compare = await compareWindow(run, sandbox);
+  // The load test while the sandbox is up (its writes go there), after the window (it replays what the window recorded).
+  if (plan.loadTest?.enabled && patched('load-test') && !unewFailed(compare.failures)) status.tests = [...status.tests, await testing.runLoadTest(handle, plan, sandbox)];
+  if (sandbox) await endSandbox(run);
   status.compare = compare.report;
   if (!compare.unewFresh) compare = { ...compare, pass: false, reasons: [...compare.reasons, `Unew was not kept up to date during testing (${compare.freshness})`] };
   const verification = plan.verify.enabled ? await testing.verifyData(handle, plan) : null;
@@ -361,29 +372,37 @@ async function runTestingPhase(run: Run): Promise<GateResult> {
 
 /**
  * Mirrors for at least minDurationMs, and until every endpoint has its
- * samples, a real failure shows, or maxDurationMs passes. A window during
- * which Unew was not kept up to date (the transfer down after a worker crash)
- * compares stale data: it is discarded and a fresh one starts once Unew has
- * caught up again, at most MAX_WINDOW_RESTARTS times.
+ * samples, or maxDurationMs passes. The verdict is read every
+ * COMPARE_INTERVAL_MS from the start: a failure of Unew itself (a regression
+ * or a server error, told by the verdict's typed rule, never by its text)
+ * ends testing at once, whatever minDurationMs says — more pairs cannot make
+ * it pass. A window during which Unew was not kept up to date (the transfer
+ * down after a worker crash) compares stale data: it is discarded and a
+ * fresh one starts once Unew has caught up again, at most
+ * MAX_WINDOW_RESTARTS times.
  */
-async function compareWindow(run: Run) {
+async function compareWindow(run: Run, sandbox: SandboxHandle | null = null) {
   const { plan } = run.input;
   const handle = run.handle!;
   for (let restarts = 0; ; restarts++) {
-    await short.startMirror(handle, plan, run.compareEpoch);
+    await (sandbox ? short.startMirror(handle, plan, run.compareEpoch, sandbox) : short.startMirror(handle, plan, run.compareEpoch));
     const restartsBefore = run.transfer!.restarts;
     const start = Date.now();
+    let compare!: CompareSummary;
+    const stale = () => !compare.unewFresh || run.transfer!.restarts !== restartsBefore;
     // No continue-as-new inside the window: it is bounded (maxDurationMs) and
     // would restart testing. A suggestion is taken at the next wait (approval).
-    await until(run, () => run.transfer!.failure !== null, plan.mirror.minDurationMs);
-    expectTransferAlive(run);
-    let compare = await short.compareVerdict(plan, handle);
-    const stale = () => !compare.unewFresh || run.transfer!.restarts !== restartsBefore;
-    const needsSamplesOnly = () => compare.failures.every((f) => f.rule === 'min-samples' || f.rule === 'no-traffic');
-    while (!compare.pass && !stale() && needsSamplesOnly() && Date.now() - start < plan.mirror.maxDurationMs) {
-      await until(run, () => run.transfer!.failure !== null, 2_000);
+    for (;;) {
+      const elapsed = Date.now() - start;
+      await until(run, () => run.transfer!.failure !== null, elapsed < plan.mirror.minDurationMs ? Math.min(COMPARE_INTERVAL_MS, plan.mirror.minDurationMs - elapsed) : COMPARE_INTERVAL_MS);
       expectTransferAlive(run);
       compare = await short.compareVerdict(plan, handle);
+      if (stale() || unewFailed(compare.failures)) break;
+      const now = Date.now() - start;
+      if (now < plan.mirror.minDurationMs) continue;
+      if (compare.pass || !needsSamplesOnly(compare.failures) || now >= plan.mirror.maxDurationMs) break;
+      // A failed plan test already fails the gate: waiting up to maxDurationMs for samples cannot change that.
+      if (run.status.tests.some((t) => !t.passed) && patched('testing-ends-on-failed-test')) break;
     }
     if (!stale() || restarts >= MAX_WINDOW_RESTARTS) return compare;
     // Pairs taken while Unew was not fed compare old data with new: discard the window.
@@ -392,6 +411,36 @@ async function compareWindow(run: Run) {
     await untilOrContinue(run, 'testing', () => run.transfer!.caughtUp || run.transfer!.failure !== null);
     expectTransferAlive(run);
   }
+}
+
+/**
+ * The sandbox of shadow writes for this testing window: a clone of Unew with
+ * a second instance of the new version, where mirrored writes go (never into
+ * Unew). Its undo is pushed first, so an abort or a failure removes it.
+ */
+async function startSandbox(run: Run): Promise<SandboxHandle | null> {
+  const { plan, upgradeId } = run.input;
+  const { status } = run;
+  if (!run.undo.some((u) => u.what === 'destroy the sandbox')) run.undo.push({ what: 'destroy the sandbox', fn: () => provision.destroySandbox(upgradeId, plan) });
+  const sandbox = await provision.createSandbox(run.handle!, plan);
+  status.sandbox = sandbox
+    ? { appUrl: sandbox.appUrl, position: sandbox.position, createdAt: sandbox.createdAt, cloneMs: sandbox.cloneMs, startMs: sandbox.startMs, destroyedAt: null }
+    : { none: plan.sandbox?.enabled === false ? 'sandbox.enabled is false: writes were not mirrored' : `the ${plan.unew.provider} provider has no sandbox (sandbox.enabled: auto): writes were not mirrored` };
+  return sandbox;
+}
+
+function skipSandbox(run: Run): null {
+  run.status.sandbox = { none: `not made: ${run.status.tests.filter((t) => !t.passed).map((t) => `'${t.name}'`).join(', ')} failed, so the gate fails whatever writes show` };
+  return null;
+}
+
+/** At the end of the compare window: writes stop being copied, the sandbox is removed (no process, no data left). */
+async function endSandbox(run: Run): Promise<void> {
+  const { plan, upgradeId } = run.input;
+  await provision.destroySandbox(upgradeId, plan);
+  run.undo = run.undo.filter((u) => u.what !== 'destroy the sandbox');
+  const sb = run.status.sandbox;
+  if (sb && 'appUrl' in sb) sb.destroyedAt = Date.now();
 }
 
 async function awaitApproval(run: Run): Promise<void> {

@@ -29,6 +29,10 @@ export const MirrorRequest = Obj({
   shadow: Type.Optional(Type.String({ pattern: UPSTREAM_NAME, description: 'must be an upstream name' })),
   percent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: 'must be a number in 0..100' })),
   methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z]+$', description: 'must be an HTTP method name' }), { maxItems: 16, description: 'must be a list of HTTP method names' })),
+  /** The sandbox writes are copied to (never the shadow or the target); null stops mirroring writes. */
+  writeShadow: Type.Optional(Type.Union([Type.String({ pattern: UPSTREAM_NAME }), Type.Null()], { description: 'must be an upstream name or null' })),
+  writePercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: 'must be a number in 0..100' })),
+  writeMethods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z]+$', description: 'must be an HTTP method name' }), { maxItems: 16, description: 'must be a list of HTTP method names' })),
   compare: Type.Optional(Type.Unknown()),
 });
 export type MirrorRequest = Static<typeof MirrorRequest>;
@@ -55,6 +59,9 @@ export const HoldInfo = Type.Object({ startedAt: Type.Number(), deadline: Type.N
 export const MirrorStatus = Type.Object({
   on: Type.Boolean(), shadow: Type.Union([Type.String(), Type.Null()]), percent: Type.Number(), methods: Type.Array(Type.String()),
   outstanding: Type.Integer(), pairs: Type.Integer(), comparer: Type.Boolean(),
+  /** Where writes are mirrored (a sandbox), or null; and writes copied there so far. */
+  writeShadow: Type.Optional(Type.Union([Type.String(), Type.Null()])), writePercent: Type.Optional(Type.Number()), writeMethods: Type.Optional(Type.Array(Type.String())),
+  writes: Type.Optional(Type.Integer()),
 });
 export type MirrorStatus = Static<typeof MirrorStatus>;
 
@@ -106,6 +113,10 @@ export type MirrorReply = Static<typeof MirrorReply>;
 
 export const CompareReply = Type.Object({ comparer: Type.Boolean(), pairs: Type.Integer(), report: Type.Unknown(), verdict: Type.Unknown() });
 export type CompareReply = Static<typeof CompareReply>;
+
+/** GET /recorded: the comparer's latest live requests (RecordedRequest of compare/types.ts), reads and writes apart; empty without a comparer that records. */
+export const RecordedReply = Type.Object({ reads: Type.Array(Type.Unknown()), writes: Type.Array(Type.Unknown()) });
+export type RecordedReply = Static<typeof RecordedReply>;
 
 export const TimelineReply = Type.Object({
   bucketMs: Type.Integer(),

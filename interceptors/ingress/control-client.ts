@@ -12,7 +12,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { ERRORS, imagoError, type ErrorCode, type ImagoError } from '../../lib/errors';
 import type {
-  CompareReply, DrainedReply, HoldReply, IngressStatus, MirrorReply, MirrorRequest, ReleaseReply, ServedRecord, ServedReply,
+  CompareReply, DrainedReply, HoldReply, IngressStatus, MirrorReply, MirrorRequest, RecordedReply, ReleaseReply, ServedRecord, ServedReply,
   TargetReply, TimelineReply, UpstreamsReply,
 } from './api';
 
@@ -150,6 +150,8 @@ export class IngressControlClient {
   addUpstream(name: string, url: string): Promise<UpstreamsReply> { return this.call('POST', '/upstreams', { name, url }); }
   mirror(req: MirrorRequest): Promise<MirrorReply> { return this.call('POST', '/mirror', req); }
   compare(): Promise<CompareReply> { return this.call('GET', '/compare'); }
+  /** The comparer's latest live requests, reads and writes apart (what the load test replays). */
+  recorded(limit = 2000): Promise<RecordedReply> { return this.call('GET', `/recorded?limit=${limit}`); }
   hold(timeoutMs?: number): Promise<HoldReply> {
     return this.call('POST', '/hold', timeoutMs === undefined ? {} : { timeoutMs });
   }

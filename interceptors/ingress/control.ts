@@ -26,7 +26,7 @@ import { imagoError, isImagoError, type ImagoError } from '../../lib/errors';
 import {
   EmptyRequest, HoldRequest, MirrorRequest, SwitchRequest, UpstreamRequest,
   type CompareReply, type DrainedReply, type HoldReply, type IngressStatus, type MirrorReply, type MirrorStatus, type ReleaseReply,
-  type ServedReply, type TargetReply, type TimelineReply, type UpstreamsReply,
+  type RecordedReply, type ServedReply, type TargetReply, type TimelineReply, type UpstreamsReply,
 } from './api';
 import type { DataPlaneRecord, NginxDataPlane } from './dataplane';
 import { prometheusText, LATENCY_BOUNDS_MS } from './metrics';
@@ -213,6 +213,7 @@ export function createControlHandler(deps: ControlDeps): http.RequestListener & 
   const mirrorStatus = (rec: SwitchRecord): MirrorStatus => ({
     on: rec.mirror.on, shadow: rec.mirror.shadow, percent: rec.mirror.percent, methods: rec.mirror.methods,
     outstanding: mirrorer.outstanding, pairs: mirrorer.pairs, comparer: !!mirrorer.comparer,
+    writeShadow: rec.mirror.writeShadow ?? null, writePercent: rec.mirror.writePercent ?? 100, writeMethods: rec.mirror.writeMethods ?? [], writes: mirrorer.counters.writes,
   });
 
   const status = async (): Promise<IngressStatus> => {
@@ -261,6 +262,11 @@ export function createControlHandler(deps: ControlDeps): http.RequestListener & 
       }
       case 'GET /compare':
         return [200, { comparer: !!mirrorer.comparer, pairs: mirrorer.pairs, report: mirrorer.comparer?.report?.() ?? null, verdict: mirrorer.comparer?.verdict?.() ?? null } satisfies CompareReply];
+      case 'GET /recorded': {
+        const limit = intParam(url, 'limit', 2000);
+        if (!Number.isInteger(limit) || limit < 1) throw imagoError('INGRESS_BAD_REQUEST', 'GET /recorded: limit must be a positive integer');
+        return [200, (mirrorer.comparer?.recorded?.(limit) ?? { reads: [], writes: [] }) satisfies RecordedReply];
+      }
       case 'GET /drained': {
         const waitMs = intParam(url, 'waitMs', 0);
         if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > MAX_DRAIN_WAIT_MS) throw imagoError('INGRESS_BAD_REQUEST', `GET /drained: waitMs must be an integer in 0..${MAX_DRAIN_WAIT_MS}`);

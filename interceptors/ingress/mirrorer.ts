@@ -1,9 +1,11 @@
 /**
  * The mirrorer: the Node side of mirroring. The data plane samples requests
- * (exactly `percent`% of those with a listed method and no body), captures
- * the reply the client got, and ships (request, primary reply) here over a
- * unix socket once the client's exchange is over; the mirrorer sends the
- * copy to the shadow and hands (request, primary, shadow) to the comparer.
+ * (exactly `percent`% of those with a listed method and no body; and, when a
+ * write shadow is set, `writePercent`% of the writes), captures the reply the
+ * client got, and ships (request, primary reply) here over a unix socket
+ * once the client's exchange is over; the mirrorer sends the copy to the
+ * shadow — a write to the write shadow, the sandbox, never to Unew — and
+ * hands (request, primary, shadow) to the comparer.
  *
  * The client never waits for the shadow: the copy leaves after the client
  * has its reply, over the shadow's own pool, and at most `shadowQueueSize`
@@ -18,9 +20,13 @@ import type { ComparerFactory } from './options';
 const SHADOW_TIMEOUT_MS = 10_000;
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
-type AnyComparer = Comparer & { report?(): unknown; verdict?(): unknown };
+type AnyComparer = Comparer & { report?(): unknown; verdict?(): unknown; recorded?(limit?: number): { reads: unknown[]; writes: unknown[] } };
 
-/** One shipment from the data plane: `IMAGO1 <metaLen> <bodyLen>\n<meta><body>`, meta a query string. */
+/**
+ * One shipment from the data plane: `IMAGO1 <metaLen> <bodyLen>\n<meta><body>`,
+ * meta a query string. A write's body starts with its request body (`qlen`
+ * bytes, from meta), then the reply's.
+ */
 export interface Frame { meta: URLSearchParams; body: Buffer }
 
 /** Splits a byte stream into frames (the data plane may send several on one connection). */
@@ -79,7 +85,7 @@ export function shadowHeaders(req: Record<string, string | string[]>, clientIp: 
   return out;
 }
 
-export interface MirrorCounters { mirrored: number; shadowDropped: number; shadowErrors: number; comparerErrors: number }
+export interface MirrorCounters { mirrored: number; shadowDropped: number; shadowErrors: number; comparerErrors: number; writes: number }
 
 export class Mirrorer {
   comparer: AnyComparer | undefined;
@@ -87,7 +93,7 @@ export class Mirrorer {
   outstanding = 0;
   pairs = 0;
   private nextPairId = 1;
-  readonly counters: MirrorCounters = { mirrored: 0, shadowDropped: 0, shadowErrors: 0, comparerErrors: 0 };
+  readonly counters: MirrorCounters = { mirrored: 0, shadowDropped: 0, shadowErrors: 0, comparerErrors: 0, writes: 0 };
   private readonly agents = new Map<string, http.Agent>();
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
@@ -128,13 +134,16 @@ export class Mirrorer {
     const shadowPort = Number(m.get('sport'));
     if (!shadowIp || !shadowPort) return;
     if (this.outstanding >= this.queueSize) { this.counters.shadowDropped += 1; return; }
+    const write = m.get('w') === '1';
+    const qlen = write ? Math.min(Number(m.get('qlen') ?? 0) || 0, f.body.length) : 0;
     this.outstanding += 1;
     this.counters.mirrored += 1;
+    if (write) this.counters.writes += 1;
     const reqHeaders = headersOf(m.getAll('qh'));
-    const request: CapturedRequest = { method: m.get('method') ?? 'GET', url: m.get('url') ?? '/', headers: reqHeaders };
+    const request: CapturedRequest = { method: m.get('method') ?? 'GET', url: m.get('url') ?? '/', headers: reqHeaders, ...(qlen ? { body: f.body.subarray(0, qlen) } : {}) };
     const err = m.get('err');
     const primary: CapturedReply = {
-      status: Number(m.get('status')), headers: headersOf(m.getAll('rh')), body: f.body, latencyMs: Number(m.get('latency')),
+      status: Number(m.get('status')), headers: headersOf(m.getAll('rh')), body: qlen ? f.body.subarray(qlen) : f.body, latencyMs: Number(m.get('latency')),
       ...(err ? { error: err } : {}),
     };
     const id = this.nextPairId++;
@@ -142,9 +151,9 @@ export class Mirrorer {
     this.send(shadowIp, shadowPort, request.method, request.url, shadowHeaders(reqHeaders, m.get('ip') ?? ''), (shadow) => {
       this.outstanding -= 1;
       this.pairs += 1;
-      const pair: MirroredPair = { id, at, request, primary, shadow };
+      const pair: MirroredPair = { id, at, request, primary, shadow, ...(write ? { kind: 'write' as const } : {}) };
       try { this.comparer?.onPair(pair); } catch { this.counters.comparerErrors += 1; }
-    });
+    }, !write, request.body);
   }
 
   private agent(ip: string, port: number): http.Agent {
@@ -157,7 +166,13 @@ export class Mirrorer {
     return a;
   }
 
-  private send(host: string, port: number, method: string, path: string, headers: http.OutgoingHttpHeaders, done: (r: CapturedReply) => void, retry = true): void {
+  /**
+   * Sends one shadow copy. A safe request goes over the shadow's keep-alive
+   * pool and is sent again once if a pooled socket was closed under it. A
+   * write goes on a connection of its own (no pool): a write cannot be sent
+   * twice, and a stale pooled socket would fail it for no fault of the sandbox.
+   */
+  private send(host: string, port: number, method: string, path: string, headers: http.OutgoingHttpHeaders, done: (r: CapturedReply) => void, retry = true, body?: Buffer): void {
     const start = performance.now();
     let settled = false;
     const settle = (r: Omit<CapturedReply, 'latencyMs'>): void => {
@@ -167,13 +182,14 @@ export class Mirrorer {
       done({ ...r, latencyMs: performance.now() - start });
     };
     let answered = false;
+    if (body) headers = { ...headers, 'content-length': body.length };
     const req = http.request({ host, port, method, path, headers, agent: retry ? this.agent(host, port) : false, timeout: SHADOW_TIMEOUT_MS });
     req.on('timeout', () => req.destroy(new Error(`shadow timeout after ${SHADOW_TIMEOUT_MS} ms`)));
     req.on('error', (e) => {
       // A pooled socket the shadow closed as we reused it: not Unew's failure. Mirrored
       // methods are safe, so send once more on a fresh connection; the verdict counts
       // a Unew that does not answer as a server error, and must not for this race.
-      if (retry && !answered && req.reusedSocket) { settled = true; this.send(host, port, method, path, headers, done, false); return; }
+      if (retry && !answered && req.reusedSocket) { settled = true; this.send(host, port, method, path, headers, done, false, body); return; }
       settle({ status: 0, headers: {}, body: Buffer.alloc(0), error: e.message });
     });
     req.on('response', (res) => {
@@ -190,7 +206,7 @@ export class Mirrorer {
       res.on('error', (e) => settle({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), error: e.message }));
       res.on('aborted', () => settle({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), error: 'shadow reply cut' }));
     });
-    req.end();
+    req.end(body);
   }
 
   async close(): Promise<void> {

@@ -21,7 +21,21 @@ export interface UpstreamEntry {
   url: string;
 }
 
-export interface MirrorSettings { on: boolean; shadow: string | null; percent: number; methods: string[] }
+export interface MirrorSettings {
+  on: boolean;
+  /** Where sampled safe requests are copied (Unew). */
+  shadow: string | null;
+  percent: number;
+  methods: string[];
+  /**
+   * Where sampled writes (writeMethods) are copied: a disposable sandbox,
+   * never the read shadow or the target (switcher.ts refuses both). Null:
+   * writes are not mirrored. Absent in records of older interceptors.
+   */
+  writeShadow?: string | null;
+  writePercent?: number;
+  writeMethods?: string[];
+}
 
 export interface SwitchRecord {
   upstreams: UpstreamEntry[];
@@ -56,6 +70,11 @@ function params(rec: SwitchRecord): URLSearchParams {
   if (rec.mirror.shadow) p.set('m_shadow', rec.mirror.shadow);
   p.set('m_pct', String(rec.mirror.percent));
   p.set('m_methods', rec.mirror.methods.join(','));
+  if (rec.mirror.writeShadow) {
+    p.set('m_wshadow', rec.mirror.writeShadow);
+    p.set('m_wpct', String(rec.mirror.writePercent ?? 100));
+    p.set('m_wmethods', (rec.mirror.writeMethods ?? []).join(','));
+  }
   return p;
 }
 
@@ -90,6 +109,9 @@ export function decodeRecord(raw: string): SwitchRecord {
       shadow: p.get('m_shadow'),
       percent: p.has('m_pct') ? num('m_pct') : 100,
       methods: (p.get('m_methods') ?? '').split(',').filter(Boolean),
+      writeShadow: p.get('m_wshadow'),
+      writePercent: p.has('m_wpct') ? num('m_wpct') : 100,
+      writeMethods: (p.get('m_wmethods') ?? '').split(',').filter(Boolean),
     },
   };
 }
@@ -97,7 +119,7 @@ export function decodeRecord(raw: string): SwitchRecord {
 export function initialRecord(first: UpstreamEntry): SwitchRecord {
   return {
     upstreams: [first], target: first.name, held: false, origin: first.name, committed: false,
-    startedAt: 0, deadline: 0, timeoutMs: 0, mirror: { on: false, shadow: null, percent: 100, methods: ['GET', 'HEAD'] },
+    startedAt: 0, deadline: 0, timeoutMs: 0, mirror: { on: false, shadow: null, percent: 100, methods: ['GET', 'HEAD'], writeShadow: null, writePercent: 100, writeMethods: [] },
   };
 }
 

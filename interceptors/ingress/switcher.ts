@@ -69,7 +69,9 @@ export function switchTo(rec: SwitchRecord, name: string, inFlight: number): Tra
   // checks "nothing in flight" again when it stores the record.
   if (!rec.held) throw imagoError('INGRESS_BAD_TRANSITION', `switch to '${name}' needs a hold first (state is ${rec.mirror.on ? 'mirror' : 'forward'})`);
   if (inFlight > 0) throw inFlightError(name, inFlight);
-  const mirror: MirrorSettings = rec.mirror.shadow === name ? { ...rec.mirror, on: false } : rec.mirror;
+  let mirror: MirrorSettings = rec.mirror.shadow === name ? { ...rec.mirror, on: false } : rec.mirror;
+  // Serving from the sandbox writes' shadow is refused by nothing else: at least never copy writes into the target.
+  if (mirror.writeShadow === name) mirror = { ...mirror, writeShadow: null };
   return { changed: true, next: { ...rec, target: name, mirror }, notes: [['switch', `${rec.target} -> ${name}`]], needsDrained: true };
 }
 
@@ -125,22 +127,54 @@ export function register(rec: SwitchRecord, up: Omit<UpstreamEntry, 'idx'>): Tra
   return { changed: true, next: { ...rec, upstreams }, notes: [['upstream', `${up.name}=${up.url}`]] };
 }
 
-export interface MirrorConfig { on: boolean; shadow?: string; percent?: number; methods?: string[] }
+export interface MirrorConfig {
+  on: boolean;
+  shadow?: string;
+  percent?: number;
+  methods?: string[];
+  /** The sandbox that sampled writes are copied to; null stops mirroring writes; absent keeps the current one. */
+  writeShadow?: string | null;
+  writePercent?: number;
+  writeMethods?: string[];
+}
+
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Equal settings, reading the write keys of a record from an older interceptor as their defaults. */
+function sameMirror(a: MirrorSettings, b: MirrorSettings): boolean {
+  const key = (x: MirrorSettings) => JSON.stringify([x.on, x.shadow, x.percent, x.methods, x.writeShadow ?? null, x.writePercent ?? 100, x.writeMethods?.length ? x.writeMethods : DEFAULT_WRITE_METHODS]);
+  return key(a) === key(b);
+}
+export const DEFAULT_WRITE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
 
 export function configureMirror(rec: SwitchRecord, cfg: MirrorConfig): Transition {
   const m = rec.mirror;
-  if (!cfg.on) return m.on ? { changed: true, next: { ...rec, mirror: { ...m, on: false } }, notes: [['mirror', 'off']] } : same(rec);
+  if (!cfg.on) return m.on ? { changed: true, next: { ...rec, mirror: { ...m, on: false, writeShadow: null } }, notes: [['mirror', 'off']] } : same(rec);
   const shadow = cfg.shadow ?? m.shadow;
   if (!shadow || !upstreamOf(rec, shadow)) {
     throw imagoError('INGRESS_BAD_TRANSITION', `mirror needs a registered shadow upstream (got ${JSON.stringify(cfg.shadow)}; known: ${rec.upstreams.map((u) => u.name).join(', ')})`);
   }
   if (shadow === rec.target) throw imagoError('INGRESS_BAD_TRANSITION', `the shadow '${shadow}' is the current target; mirror to another upstream`);
+  const methods = cfg.methods !== undefined ? [...new Set(cfg.methods.map((x) => x.toUpperCase()))] : m.methods;
+  const writeShadow = cfg.writeShadow !== undefined ? cfg.writeShadow : m.writeShadow ?? null;
+  const writeMethods = cfg.writeMethods !== undefined ? [...new Set(cfg.writeMethods.map((x) => x.toUpperCase()))] : m.writeMethods?.length ? m.writeMethods : DEFAULT_WRITE_METHODS;
+  if (writeShadow) {
+    // Safety: a copied write changes data where it lands. Never into the read
+    // shadow (Unew must stay exactly convert(Uold)) nor into the target (the
+    // live system would apply every write twice): only into a sandbox.
+    if (!upstreamOf(rec, writeShadow)) throw imagoError('INGRESS_BAD_TRANSITION', `writeShadow '${writeShadow}' is not a registered upstream (known: ${rec.upstreams.map((u) => u.name).join(', ')})`);
+    if (writeShadow === shadow) throw imagoError('INGRESS_BAD_TRANSITION', `writeShadow '${writeShadow}' is the read shadow: writes are mirrored only into a sandbox, never into the universe that mirrored reads are compared with`);
+    if (writeShadow === rec.target || writeShadow === rec.origin) throw imagoError('INGRESS_BAD_TRANSITION', `writeShadow '${writeShadow}' serves live traffic: writes are mirrored only into a sandbox`);
+    const safe = writeMethods.filter((x) => SAFE.has(x));
+    if (safe.length) throw imagoError('INGRESS_BAD_TRANSITION', `writeMethods must not name safe methods (${safe.join(', ')}): reads are mirrored to the shadow`);
+  }
   const mirror: MirrorSettings = {
-    on: true, shadow, percent: cfg.percent ?? m.percent,
-    methods: cfg.methods !== undefined ? [...new Set(cfg.methods.map((x) => x.toUpperCase()))] : m.methods,
+    on: true, shadow, percent: cfg.percent ?? m.percent, methods,
+    writeShadow, writePercent: cfg.writePercent ?? m.writePercent ?? 100, writeMethods,
   };
-  if (JSON.stringify(mirror) === JSON.stringify(m)) return same(rec);
-  return { changed: true, next: { ...rec, mirror }, notes: [['mirror', `to ${shadow}, ${mirror.percent}% of ${mirror.methods.join(',')}`]] };
+  if (sameMirror(mirror, m)) return same(rec);
+  const writes = writeShadow ? `; writes (${mirror.writePercent}% of ${writeMethods.join(',')}) to ${writeShadow}` : '';
+  return { changed: true, next: { ...rec, mirror }, notes: [['mirror', `to ${shadow}, ${mirror.percent}% of ${mirror.methods.join(',')}${writes}`]] };
 }
 
 /**

@@ -250,6 +250,14 @@ export function createAwsProvider(deps: AwsProviderDeps = {}): AwsProvider {
       return { kept: r.kept, detail: r.detail };
     },
 
+    // No sandbox on AWS yet (docs/sandbox.md): its equivalent — an instance
+    // of the new version on a snapshot of Unew's database — is not built.
+    async createSandbox() {
+      throw imagoError('SANDBOX_UNSUPPORTED', "the aws provider has no sandbox for shadow writes yet: set sandbox.enabled to 'auto' or false in the plan (reads are still mirrored to Unew and compared)");
+    },
+
+    async destroySandbox() { /* nothing was ever made */ },
+
     async destroy(upgradeId, unew) {
       const plan = validateAwsPlan(unew);
       await teardownUnew(await pool.warm(whereOf(plan)), upgradeId, plan, { pollMs });

@@ -138,7 +138,7 @@ describe('end to end: abort in each phase, and the switchover gate', function ()
       const st = await h.query(statusQuery);
       assert.equal(st.outcome, 'failed');
       assert.equal(st.gate?.pass, false);
-      assert.ok(st.gate!.reasons.some((r) => /compare: .*\/items\/:id.*buyNow/.test(r)), st.gate!.reasons.join('\n'));
+      assert.ok(st.gate!.reasons.some((r) => /^compare regression: .*\/items\/:id.*buyNow/.test(r)), st.gate!.reasons.join('\n'));
       assert.equal(st.cutovers.length, 0);
     } finally {
       load.stop();

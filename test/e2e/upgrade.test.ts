@@ -62,6 +62,15 @@ describe('end to end: auction v1 → v2 under the bidding mix, local provider', 
     assert.equal(served.violations, 0);
     // Uold's database received no write from the upgrade.
     assert.deepEqual(await writesByOthersThanApp(s), []);
+    // Shadow writes: live writes were mirrored into the sandbox (never into Unew: the ledger above finds no
+    // duplicate and verification no difference), read back in both universes, and the sandbox is gone.
+    const sb = status.sandbox;
+    assert.ok(sb && 'appUrl' in sb && sb.destroyedAt !== null, JSON.stringify(sb));
+    const writes = status.compare!.endpoints.filter((e) => e.kind === 'write');
+    assert.ok(writes.reduce((n, e) => n + e.samples, 0) > 0, 'writes were mirrored and judged');
+    assert.ok(writes.some((e) => (e.readBacks ?? 0) > 0), 'what they stored was read back');
+    assert.ok(!fs.existsSync(path.join(s.dir, 'universes', id, 'sandbox')), "no sandbox data left");
+    assert.equal((await fetch(`${sb.appUrl}/health`).then((r) => r.status, () => 'gone')), 'gone', 'no sandbox process left');
     // The pause clients saw, for the record.
     const pauseMs = Math.max(0, ...w.timeline.map((b) => b.max));
     console.log(`      pause: cut-over total ${cut.totalMs.toFixed(1)} ms (hold ${cut.holdMs.toFixed(1)}, drain ${cut.drainMs.toFixed(1)}, flush ${cut.flushMs.toFixed(1)}, verify ${cut.verifyMs} ms); largest client latency ${pauseMs} ms; ${w.requests} requests, ${w.ledger.length} writes`);

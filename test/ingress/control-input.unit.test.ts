@@ -19,7 +19,7 @@ describe('control API input (pure parts)', () => {
     assert.throws(() => hold({ timeoutMs: 0 }), /timeoutMs must be an integer in 1\.\.600000/);
     const mirror = bodyValidator(MirrorRequest, 'POST /mirror');
     assert.throws(() => mirror({ on: 'yes', percent: 300, methods: ['G E T'], x: 1 }),
-      /POST \/mirror: unknown field\(s\) x; allowed: on, shadow, percent, methods, compare; on must be true or false; percent must be a number in 0\.\.100; methods\.0 must be an HTTP method name/);
+      /POST \/mirror: unknown field\(s\) x; allowed: on, shadow, percent, methods, writeShadow, writePercent, writeMethods, compare; on must be true or false; percent must be a number in 0\.\.100; methods\.0 must be an HTTP method name/);
     const up = bodyValidator(UpstreamRequest, 'POST /upstreams');
     assert.throws(() => up({ name: 'Bad Name', url: 'ftp://x' }), /name must match .*; url must be http:\/\/host:port/);
   });

@@ -82,7 +82,7 @@ describe('the switcher (hold, switch, commit, release, hard timeout)', () => {
     assert.throws(() => sw.register(r, { name: 'uold', ip: '127.0.0.1', port: 3, url: 'http://127.0.0.1:3' }), /in use \(target or hold origin\)/);
     assert.throws(() => sw.configureMirror(r, { on: true, shadow: 'uold' }), /is the current target/);
     r = step(sw.configureMirror(r, { on: true, shadow: 'unew', percent: 50, methods: ['get'] }));
-    assert.deepEqual(r.mirror, { on: true, shadow: 'unew', percent: 50, methods: ['GET'] });
+    assert.deepEqual(r.mirror, { on: true, shadow: 'unew', percent: 50, methods: ['GET'], writeShadow: null, writePercent: 100, writeMethods: ['POST', 'PUT', 'PATCH', 'DELETE'] });
     assert.equal(sw.configureMirror(r, { on: true, shadow: 'unew', percent: 50 }).changed, false, 'a retried call changes nothing');
     // Switching to the shadow stops mirroring to it.
     r = step(sw.hold(r, 1_000, T0));

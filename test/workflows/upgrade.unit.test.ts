@@ -40,7 +40,7 @@ const snapshot = (phase: TransferProgressSnapshot['phase'], lagMs = 0): Transfer
 });
 
 /** Mock activities: record calls; the transfer plays edges through the client, the cut-over plays a script. */
-function mocks(client: () => Client, script: { cutOver?: (args: Parameters<UpgradeActivities['cutOver']>[0], n: number) => Promise<CutoverReport>; compareFresh?: () => boolean } = {}) {
+function mocks(client: () => Client, script: { cutOver?: (args: Parameters<UpgradeActivities['cutOver']>[0], n: number) => Promise<CutoverReport>; compareFresh?: () => boolean; grantsPass?: boolean; compareVerdict?: (n: number) => Awaited<ReturnType<UpgradeActivities['compareVerdict']>> } = {}) {
   const calls: string[] = [];
   const startMirrorEpochs: number[] = [];
   let cutOvers = 0;
@@ -63,10 +63,14 @@ function mocks(client: () => Client, script: { cutOver?: (args: Parameters<Upgra
       }
     },
     async runPlanTests() { calls.push('runPlanTests'); return []; },
-    async checkGrants() { calls.push('checkGrants'); return { name: 'grants check', passed: true, durationMs: 1, exitCode: 0, output: '' }; },
-    async startMirror(_h, _p, epoch = 0) { calls.push('startMirror'); startMirrorEpochs.push(epoch); },
+    async checkGrants() { calls.push('checkGrants'); const passed = script.grantsPass ?? true; return { name: 'grants check', passed, durationMs: 1, exitCode: passed ? 0 : 1, output: passed ? '' : 'INSERT on item_bids missing' }; },
+    async startMirror(_h, _p, epoch = 0, sandbox = null) { calls.push(sandbox ? `startMirror(sandbox=${sandbox.appUrl})` : 'startMirror'); startMirrorEpochs.push(epoch); },
+    async createSandbox() { calls.push('createSandbox'); return { upgradeId: 'x', appUrl: 'http://127.0.0.1:2', dbEndpoint: '127.0.0.1:3', position: '0-1-1', createdAt: Date.now(), cloneMs: 1, startMs: 1 }; },
+    async destroySandbox() { calls.push('destroySandbox'); },
+    async runLoadTest() { calls.push('runLoadTest'); return { name: 'load test', passed: true, exitCode: 0, durationMs: 1, output: '' }; },
     async compareVerdict() {
       calls.push('compareVerdict');
+      if (script.compareVerdict) return script.compareVerdict(calls.filter((c) => c === 'compareVerdict').length);
       const fresh = script.compareFresh?.() ?? true;
       return { pass: true, reasons: [], failures: [], samples: 50, report: null, unewFresh: fresh, freshness: fresh ? 'fresh' : 'Unew is not being kept up to date' };
     },
@@ -143,6 +147,12 @@ describe('the upgrade workflow with mocked activities', function () {
     assert.equal(st.pointOfNoReturnPassed, true);
     assert.equal(st.pointOfNoReturn?.attempt, 1);
     assert.equal(st.transfer?.phase, 'stopped', 'the transfer was asked to stop and returned');
+    // Shadow writes: the sandbox is made before mirroring starts, given to it, and removed before the verification and the gate.
+    const at = (c: string) => m.calls.indexOf(c);
+    assert.ok(at('runPlanTests') < at('createSandbox') && at('createSandbox') < at('startMirror(sandbox=http://127.0.0.1:2)'), m.calls.join(' '));
+    assert.ok(at('startMirror(sandbox=http://127.0.0.1:2)') < at('destroySandbox') && at('destroySandbox') < at('verifyData'), m.calls.join(' '));
+    assert.equal(m.calls.filter((c) => c === 'destroySandbox').length, 1);
+    assert.ok(st.sandbox && 'appUrl' in st.sandbox && st.sandbox.destroyedAt !== null, 'the status says where it was and when it was removed');
   });
 
   it('an abort while awaiting approval runs the compensation stack in reverse: mirror off, transfer stopped, Unew destroyed', async () => {
@@ -223,5 +233,48 @@ describe('the upgrade workflow with mocked activities', function () {
     const st = await withWorker(m.acts, async (q) => (await start(q, plan())).result() as Promise<UpgradeStatus>);
     assert.equal(st.outcome, 'completed');
     assert.deepEqual(m.startMirrorEpochs, [0, 1], 'the stale window was discarded and the mirror restarted with a fresh comparer');
+  });
+
+  it('a regression stops testing within one compare interval, long before minDurationMs; the gate names the rule', async () => {
+    const regression = { rule: 'regression' as const, endpoint: 'GET /items/:id', reason: 'GET /items/:id: regression rate 40.0% > 1.0% (maxRegressionRate): field $.price differs over 225 samples' };
+    const wantsMore = { rule: 'min-samples' as const, endpoint: 'GET /categories', reason: 'GET /categories: 3 pairs compared, needs at least 5 (minSamplesPerEndpoint)' };
+    const m = mocks(() => client, {
+      // The first verdict wants more pairs only; the second shows the regression (its text mentions samples: the type decides).
+      compareVerdict: (n) => ({ pass: false, reasons: n === 1 ? [wantsMore.reason] : [wantsMore.reason, regression.reason], failures: n === 1 ? [wantsMore] : [wantsMore, regression], samples: 50, report: null, unewFresh: true, freshness: 'fresh' }),
+    });
+    const started = Date.now();
+    let testingMs = 0;
+    await withWorker(m.acts, async (q) => {
+      const h = await start(q, plan((p) => { p.mirror.minDurationMs = 60_000; p.mirror.maxDurationMs = 120_000; }));
+      const err = await h.result().then(() => null, (e) => e);
+      assert.ok(err instanceof WorkflowFailedError, 'the gate failed the upgrade');
+      const st = await h.query(statusQuery);
+      const testing = st.timings.find((t) => t.phase === 'testing')!;
+      testingMs = (testing.endedAt ?? Date.now()) - testing.startedAt;
+      assert.equal(st.gate?.pass, false);
+      assert.ok(st.gate!.reasons.some((r) => r.startsWith('compare regression: GET /items/:id')), st.gate!.reasons.join('\n'));
+      assert.ok(st.gate!.reasons.some((r) => r.startsWith('compare min-samples: GET /categories')), 'every failing rule is named');
+    });
+    assert.equal(m.calls.filter((c) => c === 'compareVerdict').length, 2, 'stopped at the first verdict that showed the regression');
+    // Two compare intervals of 2 s: the first (wants more) and the one that saw the regression; minDurationMs was 60 s.
+    assert.ok(testingMs < 10_000, `testing lasted ${testingMs} ms (minDurationMs 60 s)`);
+    assert.ok(Date.now() - started < 15_000);
+    assert.ok(m.calls.includes('stopMirror') && m.calls.includes('destroyUnew'), 'compensated: mirror off, Unew destroyed');
+    assert.ok(m.calls.includes('destroySandbox'), 'and the sandbox removed');
+  });
+
+  it('a failed test already fails the gate: no sandbox is cloned (the status says why), the window ends at minDurationMs', async () => {
+    const wantsMore = { rule: 'min-samples' as const, endpoint: 'GET /rare', reason: 'GET /rare: 1 pairs compared, needs at least 5' };
+    const m = mocks(() => client, { grantsPass: false, compareVerdict: () => ({ pass: false, reasons: [wantsMore.reason], failures: [wantsMore], samples: 1, report: null, unewFresh: true, freshness: 'fresh' }) });
+    await withWorker(m.acts, async (q) => {
+      const h = await start(q, plan());
+      await h.result().then(() => null, (e) => e);
+      const st = await h.query(statusQuery);
+      assert.equal(st.gate?.pass, false);
+      assert.ok(st.sandbox && 'none' in st.sandbox && /'grants check' failed/.test(st.sandbox.none), JSON.stringify(st.sandbox));
+    });
+    assert.ok(!m.calls.includes('createSandbox'), m.calls.join(' '));
+    assert.ok(m.calls.includes('startMirror'), 'reads are still mirrored and compared');
+    assert.equal(m.calls.filter((c) => c === 'compareVerdict').length, 1, 'and the window ends at minDurationMs: no wait for samples');
   });
 });

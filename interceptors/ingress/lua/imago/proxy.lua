@@ -63,14 +63,24 @@ local function drop_connection_tokens()
   end
 end
 
---- Exactly `percent`% of eligible requests (safe method, no body), in arrival order.
+--- Exactly `percent`% of eligible requests (safe method, no body), in arrival order;
+--  with a write shadow set, exactly `writePercent`% of the writes (their own credit).
+--  Only called while mirroring is on: nothing here runs on the hot path otherwise.
 local function sampled(st)
-  if not st.m_methods[ngx.req.get_method()] then return false end
-  local cl = ngx.var.http_content_length
-  if (cl and cl ~= '0') or ngx.var.http_transfer_encoding then return false end
-  local pct = st.m_pct
-  local credit = D:incr('mcredit', pct, 0)
-  return floor(credit / 100) > floor((credit - pct) / 100)
+  local method = ngx.req.get_method()
+  if st.m_methods[method] then
+    local cl = ngx.var.http_content_length
+    if (cl and cl ~= '0') or ngx.var.http_transfer_encoding then return false end
+    local pct = st.m_pct
+    local credit = D:incr('mcredit', pct, 0)
+    return floor(credit / 100) > floor((credit - pct) / 100)
+  end
+  if st.m_wshadow and st.m_wmethods[method] then
+    local pct = st.m_wpct
+    local credit = D:incr('mwcredit', pct, 0)
+    return floor(credit / 100) > floor((credit - pct) / 100)
+  end
+  return false
 end
 
 local function admitted(e, st)
@@ -82,14 +92,20 @@ local function admitted(e, st)
   e.port = up.port
   if e.mirror then
     -- The shadow as it is now; mirroring stops for a request admitted after it went off.
-    local sh = st.m_on and st.ups[st.m_shadow]
-    if sh and sh.name ~= up.name then e.sip, e.sport = sh.ip, sh.port end
+    -- A write's shadow is the write shadow (the sandbox): never the read shadow, never the target.
+    local method = ngx.req.get_method()
+    local name, write = nil, false
+    if st.m_methods[method] then name = st.m_shadow elseif st.m_wmethods[method] then name, write = st.m_wshadow, true end
+    local sh = st.m_on and name and st.ups[name]
+    if sh and sh.name ~= up.name and not (write and name == st.m_shadow) then
+      e.sip, e.sport, e.write = sh.ip, sh.port, write
+    end
   end
 end
 
 local function admit(r, mirrored)
   -- Every field at once: one allocation, no rehash as they are filled in.
-  local e = { mirror = mirrored, adm = false, up = 0, upname = false, ip = false, port = 0, start = false, q = false, abort_cb = false, sip = false, sport = false, failed = false }
+  local e = { mirror = mirrored, adm = false, up = 0, upname = false, ip = false, port = 0, start = false, q = false, abort_cb = false, sip = false, sport = false, failed = false, write = false }
   R[r] = e
   WH[0] = WH[0] + 1
   while true do
@@ -242,12 +258,24 @@ local function ship(e, t, status)
   if e.failed then err = 'upstream unreachable'
   elseif e.truncated then err = 'reply larger than the capture limit'
   elseif status == 499 then err = 'reply cut' end
+  local reqbody = ''
+  if e.write then
+    -- Uold could not be reached: the write did not happen there; do not make it happen in the sandbox.
+    if e.failed then return end
+    -- The request body nginx read before proxying (in memory up to client_body_buffer_size).
+    reqbody = ngx.req.get_body_data()
+    if not reqbody then
+      if ngx.req.get_body_file() then return shm.count('writeBodyTooLarge') end
+      reqbody = ''
+    end
+  end
   local meta = ngx.encode_args({
     method = ngx.req.get_method(), url = ngx.var.request_uri, ip = ngx.var.remote_addr or '',
     at = string.format('%.3f', ngx.req.start_time() * 1000), status = e.failed and 502 or (e.status or status),
     latency = string.format('%.3f', t - e.start), err = err, qh = qh, rh = rh, sip = e.sip, sport = e.sport,
+    w = e.write and '1' or nil, qlen = e.write and #reqbody or nil,
   })
-  local body = e.chunks and table.concat(e.chunks) or ''
+  local body = reqbody .. (e.chunks and table.concat(e.chunks) or '')
   pending_ships = pending_ships + 1
   local ok = ngx.timer.at(0, send_frame, 'IMAGO1 ' .. #meta .. ' ' .. #body .. '\n' .. meta .. body)
   if not ok then

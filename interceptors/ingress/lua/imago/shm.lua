@@ -122,7 +122,7 @@ end
 M.COUNTERS = {
   'held', 'holdOverflow', 'heldDisconnected', 'upstreamErrors', 'clientAborts',
   'badRequests', 'tooLarge', 'timeouts', 'autoReleases', 'upstreamRetries', 'shadowDropped',
-  'workerRestarts', 'lostInFlight', 'lostHeld',
+  'workerRestarts', 'lostInFlight', 'lostHeld', 'writeBodyTooLarge',
 }
 
 function M.count(name, n) M.D:incr('c:' .. name, n or 1, 0) end

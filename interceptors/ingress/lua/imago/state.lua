@@ -38,6 +38,10 @@ function M.decode(raw)
     m_shadow = a.m_shadow,
     m_pct = tonumber(a.m_pct) or 100,
     m_methods = {},
+    -- Writes go to their own shadow (a sandbox), never the read shadow.
+    m_wshadow = a.m_wshadow,
+    m_wpct = tonumber(a.m_wpct) or 100,
+    m_wmethods = {},
   }
   for _, u in ipairs(list(a.up)) do
     local name, idx, ip, port, url = u:match('^(%S+) (%d+) (%S+) (%d+) (%S+)$')
@@ -50,6 +54,9 @@ function M.decode(raw)
     end
   end
   for m in (a.m_methods or ''):gmatch('[^,]+') do st.m_methods[m] = true end
+  if st.m_wshadow then
+    for m in (a.m_wmethods or ''):gmatch('[^,]+') do st.m_wmethods[m] = true end
+  end
   st.up = st.ups[st.target]
   return st
 end
