@@ -66,7 +66,7 @@ export const ERRORS = {
   // --- rollback after the switchover (reverse replication Unew -> Uold)
   ROLLBACK_REVERSE_MISSING: { message: 'The conversion has no reverse for a table it writes', retryable: false, hint: "Add an entry to the conversion's `reverse` for each named Unew table (see docs/rollback.md), or set postSwitchover.rollback.enabled: false." },
   ROLLBACK_REVERSE_NOT_INVERSE: { message: "The conversion's reverse does not give back the old row", retryable: false, hint: 'Fix the reverse (or the forward convert) of the named table: reverse(convert(row)) must equal the row quoted in the message.' },
-  ROLLBACK_WRITER_PRIVILEGES: { message: "The account for writing back into Uold lacks a privilege", retryable: false, hint: "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON the database to the user of postSwitchover.rollback.uoldWriterUrlRef (used only from the point of no return); 'imago preflight' prints the statement." },
+  ROLLBACK_WRITER_PRIVILEGES: { message: "The account for writing back into Uold lacks a privilege", retryable: false, hint: "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP ON the database to the user of postSwitchover.rollback.uoldWriterUrlRef (used only from the point of no return); 'imago preflight' prints the statement." },
 
   // --- compare engine
   COMPARE_RULES_INVALID: { message: 'Compare rules are invalid', retryable: false, hint: 'Fix each listed rule in the plan.' },

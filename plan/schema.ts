@@ -124,7 +124,7 @@ const planProperties = {
     // Optional in the type: plans of workflows started before rollback existed have none.
     rollback: Backfilled(Section({
       enabled: Default(Type.Boolean({ description: "Keep Uold current during the window (Unew's writes replicated back through the conversion's reverse) so that 'imago rollback <id>' can switch every client back. Needs the reverse (checked by plan validate and preflight) and uoldWriterUrlRef." }), false),
-      uoldWriterUrlRef: Type.Optional(Type.With(SecretRef, { description: "An account on Uold's database with SELECT, INSERT, UPDATE, DELETE, CREATE: used only by the reverse replication, only from the point of no return (before it Uold is never written to)." })),
+      uoldWriterUrlRef: Type.Optional(Type.With(SecretRef, { description: "An account on Uold's database with SELECT, INSERT, UPDATE, DELETE, CREATE, DROP: used only by the reverse replication, only from the point of no return (before it Uold is never written to)." })),
       onRolledBack: Default(Type.Enum(['keep-unew', 'destroy-unew'], { description: "After a rollback: keep Unew (its database and application, stopped from serving) for inspection, or destroy it." }), 'keep-unew'),
     }, { description: 'Rollback after the switchover: see docs/rollback.md.' }), {}),
     autoRollback: Backfilled(Section({

@@ -5,7 +5,7 @@
  *  - forward then reverse is the identity on a sample of Uold's real rows
  *    (the first differing row of each table is reported with its key);
  *  - the writer account (uoldWriterUrlRef) reaches Uold's database and holds
- *    SELECT, INSERT, UPDATE, DELETE, CREATE there: the reverse replication
+ *    SELECT, INSERT, UPDATE, DELETE, CREATE, DROP there: the reverse replication
  *    uses it from the point of no return only. Checked by reading its grants:
  *    nothing is written to Uold here.
  */
@@ -20,7 +20,7 @@ import { checkFromError, type ReportBuilder } from './report';
 import type { UoldCatalog } from './uold';
 
 /** What the writer account needs on Uold's database. */
-export const WRITER_PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE'] as const;
+export const WRITER_PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'DROP'] as const;
 
 export async function checkRollback(r: ReportBuilder, plan: UpgradePlan, s: { conv?: ConversionModule; pool?: mysql.Pool; catalog?: UoldCatalog; sampleRows: number }): Promise<void> {
   const rb = plan.postSwitchover.rollback;

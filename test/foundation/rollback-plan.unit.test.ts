@@ -43,9 +43,9 @@ describe('plan: rollback after the switchover', () => {
   });
 
   it("the writer account's grants: each missing privilege named; ALL or a global grant suffices", () => {
-    assert.deepEqual(missingWriterPrivileges(['GRANT USAGE ON *.* TO `w`@`%`', 'GRANT SELECT, INSERT ON `auction`.* TO `w`@`%`'], 'auction'), ['UPDATE', 'DELETE', 'CREATE']);
+    assert.deepEqual(missingWriterPrivileges(['GRANT USAGE ON *.* TO `w`@`%`', 'GRANT SELECT, INSERT ON `auction`.* TO `w`@`%`'], 'auction'), ['UPDATE', 'DELETE', 'CREATE', 'DROP']);
     assert.deepEqual(missingWriterPrivileges(['GRANT ALL PRIVILEGES ON `auction`.* TO `w`@`%`'], 'auction'), []);
-    assert.deepEqual(missingWriterPrivileges(['GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON *.* TO `w`@`%`'], 'auction'), []);
-    assert.deepEqual(missingWriterPrivileges(['GRANT ALL PRIVILEGES ON `other`.* TO `w`@`%`'], 'auction'), ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE']);
+    assert.deepEqual(missingWriterPrivileges(['GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP ON *.* TO `w`@`%`'], 'auction'), []);
+    assert.deepEqual(missingWriterPrivileges(['GRANT ALL PRIVILEGES ON `other`.* TO `w`@`%`'], 'auction'), ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'DROP']);
   });
 });

@@ -38,7 +38,7 @@ describe('transfer: reverse replication Unew -> Uold through the inverse convers
     await setupDatabase(unew, 'v2', { database: 'auction', appUser: 'app', appPassword: 'pw' });
     await seed(`${uold.rootUrl}auction`, { users: 50, items: 100, bids: 400, seed: 3 });
     await copyConverted(`${uold.rootUrl}auction`, `${unew.rootUrl}auction`);
-    await uold.createUser('writer', 'pw', ['SELECT, INSERT, UPDATE, DELETE, CREATE ON auction.*']);
+    await uold.createUser('writer', 'pw', ['SELECT, INSERT, UPDATE, DELETE, CREATE, DROP ON auction.*']);
     writerUrl = uold.urlFor('writer', 'pw');
     unewUrl = unew.rootUrl;
     uoldRoot = await uold.connect('auction');
