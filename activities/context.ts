@@ -13,6 +13,11 @@ export function uoldDbUrl(plan: UpgradePlan): string {
   return resolveSecret(plan.uold.db.urlRef, '/uold/db/urlRef');
 }
 
+/** The account that may write to Uold: the reverse replication's, used from the point of no return only. */
+export function uoldWriterUrl(plan: UpgradePlan): string {
+  return resolveSecret(plan.postSwitchover.rollback?.uoldWriterUrlRef ?? '', '/postSwitchover/rollback/uoldWriterUrlRef');
+}
+
 export function unewAdminUrl(handle: UnewHandle): string {
   return resolveSecret(handle.db.adminUrlRef, `Unew ${handle.upgradeId} admin URL`);
 }
@@ -43,9 +48,9 @@ export function loadConversion(plan: UpgradePlan): ConversionModule {
  * reuses its id (MariaDB drops the older connection with that id), and two
  * readers of one upgrade never collide.
  */
-export function readerServerId(upgradeId: string, role: 'transfer' | 'verify' | 'cutover'): number {
+export function readerServerId(upgradeId: string, role: 'transfer' | 'verify' | 'cutover' | 'reverse'): number {
   const h = crypto.createHash('sha256').update(upgradeId).digest().readUInt32BE(0);
-  return 100_000 + (h % 1_000_000) * 4 + { transfer: 0, verify: 1, cutover: 2 }[role];
+  return 100_000 + (h % 1_000_000) * 4 + { transfer: 0, verify: 1, cutover: 2, reverse: 3 }[role];
 }
 
 /** The plan's folder: tests and the application start there. */

@@ -17,7 +17,7 @@ import { loadPlanFile } from '../../plan/load';
 import type { UpgradePlan } from '../../plan/types';
 import type { UnewHandle } from '../../providers/provider';
 import { ImagoClient } from '../../client/api';
-import { approveSignal, pointOfNoReturnSignal, statusQuery, transferControlsQuery, transferEdgeSignal } from '../../workflows/messages';
+import { approveSignal, pointOfNoReturnSignal, rollbackPointOfNoReturnSignal, statusQuery, transferControlsQuery, transferEdgeSignal } from '../../workflows/messages';
 import type { CutoverReport, TransferProgressSnapshot, UpgradeStatus } from '../../workflows/status';
 import { emptyCutoverReport } from '../../workflows/upgrade-state';
 import { temporalFixture, workflowBundleFixture } from '../fixtures/servers';
@@ -40,7 +40,7 @@ const snapshot = (phase: TransferProgressSnapshot['phase'], lagMs = 0): Transfer
 });
 
 /** Mock activities: record calls; the transfer plays edges through the client, the cut-over plays a script. */
-function mocks(client: () => Client, script: { cutOver?: (args: Parameters<UpgradeActivities['cutOver']>[0], n: number) => Promise<CutoverReport>; compareFresh?: () => boolean } = {}) {
+function mocks(client: () => Client, script: { cutOver?: (args: Parameters<UpgradeActivities['cutOver']>[0], n: number) => Promise<CutoverReport>; compareFresh?: () => boolean; ruleFails?: () => boolean } = {}) {
   const calls: string[] = [];
   const startMirrorEpochs: number[] = [];
   let cutOvers = 0;
@@ -77,12 +77,32 @@ function mocks(client: () => Client, script: { cutOver?: (args: Parameters<Upgra
       calls.push(`cutOver(pnr=${args.pointOfNoReturn})`);
       cutOvers += 1;
       if (script.cutOver) return script.cutOver(args, cutOvers);
-      await client().workflow.getHandle(args.workflowId).signal(pointOfNoReturnSignal, { attempt: args.attempt, at: Date.now() });
+      // With rollback wanted, the cut-over reads Unew's position inside the hold and sends it with the point of no return.
+      const unewPosition = args.plan.postSwitchover.rollback?.enabled ? { unewPosition: '0-2-5' } : {};
+      await client().workflow.getHandle(args.workflowId).signal(pointOfNoReturnSignal, { attempt: args.attempt, at: Date.now(), ...unewPosition });
       return { ...emptyCutoverReport(args.attempt), switched: true, pointOfNoReturn: true };
     },
     async collectIngressTimeline() { calls.push('collectIngressTimeline'); return []; },
     async retireUold() { calls.push('retireUold'); return { kept: true, detail: 'kept (mock)' }; },
     async destroyUnew() { calls.push('destroyUnew'); },
+    async runReverse(args) {
+      calls.push(`runReverse(${args.startPosition})`);
+      // Until cancelled (the workflow cancels it once every client is back on Uold, or at finalize).
+      const ctx = Context.current();
+      while (!ctx.cancellationSignal.aborted) { ctx.heartbeat(); await new Promise((r) => setTimeout(r, 100)); }
+      return { running: false, startPosition: args.startPosition, appliedPosition: args.startPosition, lagMs: 0, eventsApplied: 0 };
+    },
+    async watchWindow(args) {
+      calls.push('watchWindow');
+      const bad = script.ruleFails?.() ?? false;
+      return { at: Date.now(), reverse: { appliedPosition: '0-2-5', lagMs: 3, behind: 0 }, baselineP99Ms: args.baselineP99Ms ?? 4, rules: [{ name: 'error-rate', ok: !bad, value: bad ? 0.3 : 0, detail: bad ? '30 of 100 replies were 5xx' : '0 of 100 replies were 5xx' }] };
+    },
+    async rollBack(args) {
+      calls.push(`rollBack(pnr=${args.pointOfNoReturn})`);
+      await client().workflow.getHandle(args.workflowId).signal(rollbackPointOfNoReturnSignal, { attempt: args.attempt, at: Date.now() });
+      return { ...emptyCutoverReport(args.attempt), switched: true, pointOfNoReturn: true };
+    },
+    async finishRollback() { calls.push('finishRollback'); return { reverseStateDropped: true }; },
   };
   return { acts, calls, startMirrorEpochs };
 }
@@ -223,5 +243,66 @@ describe('the upgrade workflow with mocked activities', function () {
     const st = await withWorker(m.acts, async (q) => (await start(q, plan())).result() as Promise<UpgradeStatus>);
     assert.equal(st.outcome, 'completed');
     assert.deepEqual(m.startMirrorEpochs, [0, 1], 'the stale window was discarded and the mirror restarted with a fresh comparer');
+  });
+  const withRollback = (over: (p: any) => void = () => undefined) => plan((p) => {
+    p.postSwitchover.rollback = { enabled: true, uoldWriterUrlRef: 'env:W', onRolledBack: 'keep-unew' };
+    p.postSwitchover.finalize = 'manual';
+    over(p);
+  });
+
+  it('rollback in the window: the reverse starts at Unew\'s position of the point of no return, the cut-over back runs, outcome rolled-back', async () => {
+    const m = mocks(() => client);
+    const st = await withWorker(m.acts, async (q) => {
+      const h = await start(q, withRollback());
+      const inWindow = await waitFor(h, (s) => s.phase === 'post-switchover' && !!s.rollback?.available);
+      assert.equal(inWindow.rollback?.startPosition, '0-2-5');
+      assert.equal((await h.executeUpdate('finalize', { args: [] }).then(() => null, (e) => e)), null, 'finalize is accepted in a rollback-ready window');
+      return h.result() as Promise<UpgradeStatus>;
+    }).catch((e) => e);
+    // Finalized: this upgrade completes; the reverse was stopped and its state removed from Uold.
+    assert.equal((st as UpgradeStatus).outcome, 'completed');
+    assert.ok(m.calls.includes('runReverse(0-2-5)'));
+    assert.ok(m.calls.indexOf('finishRollback') > m.calls.indexOf('runReverse(0-2-5)'));
+    assert.ok(m.calls.indexOf('runReverse(0-2-5)') > m.calls.indexOf('collectIngressTimeline'), 'the reverse starts only after the forward transfer stopped');
+
+    const m2 = mocks(() => client);
+    const st2 = await withWorker(m2.acts, async (q) => {
+      const h = await start(q, withRollback());
+      await waitFor(h, (s) => s.phase === 'post-switchover' && !!s.rollback?.available);
+      const noReason = await h.executeUpdate('rollback', { args: [{ reason: '' }] }).then(() => null, (e) => e);
+      assert.equal((noReason?.cause as { type?: string })?.type, 'IMAGO_OPTIONS_INVALID');
+      assert.match(await h.executeUpdate('rollback', { args: [{ reason: 'p99 doubled', by: 'bob' }] }) as string, /rolling back/);
+      const again = await h.executeUpdate('rollback', { args: [{ reason: 'twice' }] }).then(() => null, (e) => e);
+      assert.equal((again?.cause as { type?: string })?.type, 'IMAGO_WRONG_PHASE');
+      return h.result() as Promise<UpgradeStatus>;
+    });
+    assert.equal(st2.outcome, 'rolled-back');
+    assert.deepEqual(st2.timings.map((t) => t.phase).slice(-3), ['post-switchover', 'rolling-back', 'rolled-back']);
+    assert.deepEqual({ reason: st2.rollback?.requested?.reason, by: st2.rollback?.requested?.by, automatic: st2.rollback?.requested?.automatic }, { reason: 'p99 doubled', by: 'bob', automatic: false });
+    assert.equal(st2.rollback?.pointOfNoReturnPassed, true);
+    assert.equal(st2.rollback?.unew, 'kept');
+    assert.ok(!m2.calls.includes('destroyUnew') && !m2.calls.includes('retireUold'), 'Unew kept for inspection; Uold not retired');
+    assert.deepEqual(m2.calls.filter((c) => /^(rollBack|finishRollback)/.test(c)), ['rollBack(pnr=false)', 'finishRollback']);
+  });
+
+  it('automatic rollback: a failed rule rolls back by itself, with the rule in the reason; without rollback in the plan, rollback is refused with why', async () => {
+    const m = mocks(() => client, { ruleFails: () => true });
+    const st = await withWorker(m.acts, async (q) => (await start(q, withRollback((p) => { p.postSwitchover.autoRollback = { enabled: true, evaluateEveryMs: 200 }; }))).result() as Promise<UpgradeStatus>);
+    assert.equal(st.outcome, 'rolled-back');
+    assert.equal(st.rollback?.requested?.automatic, true);
+    assert.equal(st.rollback?.requested?.by, 'auto-rollback');
+    assert.match(st.rollback!.requested!.reason, /automatic rollback: rule error-rate failed: 30 of 100 replies were 5xx/);
+
+    const m2 = mocks(() => client);
+    await withWorker(m2.acts, async (q) => {
+      const h = await start(q, plan((p) => { p.postSwitchover.finalize = 'manual'; }));
+      await waitFor(h, (s) => s.phase === 'post-switchover');
+      const err = await h.executeUpdate('rollback', { args: [{ reason: 'x' }] }).then(() => null, (e) => e);
+      assert.equal((err?.cause as { type?: string })?.type, 'IMAGO_WRONG_PHASE');
+      assert.match(String(err?.cause?.message), /postSwitchover.rollback.enabled is false in the plan/);
+      await h.executeUpdate('finalize', { args: [] });
+      assert.equal(((await h.result()) as UpgradeStatus).outcome, 'completed');
+    });
+    assert.ok(!m2.calls.some((c) => c.startsWith('runReverse')), 'no reverse replication without rollback in the plan');
   });
 });
