@@ -1,0 +1,155 @@
+/**
+ * Rollback after the switchover, end to end: the auction under the bidding
+ * mix through the interceptor; the upgrade completes its switch; writes go on
+ * on v2 for a while (carried back into Uold by the reverse replication);
+ * then every client goes back to v1, and:
+ *  - the ledger checked on Uold shows every acknowledged write, including
+ *    those made on v2 (0 missing, duplicated or altered);
+ *  - no request was served by Unew after the first one Uold served again
+ *    (and none by Uold between Unew's first and the rollback);
+ *  - the rollback's pause is printed.
+ * Cases: an operator's rollback (ImagoClient); an automatic rollback of a v2
+ * whose bids fail only once it serves (test/e2e/flaky-v2.ts); the worker
+ * SIGKILLed inside the rollback's hold (a new worker finishes it).
+ */
+import { strict as assert } from 'node:assert';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ImagoClient } from '../../client/api';
+import { checkLedger } from '../../examples/auction/ledger-checker';
+import { startUoldStage, type UoldStage } from '../../examples/auction/stage';
+import { startWorkload, type WorkloadResult } from '../../examples/auction/workload/generator';
+import { IngressControlClient, type ServedRecord } from '../../interceptors/ingress';
+import { ManagedProcess } from '../../lib/proc';
+import { loadPlanFile } from '../../plan/load';
+import { createWorker } from '../../worker/run';
+import { statusQuery } from '../../workflows/messages';
+import type { UpgradeStatus } from '../../workflows/status';
+import { onTeardown, temporalFixture, workflowBundleFixture } from '../fixtures/servers';
+import { universeState } from './harness';
+
+const ROOT = path.join(__dirname, '..', '..');
+const SIZE = { users: 300, items: 1_000, bids: 4_000 };
+
+/** The rollback's atomicity from the served records: none by Unew after Uold's first again; none by Uold between Unew's first and that. */
+export function rollbackAtomicity(records: ServedRecord[]): { uoldBefore: number; unew: number; uoldAfter: number; unewAfterRollback: number; uoldDuringUnew: number } {
+  const firstNew = Math.min(...records.filter((r) => r.upstream === 'unew').map((r) => r.start));
+  const back = Math.min(...records.filter((r) => r.upstream === 'uold' && r.start > firstNew).map((r) => r.start));
+  return {
+    uoldBefore: records.filter((r) => r.upstream === 'uold' && r.start < firstNew).length,
+    unew: records.filter((r) => r.upstream === 'unew').length,
+    uoldAfter: records.filter((r) => r.upstream === 'uold' && r.start >= back).length,
+    unewAfterRollback: records.filter((r) => r.upstream === 'unew' && r.start >= back).length,
+    // Uold replies that ended after Unew's first began, before the rollback: must be none (the forward switch's own rule).
+    uoldDuringUnew: records.filter((r) => r.upstream === 'uold' && r.start > firstNew && r.start < back && r.end > firstNew).length,
+  };
+}
+
+interface World { s: UoldStage; address: string; imago: ImagoClient; queue: string; dir: string }
+
+async function world(name: string, cleanup: Array<() => Promise<unknown>>): Promise<World> {
+  const t = await temporalFixture();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `imago-rollback-${name}-`));
+  cleanup.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
+  const s = await startUoldStage({ ...SIZE, dir: path.join(dir, 'stage') });
+  cleanup.push(() => s.stop());
+  // The reverse replication's account on Uold: writes to the application's database only (docs/rollback.md).
+  const pw = crypto.randomBytes(8).toString('hex');
+  await s.db.createUser('imago_writer', pw, ['SELECT, INSERT, UPDATE, DELETE, CREATE, DROP ON `auction`.*']);
+  Object.assign(process.env, s.env, { IMAGO_UOLD_WRITER_URL: s.db.urlFor('imago_writer', pw, 'auction') });
+  return { s, address: t.address, imago: ImagoClient.fromClient(t.client), queue: `rollback-${name}-${Date.now()}`, dir };
+}
+
+function planOf(w: World, over: (p: any) => void = () => undefined) {
+  return loadPlanFile(w.s.writePlan((p) => {
+    p.name = `rollback-${Date.now() % 1_000_000}`;
+    p.tests = [];
+    p.mirror.minDurationMs = 2_000;
+    p.compare.minSamplesPerEndpoint = 2;
+    p.approval.policy = 'auto';
+    p.postSwitchover.finalize = 'manual';
+    p.postSwitchover.rollback = { enabled: true, uoldWriterUrlRef: 'env:IMAGO_UOLD_WRITER_URL' };
+    over(p);
+  }));
+}
+
+async function waitStatus(w: World, id: string, pred: (s: UpgradeStatus) => boolean, timeoutMs = 240_000): Promise<UpgradeStatus> {
+  const h = w.imago.client.workflow.getHandle(id);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = await h.query(statusQuery).catch(() => null);
+    if (st && pred(st)) return st;
+    if (st && st.outcome !== 'running') throw new Error(`ended ${st.outcome} (phase ${st.phase}, last error ${st.lastError})`);
+    if (Date.now() > deadline) throw new Error(`condition not reached in ${timeoutMs} ms; phase ${st?.phase}, last error ${st?.lastError}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Every acknowledged write on Uold, the rollback's atomicity, the pause: what every case asserts. */
+async function expectRolledBack(w: World, id: string, final: UpgradeStatus, result: WorkloadResult, loadStartedAt: number, label: string): Promise<void> {
+  const { s } = w;
+  assert.equal(final.outcome, 'rolled-back', final.lastError ?? '');
+  const records = await new IngressControlClient(s.controlUrl, s.token).servedAll(0);
+  const a = rollbackAtomicity(records);
+  const ledger = await checkLedger(`${s.db.rootUrl}auction`, 'v1', result.ledger);
+  const onV2 = result.ledger.filter((e) => e.at > final.pointOfNoReturn!.at && e.at < final.rollback!.requested!.at).length;
+  const cut = final.rollback!.cutovers.at(-1)!;
+  // Timeline buckets are placed by ms since the workload started.
+  const rbStart = final.timings.find((t) => t.phase === 'rolling-back')!.startedAt - loadStartedAt;
+  const around = result.timeline.filter((b) => b.t >= rbStart - 1_000 && b.t <= rbStart + 3_000);
+  const before = result.timeline.filter((b) => b.t < rbStart - 2_000 && b.t > rbStart - 12_000).map((b) => b.p99 ?? 0).sort((x, y) => x - y);
+  const pause = Math.max(0, ...around.map((b) => b.max)) - (before[Math.floor(before.length / 2)] ?? 0);
+  console.log(`      ${label}: rollback cut-over ${cut.totalMs.toFixed(1)} ms (hold ${cut.holdMs.toFixed(1)}, drain ${cut.drainMs.toFixed(1)}, flush ${cut.flushMs.toFixed(1)}, verify ${cut.verifyMs.toFixed(1)}, switch ${cut.switchMs.toFixed(1)}, release ${cut.releaseMs.toFixed(1)}; ${cut.changedRowsVerified} changed rows verified); pause seen by clients ${pause.toFixed(0)} ms; served ${JSON.stringify(a)}; ${result.ledger.length} acknowledged writes, ${onV2} of them on v2; ledger on Uold ${JSON.stringify({ checked: ledger.checked, missing: ledger.missing.length, duplicated: ledger.duplicated.length, altered: ledger.altered.length })}`);
+  assert.ok(a.unew > 0 && a.uoldAfter > 0, `Unew served, then Uold again: ${JSON.stringify(a)}`);
+  assert.equal(a.unewAfterRollback, 0, 'no request served by Unew after the first one Uold served again');
+  assert.equal(a.uoldDuringUnew, 0, 'no request served by Uold while Unew served');
+  assert.ok(onV2 > 5, `writes were acknowledged by v2 during the window (${onV2})`);
+  assert.deepEqual([ledger.missing.length, ledger.duplicated.length, ledger.altered.length], [0, 0, 0], JSON.stringify(ledger).slice(0, 800));
+  assert.ok(ledger.checked >= result.ledger.length);
+  const st = await new IngressControlClient(s.controlUrl, s.token).status();
+  assert.deepEqual([st.target, st.state], ['uold', 'forward'], 'the interceptor ends on Uold, released');
+  assert.equal(final.rollback?.unew, 'kept');
+  assert.deepEqual(universeState(s, id), { dbAlive: true, appAlive: true }, 'Unew kept for inspection');
+  const [left] = await s.db.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'auction' AND table_name LIKE '\\_imago%'") as unknown as [unknown[]];
+  assert.equal((left as unknown[] | undefined)?.length ?? 0, 0, "the reverse replication's state is removed from Uold");
+}
+
+describe('rollback after the switchover: every client back on v1, every write of v2 in Uold', function () {
+  this.timeout(420_000);
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterEach(async () => { for (const fn of cleanup.splice(0).reverse()) await fn().catch((e) => console.error('rollback clean-up:', e)); });
+
+  it("an operator's rollback in the window: v1 serves again with v2's writes; exit code 4", async () => {
+    const w = await world('manual', cleanup);
+    const { worker, close } = await createWorker({ address: w.address, taskQueue: w.queue, workflowBundlePath: await workflowBundleFixture() });
+    const running = worker.run();
+    cleanup.push(async () => { worker.shutdown(); await running; await close(); });
+    onTeardown(async () => { if (worker.getState() === 'RUNNING') { worker.shutdown(); await running; } });
+    const loadStartedAt = Date.now();
+    const load = startWorkload({ baseUrl: w.s.url, mix: 'bidding', rate: 60, durationMs: 300_000, users: [1, SIZE.users], items: [1, SIZE.items], seed: 7 });
+    cleanup.push(async () => { load.stop(); await load.done; });
+    const started = await w.imago.start(planOf(w), { taskQueue: w.queue });
+    const id = started.workflowId;
+    const inWindow = await waitStatus(w, id, (st) => st.phase === 'post-switchover' && !!st.rollback?.available);
+    assert.ok(inWindow.pointOfNoReturn?.unewPosition, "Unew's position at the point of no return was read inside the hold");
+    // v2 serves, and writes, for a while; the reverse replication carries them into Uold.
+    await new Promise((r) => setTimeout(r, 6_000));
+    const mid = await waitStatus(w, id, (st) => !!st.rollback?.reverse?.appliedPosition && st.rollback.reverse.appliedPosition !== inWindow.rollback?.startPosition, 30_000).catch(() => null);
+    const reply = await w.imago.rollback(id, 'e2e: v2 looks wrong');
+    assert.match(reply, /rolling back/);
+    const final = await (w.imago.client.workflow.getHandle(id).result() as Promise<UpgradeStatus>);
+    await new Promise((r) => setTimeout(r, 2_000)); // v1 serves (and writes) again
+    load.stop();
+    const result = await load.done;
+    assert.equal(result.errors, 0, `no client request failed: ${JSON.stringify(result.byStatus)}`);
+    console.log(`      reverse replication during the window: ${JSON.stringify(mid?.rollback?.reverse ?? null)}`);
+    await expectRolledBack(w, id, final, result, loadStartedAt, 'manual');
+    assert.equal(final.rollback?.requested?.automatic, false);
+    // The CLI says so with exit code 4.
+    const cli = new ManagedProcess('imago-status', process.execPath, [path.join(ROOT, 'client/bin/imago.js'), 'watch', id, '--address', w.address], path.join(w.dir, 'cli.log'), { cwd: ROOT, env: { ...process.env } });
+    const code = await cli.waitExit();
+    assert.equal(code, 4, fs.readFileSync(path.join(w.dir, 'cli.log'), 'utf8').slice(-1_000));
+  });
+});
