@@ -152,4 +152,64 @@ describe('rollback after the switchover: every client back on v1, every write of
     const code = await cli.waitExit();
     assert.equal(code, 4, fs.readFileSync(path.join(w.dir, 'cli.log'), 'utf8').slice(-1_000));
   });
+  it('automatic rollback: a v2 whose bids fail only once it serves is rolled back by the error-rate rule, with the rule in the status', async () => {
+    const w = await world('auto', cleanup);
+    const { worker, close } = await createWorker({ address: w.address, taskQueue: w.queue, workflowBundlePath: await workflowBundleFixture() });
+    const running = worker.run();
+    cleanup.push(async () => { worker.shutdown(); await running; await close(); });
+    const loadStartedAt = Date.now();
+    const load = startWorkload({ baseUrl: w.s.url, mix: 'bidding', rate: 60, durationMs: 300_000, users: [1, SIZE.users], items: [1, SIZE.items], seed: 8 });
+    cleanup.push(async () => { load.stop(); await load.done; });
+    const plan = planOf(w, (p) => {
+      p.unew.app.command = [process.execPath, '--require', require.resolve('tsx/cjs'), path.join(__dirname, 'flaky-v2.ts')];
+      // The latency rule is left loose here: this case shows the error-rate rule (test/workflows/rollback-rules.unit.test.ts shows both).
+      p.postSwitchover.autoRollback = { enabled: true, evaluateEveryMs: 500, sampleWindowMs: 4_000, minRequests: 30, maxErrorRate: 0.02, maxP99Ratio: 1_000 };
+    });
+    const id = (await w.imago.start(plan, { taskQueue: w.queue })).workflowId;
+    const final = await (w.imago.client.workflow.getHandle(id).result() as Promise<UpgradeStatus>);
+    await new Promise((r) => setTimeout(r, 2_000));
+    load.stop();
+    const result = await load.done;
+    const req = final.rollback?.requested;
+    console.log(`      automatic rollback: ${JSON.stringify(req)}; rules ${JSON.stringify(final.rollback?.rules)}; window ${((req?.at ?? 0) - (final.pointOfNoReturn?.at ?? 0))} ms after the point of no return; client errors ${JSON.stringify(result.byStatus)}`);
+    assert.equal(req?.automatic, true);
+    assert.equal(req?.by, 'auto-rollback');
+    assert.match(req!.reason, /automatic rollback: rule error-rate failed: \d+ of \d+ replies were 5xx/);
+    assert.ok((result.byStatus['500'] ?? 0) > 0, 'clients saw the fault (v2 only)');
+    await expectRolledBack(w, id, final, result, loadStartedAt, 'automatic');
+  });
+
+  it('the worker SIGKILLed inside the rollback, past its point of no return: a new worker finishes it, every client on v1', async () => {
+    const w = await world('kill', cleanup);
+    const faultDir = path.join(w.dir, 'fault');
+    fs.mkdirSync(faultDir);
+    const env = { ...process.env };
+    const bundle = ['--workflow-bundle', await workflowBundleFixture()];
+    let worker = new ManagedProcess('rollback-fault-worker', process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(__dirname, 'rollback-fault-worker.ts'), '--address', w.address, '--task-queue', w.queue, '--fault-dir', faultDir, '--after', 'switchProvider', ...bundle], path.join(w.dir, 'fault-worker.log'), { cwd: ROOT, env });
+    cleanup.push(() => worker.stop());
+    const loadStartedAt = Date.now();
+    const load = startWorkload({ baseUrl: w.s.url, mix: 'bidding', rate: 60, durationMs: 300_000, users: [1, SIZE.users], items: [1, SIZE.items], seed: 9 });
+    cleanup.push(async () => { load.stop(); await load.done; });
+    const id = (await w.imago.start(planOf(w), { taskQueue: w.queue })).workflowId;
+    await waitStatus(w, id, (st) => st.phase === 'post-switchover' && !!st.rollback?.available);
+    await new Promise((r) => setTimeout(r, 4_000));
+    await w.imago.rollback(id, 'e2e: kill inside the rollback');
+    for (const end = Date.now() + 60_000; !fs.existsSync(path.join(faultDir, 'at')); ) {
+      if (Date.now() > end) throw new Error('the rollback did not reach its boundary');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const at = await w.imago.client.workflow.getHandle(id).query(statusQuery);
+    assert.equal(at.phase, 'rolling-back');
+    assert.equal(at.rollback?.pointOfNoReturnPassed, true, "the rollback's point of no return is recorded before its commit");
+    await worker.kill9();
+    worker = new ManagedProcess('worker', process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'worker/main.ts'), '--address', w.address, '--task-queue', w.queue, ...bundle], path.join(w.dir, 'worker.log'), { cwd: ROOT, env });
+    const final = await (w.imago.client.workflow.getHandle(id).result() as Promise<UpgradeStatus>);
+    await new Promise((r) => setTimeout(r, 2_000));
+    load.stop();
+    const result = await load.done;
+    console.log(`      kill: rollback attempts ${JSON.stringify(final.rollback?.cutovers.map((c) => ({ a: c.attempt, mode: c.mode, sw: c.switched, pnr: c.pointOfNoReturn, err: c.error?.slice(0, 100) })))}; client errors ${JSON.stringify(result.byStatus)}`);
+    assert.ok(final.rollback!.cutovers.some((c) => c.mode === 'forward' && c.switched), 'a later attempt finished the rollback forward, to Uold');
+    assert.equal(result.errors, 0, `no client request failed: ${JSON.stringify(result.byStatus)}`);
+    await expectRolledBack(w, id, final, result, loadStartedAt, 'kill');
+  });
 });
