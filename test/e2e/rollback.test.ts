@@ -24,6 +24,9 @@ import { startWorkload, type WorkloadResult } from '../../examples/auction/workl
 import { IngressControlClient, type ServedRecord } from '../../interceptors/ingress';
 import { ManagedProcess } from '../../lib/proc';
 import { loadPlanFile } from '../../plan/load';
+import { runPreflight } from '../../activities/preflight';
+import { inspectPlanFile } from '../../plan/deep-check';
+import { LocalProvider } from '../../providers/local/local-provider';
 import { createWorker } from '../../worker/run';
 import { statusQuery } from '../../workflows/messages';
 import type { UpgradeStatus } from '../../workflows/status';
@@ -211,5 +214,50 @@ describe('rollback after the switchover: every client back on v1, every write of
     assert.ok(final.rollback!.cutovers.some((c) => c.mode === 'forward' && c.switched), 'a later attempt finished the rollback forward, to Uold');
     assert.equal(result.errors, 0, `no client request failed: ${JSON.stringify(result.byStatus)}`);
     await expectRolledBack(w, id, final, result, loadStartedAt, 'kill');
+  });
+  it("bad input is refused before anything starts: a table without a reverse, a reverse that is not the inverse (table and first row named), a writer account that cannot write", async () => {
+    const w = await world('bad', cleanup);
+    const conversion = path.join(ROOT, 'examples', 'auction', 'conversion.ts');
+    const variant = (name: string, body: string) => {
+      const file = path.join(w.dir, `${name}.ts`);
+      fs.writeFileSync(file, `import conv from ${JSON.stringify(conversion.replace(/\.ts$/, ''))};\nexport default ${body};\n`);
+      return file;
+    };
+    const noReverse = variant('no-reverse', "{ ...conv, reverse: conv.reverse!.filter((r) => r.source !== 'purchases') }");
+    // Loses everything after the first space of a name: 'Ada Lovelace' comes back as 'Ada'.
+    const notInverse = variant('not-inverse', "{ ...conv, reverse: conv.reverse!.map((r) => (r.source !== 'users' ? r : { ...r, convert: (n: any) => ({ users: [{ ...r.convert(n).users[0], name: String(n.first_name) }] }) })) }");
+    const fileOf = (conv: string) => w.s.writePlan((p) => {
+      p.unew.conversion = conv;
+      p.postSwitchover.rollback = { enabled: true, uoldWriterUrlRef: 'env:IMAGO_UOLD_WRITER_URL' };
+    });
+
+    // imago plan validate: the missing reverse, by table.
+    const validated = await inspectPlanFile(fileOf(noReverse), { offline: true });
+    assert.deepEqual(validated.errors, ["/unew/conversion: reverse: Unew table 'purchases' (written from 'buy_now') has no reverse (ROLLBACK_REVERSE_MISSING; postSwitchover.rollback.enabled is true)"]);
+
+    // The preflight (the workflow runs the same, without the scratch database): Uold's real rows through forward then reverse.
+    const providers = { local: new LocalProvider() };
+    const pre1 = await runPreflight(loadPlanFile(fileOf(noReverse)), { providers, scratch: false, sampleRows: 50 });
+    const rb1 = pre1.checks.filter((c) => c.group === 'rollback');
+    assert.equal(pre1.ok, false);
+    assert.deepEqual(rb1.filter((c) => c.status === 'fail').map((c) => [c.name, c.code]), [['reverse', 'ROLLBACK_REVERSE_MISSING']]);
+    const pre2 = await runPreflight(loadPlanFile(fileOf(notInverse)), { providers, scratch: false, sampleRows: 50 });
+    const bad = pre2.checks.filter((c) => c.group === 'rollback' && c.status === 'fail');
+    console.log(`      refused: ${bad.map((c) => `[${c.code}] ${c.name}: ${c.detail}`).join(' | ')}`);
+    assert.deepEqual(bad.map((c) => [c.name, c.code]), [['round trip users', 'ROLLBACK_REVERSE_NOT_INVERSE']]);
+    assert.match(bad[0].detail, /^table 'users', key \[1\]: column 'name' comes back as "\S+", was "\S+ [^"]+"; row \{"id":1,/);
+    assert.ok(pre2.checks.some((c) => c.group === 'rollback' && c.name === 'round trip bids' && c.status === 'ok'), 'the other tables round-trip');
+    assert.ok(pre2.checks.some((c) => c.group === 'rollback' && c.name === 'writer account' && c.status === 'ok'));
+
+    // A writer account without write privileges: each missing one named, with the GRANT that fixes it.
+    await w.s.db.createUser('imago_ro', 'pw', ['SELECT ON `auction`.*']);
+    process.env.IMAGO_UOLD_RO_URL = w.s.db.urlFor('imago_ro', 'pw', 'auction');
+    const pre3 = await runPreflight(loadPlanFile(w.s.writePlan((p) => { p.postSwitchover.rollback = { enabled: true, uoldWriterUrlRef: 'env:IMAGO_UOLD_RO_URL' }; })), { providers, scratch: false, sampleRows: 50 });
+    const ro = pre3.checks.find((c) => c.group === 'rollback' && c.name === 'writer account')!;
+    assert.deepEqual([ro.status, ro.code], ['fail', 'ROLLBACK_WRITER_PRIVILEGES']);
+    assert.match(ro.detail, /lacks INSERT, UPDATE, DELETE, CREATE, DROP on auction\.\*/);
+    assert.match(ro.fix!, /^GRANT INSERT, UPDATE, DELETE, CREATE, DROP ON `auction`\.\* TO 'imago_ro'@/);
+    const trips = pre3.checks.filter((c) => c.group === 'rollback' && c.name.startsWith('round trip'));
+    assert.ok(trips.length === 7 && trips.every((c) => c.status === 'ok' || /is empty/.test(c.detail)), `the auction's own reverse round-trips Uold's rows: ${JSON.stringify(trips.filter((c) => c.status !== 'ok'))}`);
   });
 });
