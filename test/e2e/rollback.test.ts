@@ -52,11 +52,11 @@ export function rollbackAtomicity(records: ServedRecord[]): { uoldBefore: number
 
 interface World { s: UoldStage; address: string; imago: ImagoClient; queue: string; dir: string }
 
-async function world(name: string, cleanup: Array<() => Promise<unknown>>): Promise<World> {
+async function world(name: string, cleanup: Array<() => Promise<unknown>>, opts: { generalLog?: boolean } = {}): Promise<World> {
   const t = await temporalFixture();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `imago-rollback-${name}-`));
   cleanup.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
-  const s = await startUoldStage({ ...SIZE, dir: path.join(dir, 'stage') });
+  const s = await startUoldStage({ ...SIZE, dir: path.join(dir, 'stage'), generalLog: opts.generalLog });
   cleanup.push(() => s.stop());
   // The reverse replication's account on Uold: writes to the application's database only (docs/rollback.md).
   const pw = crypto.randomBytes(8).toString('hex');
@@ -125,7 +125,7 @@ describe('rollback after the switchover: every client back on v1, every write of
   afterEach(async () => { for (const fn of cleanup.splice(0).reverse()) await fn().catch((e) => console.error('rollback clean-up:', e)); });
 
   it("an operator's rollback in the window: v1 serves again with v2's writes; exit code 4", async () => {
-    const w = await world('manual', cleanup);
+    const w = await world('manual', cleanup, { generalLog: true });
     const { worker, close } = await createWorker({ address: w.address, taskQueue: w.queue, workflowBundlePath: await workflowBundleFixture() });
     const running = worker.run();
     cleanup.push(async () => { worker.shutdown(); await running; await close(); });
@@ -150,6 +150,14 @@ describe('rollback after the switchover: every client back on v1, every write of
     console.log(`      reverse replication during the window: ${JSON.stringify(mid?.rollback?.reverse ?? null)}`);
     await expectRolledBack(w, id, final, result, loadStartedAt, 'manual');
     assert.equal(final.rollback?.requested?.automatic, false);
+    // Uold was written to by Imago only from the point of no return, and only as the writer account.
+    const writes = await w.s.db.query(
+      "SELECT user_host AS u, UNIX_TIMESTAMP(event_time) * 1000 AS t, CONVERT(argument USING utf8mb4) AS q FROM mysql.general_log WHERE command_type = 'Query' AND user_host NOT LIKE 'auction[%' AND user_host NOT LIKE 'root[%'",
+    ) as Array<{ u: string; t: number | string; q: string }>;
+    const imagoWrites = writes.filter((r) => /^\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|ALTER|DROP|TRUNCATE)/i.test(r.q));
+    assert.ok(imagoWrites.length > 0 && imagoWrites.every((r) => r.u.startsWith('imago_writer[')), `writes by others than the app: ${JSON.stringify(imagoWrites.filter((r) => !r.u.startsWith('imago_writer[')).slice(0, 3))}`);
+    const firstWrite = Math.min(...imagoWrites.map((r) => Number(r.t)));
+    assert.ok(firstWrite >= final.pointOfNoReturn!.at - 1, `Imago's first write to Uold (${firstWrite}) comes after the point of no return (${final.pointOfNoReturn!.at})`);
     // The CLI says so with exit code 4.
     const cli = new ManagedProcess('imago-status', process.execPath, [path.join(ROOT, 'client/bin/imago.js'), 'watch', id, '--address', w.address], path.join(w.dir, 'cli.log'), { cwd: ROOT, env: { ...process.env } });
     const code = await cli.waitExit();
