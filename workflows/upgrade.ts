@@ -658,10 +658,12 @@ async function rollBack(run: Run): Promise<boolean> {
   status.rollback.pointOfNoReturnPassed = true;
   await stopReverse(run);
   await short.finishRollback(run.handle!, plan).catch((err) => { status.lastError = `removing the reverse replication's state from Uold: ${describeFailure(err)}`; });
+  let unew: 'kept' | 'destroyed' = 'kept';
   if (plan.postSwitchover.rollback?.onRolledBack === 'destroy-unew') {
-    await provision.destroyUnew(upgradeId, plan);
-    status.rollback = { ...status.rollback, unew: 'destroyed' };
-  } else status.rollback = { ...status.rollback, unew: 'kept' };
+    // Every client is on Uold already: a failure here leaves Unew for `imago gc` or by hand, not a failed rollback.
+    unew = await provision.destroyUnew(upgradeId, plan).then(() => 'destroyed' as const, (err) => { status.lastError = `destroying Unew after the rollback: ${describeFailure(err)}`; return 'kept' as const; });
+  }
+  status.rollback = { ...status.rollback, unew };
   status.rollback = { ...status.rollback, available: false, why: 'rolled back' };
   return true;
 }

@@ -250,32 +250,35 @@ describe('the upgrade workflow with mocked activities', function () {
     over(p);
   });
 
-  it('rollback in the window: the reverse starts at Unew\'s position of the point of no return, the cut-over back runs, outcome rolled-back', async () => {
+  it('rollback in the window: the reverse starts at Unew\'s position of the point of no return, finalize stops it; a rollback runs the cut-over back, outcome rolled-back', async () => {
     const m = mocks(() => client);
-    const st = await withWorker(m.acts, async (q) => {
-      const h = await start(q, withRollback());
-      const inWindow = await waitFor(h, (s) => s.phase === 'post-switchover' && !!s.rollback?.available);
-      assert.equal(inWindow.rollback?.startPosition, '0-2-5');
-      assert.equal((await h.executeUpdate('finalize', { args: [] }).then(() => null, (e) => e)), null, 'finalize is accepted in a rollback-ready window');
-      return h.result() as Promise<UpgradeStatus>;
-    }).catch((e) => e);
+    const m2 = mocks(() => client);
+    // Two upgrades at once (the worker serves both): one finalized, one rolled back.
+    const [st, st2] = await Promise.all([
+      withWorker(m.acts, async (q) => {
+        const h = await start(q, withRollback());
+        const inWindow = await waitFor(h, (s) => s.phase === 'post-switchover' && !!s.rollback?.available);
+        assert.equal(inWindow.rollback?.startPosition, '0-2-5');
+        assert.equal((await h.executeUpdate('finalize', { args: [] }).then(() => null, (e) => e)), null, 'finalize is accepted in a rollback-ready window');
+        return h.result() as Promise<UpgradeStatus>;
+      }),
+      withWorker(m2.acts, async (q) => {
+        const h = await start(q, withRollback());
+        await waitFor(h, (s) => s.phase === 'post-switchover' && !!s.rollback?.available);
+        const noReason = await h.executeUpdate('rollback', { args: [{ reason: '' }] }).then(() => null, (e) => e);
+        assert.equal((noReason?.cause as { type?: string })?.type, 'IMAGO_OPTIONS_INVALID');
+        assert.match(await h.executeUpdate('rollback', { args: [{ reason: 'p99 doubled', by: 'bob' }] }) as string, /rolling back/);
+        const again = await h.executeUpdate('rollback', { args: [{ reason: 'twice' }] }).then(() => null, (e) => e);
+        assert.equal((again?.cause as { type?: string })?.type, 'IMAGO_WRONG_PHASE');
+        return h.result() as Promise<UpgradeStatus>;
+      }),
+    ]);
     // Finalized: this upgrade completes; the reverse was stopped and its state removed from Uold.
-    assert.equal((st as UpgradeStatus).outcome, 'completed');
+    assert.equal(st.outcome, 'completed');
     assert.ok(m.calls.includes('runReverse(0-2-5)'));
     assert.ok(m.calls.indexOf('finishRollback') > m.calls.indexOf('runReverse(0-2-5)'));
     assert.ok(m.calls.indexOf('runReverse(0-2-5)') > m.calls.indexOf('collectIngressTimeline'), 'the reverse starts only after the forward transfer stopped');
 
-    const m2 = mocks(() => client);
-    const st2 = await withWorker(m2.acts, async (q) => {
-      const h = await start(q, withRollback());
-      await waitFor(h, (s) => s.phase === 'post-switchover' && !!s.rollback?.available);
-      const noReason = await h.executeUpdate('rollback', { args: [{ reason: '' }] }).then(() => null, (e) => e);
-      assert.equal((noReason?.cause as { type?: string })?.type, 'IMAGO_OPTIONS_INVALID');
-      assert.match(await h.executeUpdate('rollback', { args: [{ reason: 'p99 doubled', by: 'bob' }] }) as string, /rolling back/);
-      const again = await h.executeUpdate('rollback', { args: [{ reason: 'twice' }] }).then(() => null, (e) => e);
-      assert.equal((again?.cause as { type?: string })?.type, 'IMAGO_WRONG_PHASE');
-      return h.result() as Promise<UpgradeStatus>;
-    });
     assert.equal(st2.outcome, 'rolled-back');
     assert.deepEqual(st2.timings.map((t) => t.phase).slice(-3), ['post-switchover', 'rolling-back', 'rolled-back']);
     assert.deepEqual({ reason: st2.rollback?.requested?.reason, by: st2.rollback?.requested?.by, automatic: st2.rollback?.requested?.automatic }, { reason: 'p99 doubled', by: 'bob', automatic: false });
@@ -287,22 +290,23 @@ describe('the upgrade workflow with mocked activities', function () {
 
   it('automatic rollback: a failed rule rolls back by itself, with the rule in the reason; without rollback in the plan, rollback is refused with why', async () => {
     const m = mocks(() => client, { ruleFails: () => true });
-    const st = await withWorker(m.acts, async (q) => (await start(q, withRollback((p) => { p.postSwitchover.autoRollback = { enabled: true, evaluateEveryMs: 200 }; }))).result() as Promise<UpgradeStatus>);
+    const m2 = mocks(() => client);
+    const [st] = await Promise.all([
+      withWorker(m.acts, async (q) => (await start(q, withRollback((p) => { p.postSwitchover.autoRollback = { enabled: true, evaluateEveryMs: 200 }; }))).result() as Promise<UpgradeStatus>),
+      withWorker(m2.acts, async (q) => {
+        const h = await start(q, plan((p) => { p.postSwitchover.finalize = 'manual'; }));
+        await waitFor(h, (s) => s.phase === 'post-switchover');
+        const err = await h.executeUpdate('rollback', { args: [{ reason: 'x' }] }).then(() => null, (e) => e);
+        assert.equal((err?.cause as { type?: string })?.type, 'IMAGO_WRONG_PHASE');
+        assert.match(String(err?.cause?.message), /postSwitchover.rollback.enabled is false in the plan/);
+        await h.executeUpdate('finalize', { args: [] });
+        assert.equal(((await h.result()) as UpgradeStatus).outcome, 'completed');
+      }),
+    ]);
     assert.equal(st.outcome, 'rolled-back');
     assert.equal(st.rollback?.requested?.automatic, true);
     assert.equal(st.rollback?.requested?.by, 'auto-rollback');
     assert.match(st.rollback!.requested!.reason, /automatic rollback: rule error-rate failed: 30 of 100 replies were 5xx/);
-
-    const m2 = mocks(() => client);
-    await withWorker(m2.acts, async (q) => {
-      const h = await start(q, plan((p) => { p.postSwitchover.finalize = 'manual'; }));
-      await waitFor(h, (s) => s.phase === 'post-switchover');
-      const err = await h.executeUpdate('rollback', { args: [{ reason: 'x' }] }).then(() => null, (e) => e);
-      assert.equal((err?.cause as { type?: string })?.type, 'IMAGO_WRONG_PHASE');
-      assert.match(String(err?.cause?.message), /postSwitchover.rollback.enabled is false in the plan/);
-      await h.executeUpdate('finalize', { args: [] });
-      assert.equal(((await h.result()) as UpgradeStatus).outcome, 'completed');
-    });
     assert.ok(!m2.calls.some((c) => c.startsWith('runReverse')), 'no reverse replication without rollback in the plan');
   });
 });
