@@ -561,7 +561,8 @@ function startReverse(run: Run): void {
     })
     .finally(() => { task.running = false; });
   run.reverse = task;
-  status.rollback = { ...status.rollback, available: true, why: null, reverse: { running: true, appliedPosition: startPosition, lagMs: null, behind: null, at: Date.now() } };
+  // Offered once Uold holds the reverse's state (the first look at it in the window), not before.
+  status.rollback = { ...status.rollback, available: false, why: 'the reverse replication into Uold is starting', reverse: { running: true, appliedPosition: null, lagMs: null, behind: null, at: Date.now() } };
 }
 
 async function stopReverse(run: Run): Promise<void> {
@@ -587,9 +588,9 @@ async function rollbackWindow(run: Run): Promise<boolean> {
   const end = ps.finalize === 'manual' ? Number.POSITIVE_INFINITY : Date.now() + ps.windowMs;
   const every = auto ? auto.evaluateEveryMs : 5_000;
   let baseline: number | null = null;
-  for (;;) {
+  for (let first = true; ; first = false) {
     const left = end - Date.now();
-    if (run.rollbackRequest === null && !run.finalizeRequested && left > 0) {
+    if (!first && run.rollbackRequest === null && !run.finalizeRequested && left > 0) {
       await condition(() => run.finalizeRequested || run.rollbackRequest !== null, Math.max(1, Math.min(every, left)));
     }
     if (run.rollbackRequest) {
@@ -607,6 +608,9 @@ async function rollbackWindow(run: Run): Promise<boolean> {
       reverse: { running: run.reverse?.running ?? false, appliedPosition: w.reverse.appliedPosition, lagMs: w.reverse.lagMs, behind: w.reverse.behind, at: w.at, ...(w.reverse.error ? { error: w.reverse.error } : {}) },
       rules: auto ? { at: w.at, baselineP99Ms: w.baselineP99Ms, results: w.rules.map((r) => ({ name: r.name, ok: r.ok, detail: r.detail })) } : rb.rules,
     };
+    if (!status.rollback.available && !status.rollback.pointOfNoReturnPassed && run.reverse?.running && !run.reverse.failure && w.reverse.appliedPosition) {
+      status.rollback = { ...status.rollback, available: true, why: null };
+    }
     const failed = auto ? w.rules.find((r) => !r.ok) : undefined;
     if (failed && status.rollback.available && !run.finalizeRequested) {
       run.rollbackRequest = { reason: `automatic rollback: rule ${failed.name} failed: ${failed.detail}`, by: 'auto-rollback', automatic: true };

@@ -259,6 +259,7 @@ describe('the upgrade workflow with mocked activities', function () {
         const h = await start(q, withRollback());
         const inWindow = await waitFor(h, (s) => s.phase === 'post-switchover' && !!s.rollback?.available);
         assert.equal(inWindow.rollback?.startPosition, '0-2-5');
+        for (let i = 0; i < 100 && !m.calls.includes('runReverse(0-2-5)'); i++) await new Promise((r) => setTimeout(r, 50));
         assert.equal((await h.executeUpdate('finalize', { args: [] }).then(() => null, (e) => e)), null, 'finalize is accepted in a rollback-ready window');
         return h.result() as Promise<UpgradeStatus>;
       }),
