@@ -91,7 +91,7 @@ async function waitStatus(w: World, id: string, pred: (s: UpgradeStatus) => bool
 }
 
 /** Every acknowledged write on Uold, the rollback's atomicity, the pause: what every case asserts. */
-async function expectRolledBack(w: World, id: string, final: UpgradeStatus, result: WorkloadResult, loadStartedAt: number, label: string): Promise<void> {
+async function expectRolledBack(w: World, id: string, final: UpgradeStatus, result: WorkloadResult, loadStartedAt: number, label: string, minOnV2 = 5): Promise<void> {
   const { s } = w;
   assert.equal(final.outcome, 'rolled-back', final.lastError ?? '');
   const records = await new IngressControlClient(s.controlUrl, s.token).servedAll(0);
@@ -108,7 +108,7 @@ async function expectRolledBack(w: World, id: string, final: UpgradeStatus, resu
   assert.ok(a.unew > 0 && a.uoldAfter > 0, `Unew served, then Uold again: ${JSON.stringify(a)}`);
   assert.equal(a.unewAfterRollback, 0, 'no request served by Unew after the first one Uold served again');
   assert.equal(a.uoldDuringUnew, 0, 'no request served by Uold while Unew served');
-  assert.ok(onV2 > 5, `writes were acknowledged by v2 during the window (${onV2})`);
+  assert.ok(onV2 >= minOnV2, `writes were acknowledged by v2 during the window (${onV2}, at least ${minOnV2} expected)`);
   assert.deepEqual([ledger.missing.length, ledger.duplicated.length, ledger.altered.length], [0, 0, 0], JSON.stringify(ledger).slice(0, 800));
   assert.ok(ledger.checked >= result.ledger.length);
   const st = await new IngressControlClient(s.controlUrl, s.token).status();
@@ -187,7 +187,8 @@ describe('rollback after the switchover: every client back on v1, every write of
     assert.equal(req?.by, 'auto-rollback');
     assert.match(req!.reason, /automatic rollback: rule error-rate failed: \d+ of \d+ replies were 5xx/);
     assert.ok((result.byStatus['500'] ?? 0) > 0, 'clients saw the fault (v2 only)');
-    await expectRolledBack(w, id, final, result, loadStartedAt, 'automatic');
+    // The rule fires within seconds of the switch: v2 acknowledged only a few writes by then.
+    await expectRolledBack(w, id, final, result, loadStartedAt, 'automatic', 1);
   });
 
   it('the worker SIGKILLed inside the rollback, past its point of no return: a new worker finishes it, every client on v1', async () => {
