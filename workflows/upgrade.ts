@@ -586,12 +586,15 @@ async function rollbackWindow(run: Run): Promise<boolean> {
   const ps = plan.postSwitchover;
   const auto = ps.autoRollback?.enabled ? ps.autoRollback : null;
   const end = ps.finalize === 'manual' ? Number.POSITIVE_INFINITY : Date.now() + ps.windowMs;
-  const every = auto ? auto.evaluateEveryMs : 5_000;
+  // Each look adds ~5 history events: without rules, the reverse's lag is looked at every 5 s for a
+  // minute, then every 30 s (a window finalized by hand may last days; the history must stay bounded).
+  const windowStart = Date.now();
+  const every = () => (auto ? auto.evaluateEveryMs : Date.now() - windowStart < 60_000 ? 5_000 : 30_000);
   let baseline: number | null = null;
   for (let first = true; ; first = false) {
     const left = end - Date.now();
     if (!first && run.rollbackRequest === null && !run.finalizeRequested && left > 0) {
-      await condition(() => run.finalizeRequested || run.rollbackRequest !== null, Math.max(1, Math.min(every, left)));
+      await condition(() => run.finalizeRequested || run.rollbackRequest !== null, Math.max(1, Math.min(every(), left)));
     }
     if (run.rollbackRequest) {
       if (await rollBack(run)) return true;
