@@ -40,7 +40,7 @@ const snapshot = (phase: TransferProgressSnapshot['phase'], lagMs = 0): Transfer
 });
 
 /** Mock activities: record calls; the transfer plays edges through the client, the cut-over plays a script. */
-function mocks(client: () => Client, script: { cutOver?: (args: Parameters<UpgradeActivities['cutOver']>[0], n: number) => Promise<CutoverReport>; compareFresh?: () => boolean; ruleFails?: () => boolean } = {}) {
+function mocks(client: () => Client, script: { cutOver?: (args: Parameters<UpgradeActivities['cutOver']>[0], n: number) => Promise<CutoverReport>; compareFresh?: () => boolean; ruleFails?: () => boolean; rollBackRestores?: number } = {}) {
   const calls: string[] = [];
   const startMirrorEpochs: number[] = [];
   let cutOvers = 0;
@@ -99,6 +99,8 @@ function mocks(client: () => Client, script: { cutOver?: (args: Parameters<Upgra
     },
     async rollBack(args) {
       calls.push(`rollBack(pnr=${args.pointOfNoReturn})`);
+      // A failure before the rollback's own point of no return: every client stays on Unew.
+      if (args.attempt <= (script.rollBackRestores ?? 0)) return { ...emptyCutoverReport(args.attempt), mode: 'restored', switched: false, error: 'INGRESS_DRAIN_TIMEOUT: (mock)' };
       await client().workflow.getHandle(args.workflowId).signal(rollbackPointOfNoReturnSignal, { attempt: args.attempt, at: Date.now() });
       return { ...emptyCutoverReport(args.attempt), switched: true, pointOfNoReturn: true };
     },
@@ -252,7 +254,7 @@ describe('the upgrade workflow with mocked activities', function () {
 
   it('rollback in the window: the reverse starts at Unew\'s position of the point of no return, finalize stops it; a rollback runs the cut-over back, outcome rolled-back', async () => {
     const m = mocks(() => client);
-    const m2 = mocks(() => client);
+    const m2 = mocks(() => client, { rollBackRestores: 1 });
     // Two upgrades at once (the worker serves both): one finalized, one rolled back.
     const [st, st2] = await Promise.all([
       withWorker(m.acts, async (q) => {
@@ -271,6 +273,11 @@ describe('the upgrade workflow with mocked activities', function () {
         assert.match(await h.executeUpdate('rollback', { args: [{ reason: 'p99 doubled', by: 'bob' }] }) as string, /rolling back/);
         const again = await h.executeUpdate('rollback', { args: [{ reason: 'twice' }] }).then(() => null, (e) => e);
         assert.equal((again?.cause as { type?: string })?.type, 'IMAGO_WRONG_PHASE');
+        // The first attempt fails before its point of no return: back in the window, clients on Unew, rollback offered again.
+        const back = await waitFor(h, (s) => s.phase === 'post-switchover' && (s.rollback?.cutovers.length ?? 0) === 1);
+        assert.match(back.lastError ?? '', /rollback attempt 1 did not complete \(every client stays on Unew\): INGRESS_DRAIN_TIMEOUT/);
+        assert.equal(back.rollback?.pointOfNoReturnPassed, false);
+        assert.match(await h.executeUpdate('rollback', { args: [{ reason: 'p99 doubled', by: 'bob' }] }) as string, /rolling back/);
         return h.result() as Promise<UpgradeStatus>;
       }),
     ]);
@@ -286,14 +293,18 @@ describe('the upgrade workflow with mocked activities', function () {
     assert.equal(st2.rollback?.pointOfNoReturnPassed, true);
     assert.equal(st2.rollback?.unew, 'kept');
     assert.ok(!m2.calls.includes('destroyUnew') && !m2.calls.includes('retireUold'), 'Unew kept for inspection; Uold not retired');
-    assert.deepEqual(m2.calls.filter((c) => /^(rollBack|finishRollback)/.test(c)), ['rollBack(pnr=false)', 'finishRollback']);
+    assert.deepEqual(m2.calls.filter((c) => /^(rollBack|finishRollback)/.test(c)), ['rollBack(pnr=false)', 'rollBack(pnr=false)', 'finishRollback']);
+    assert.deepEqual(st2.rollback?.cutovers.map((c) => [c.attempt, c.mode, c.switched]), [[1, 'restored', false], [2, 'fresh', true]]);
   });
 
   it('automatic rollback: a failed rule rolls back by itself, with the rule in the reason; without rollback in the plan, rollback is refused with why', async () => {
     const m = mocks(() => client, { ruleFails: () => true });
     const m2 = mocks(() => client);
     const [st] = await Promise.all([
-      withWorker(m.acts, async (q) => (await start(q, withRollback((p) => { p.postSwitchover.autoRollback = { enabled: true, evaluateEveryMs: 200 }; }))).result() as Promise<UpgradeStatus>),
+      withWorker(m.acts, async (q) => (await start(q, withRollback((p) => {
+        p.postSwitchover.autoRollback = { enabled: true, evaluateEveryMs: 200 };
+        p.postSwitchover.rollback.onRolledBack = 'destroy-unew';
+      }))).result() as Promise<UpgradeStatus>),
       withWorker(m2.acts, async (q) => {
         const h = await start(q, plan((p) => { p.postSwitchover.finalize = 'manual'; }));
         await waitFor(h, (s) => s.phase === 'post-switchover');
@@ -308,6 +319,8 @@ describe('the upgrade workflow with mocked activities', function () {
     assert.equal(st.rollback?.requested?.automatic, true);
     assert.equal(st.rollback?.requested?.by, 'auto-rollback');
     assert.match(st.rollback!.requested!.reason, /automatic rollback: rule error-rate failed: 30 of 100 replies were 5xx/);
+    assert.equal(st.rollback?.unew, 'destroyed', 'onRolledBack: destroy-unew');
+    assert.ok(m.calls.indexOf('destroyUnew') > m.calls.indexOf('finishRollback'), 'Unew destroyed once every client is on Uold and the reverse stopped');
     assert.ok(!m2.calls.some((c) => c.startsWith('runReverse')), 'no reverse replication without rollback in the plan');
   });
 });
