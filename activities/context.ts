@@ -43,6 +43,11 @@ export function controlTlsOf(ing: UpgradePlan['uold']['ingress'][number], i: num
   };
 }
 
+/** The account that may write to Uold: the reverse replication's, used from the point of no return only; with Uold's TLS (uold.db.tls). */
+export function uoldWriterUrl(plan: UpgradePlan): string {
+  return withDbTls(resolveSecret(plan.postSwitchover.rollback?.uoldWriterUrlRef ?? '', '/postSwitchover/rollback/uoldWriterUrlRef'), plan.uold.db.tls);
+}
+
 /**
  * Control clients of the plan's interceptors. The call timeout is at most half
  * the hold: during a cut-over, an interceptor that does not answer must not
@@ -69,9 +74,9 @@ export function loadConversion(plan: UpgradePlan): ConversionModule {
  * reuses its id (MariaDB drops the older connection with that id), and two
  * readers of one upgrade never collide.
  */
-export function readerServerId(upgradeId: string, role: 'transfer' | 'verify' | 'cutover'): number {
+export function readerServerId(upgradeId: string, role: 'transfer' | 'verify' | 'cutover' | 'reverse'): number {
   const h = crypto.createHash('sha256').update(upgradeId).digest().readUInt32BE(0);
-  return 100_000 + (h % 1_000_000) * 4 + { transfer: 0, verify: 1, cutover: 2 }[role];
+  return 100_000 + (h % 1_000_000) * 4 + { transfer: 0, verify: 1, cutover: 2, reverse: 3 }[role];
 }
 
 /** The plan's folder: tests and the application start there. */

@@ -13,6 +13,8 @@ import type { Provider } from '../providers/provider';
 import { LocalProvider } from '../providers/local/local-provider';
 import { createAwsProvider } from '../providers/aws/aws-provider';
 import { createCutoverActivities, type CutoverHooks } from './cutover';
+import { createRollbackActivities } from './cutover/rollback';
+import { createRollbackWindowActivities } from './rollback';
 import { createTestingActivities } from './testing';
 import { createGrantsActivities } from './grants';
 import { createTransferActivities } from './transfer-runner';
@@ -59,6 +61,8 @@ export function createActivities(deps: ActivityDeps): UpgradeActivities {
     ...createTestingActivities(),
     ...createGrantsActivities(),
     ...createCutoverActivities(providerOf, deps.client, deps.cutoverHooks),
+    ...createRollbackActivities(providerOf, deps.client, deps.cutoverHooks),
+    ...createRollbackWindowActivities(),
   };
   return Object.fromEntries(Object.entries(acts).map(([name, fn]) => [name, wrap(fn as (...a: unknown[]) => Promise<unknown>)])) as unknown as UpgradeActivities;
 }

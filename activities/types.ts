@@ -2,6 +2,9 @@
 import type { UpgradePlan } from '../plan/types';
 import type { SandboxHandle, UnewHandle, UoldRetirement } from '../providers/provider';
 import type { CutoverArgs } from './cutover';
+import type { RollbackArgs } from './cutover/rollback';
+import type { ReverseArgs, WindowReport } from './rollback';
+import type { ReverseProgress } from '../transfer/reverse';
 import type { CutoverCheckReport, CutoverReport, TestResult, UpgradeStatus } from '../workflows/status';
 import type { PreflightReport } from './preflight';
 import type { TransferResult } from './transfer-runner';
@@ -64,4 +67,12 @@ export interface UpgradeActivities {
   /** At finalize: Uold's fleet retired by the provider, or kept, per postSwitchover.keepUold. */
   retireUold(handle: UnewHandle, plan: UpgradePlan): Promise<UoldRetirement>;
   destroyUnew(upgradeId: string, plan: UpgradePlan): Promise<void>;
+  /** Rollback: the reverse replication Unew -> Uold from the point of no return, until cancelled. */
+  runReverse(args: ReverseArgs): Promise<ReverseProgress>;
+  /** Rollback: the reverse's lag and the automatic rollback's rules, once. */
+  watchWindow(args: { handle: UnewHandle; plan: UpgradePlan; baselineP99Ms: number | null }): Promise<WindowReport>;
+  /** Rollback: the cut-over back to Uold (the same driver and steps, universes swapped). */
+  rollBack(args: RollbackArgs): Promise<CutoverReport>;
+  /** Rollback: the reverse's state removed from Uold. */
+  finishRollback(handle: UnewHandle, plan: UpgradePlan): Promise<{ reverseStateDropped: boolean }>;
 }

@@ -63,6 +63,11 @@ export const ERRORS = {
   TRANSFER_TARGET_WRITE_FAILED: { message: 'Unew refused a write of the transfer', retryable: true, hint: "Read the cause (disk full, lock timeouts, Unew's limits); the transfer resumes from its saved state." },
   TRANSFER_STATE_MISSING: { message: 'No transfer state in Unew to copy against', retryable: true, hint: 'Start the transfer (the follower) first: a copy unit waits for the state it creates.' },
 
+  // --- rollback after the switchover (reverse replication Unew -> Uold)
+  ROLLBACK_REVERSE_MISSING: { message: 'The conversion has no reverse for a table it writes', retryable: false, hint: "Add an entry to the conversion's `reverse` for each named Unew table (see docs/rollback.md), or set postSwitchover.rollback.enabled: false." },
+  ROLLBACK_REVERSE_NOT_INVERSE: { message: "The conversion's reverse does not give back the old row", retryable: false, hint: 'Fix the reverse (or the forward convert) of the named table: reverse(convert(row)) must equal the row quoted in the message.' },
+  ROLLBACK_WRITER_PRIVILEGES: { message: "The account for writing back into Uold lacks a privilege", retryable: false, hint: "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP ON the database to the user of postSwitchover.rollback.uoldWriterUrlRef (used only from the point of no return); 'imago preflight' prints the statement." },
+
   // --- compare engine
   COMPARE_RULES_INVALID: { message: 'Compare rules are invalid', retryable: false, hint: 'Fix each listed rule in the plan.' },
   SANDBOX_UNSUPPORTED: { message: 'This provider cannot make a sandbox for shadow writes', retryable: false, hint: "The plan requires one (sandbox.enabled: true): set it to 'auto' (reads still mirrored, writes not) or false, or use the local provider; the aws provider has no sandbox yet (docs/sandbox.md)." },

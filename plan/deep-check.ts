@@ -17,6 +17,7 @@ import { imagoError, isImagoError } from '../lib/errors';
 import { MariaDbInstance, mariadbBinary } from '../lib/mariadb';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { ConversionModule } from '../transfer/conversion';
+import { reverseCoverageProblems } from '../transfer/inverse';
 import { checkPlan, readPlanFile } from './load';
 import { DEFAULT_APP_PRIVILEGES } from './schema';
 import type { UpgradePlan } from './types';
@@ -42,6 +43,9 @@ export async function inspectPlanFile(file: string, opts: InspectOptions = {}): 
   let conversion: ConversionModule | undefined;
   if (files.conversion) {
     try { conversion = loadConversionModule(files.conversion); } catch (err) { errors.push(problem(err)); }
+    // A plan that wants rollback needs the inverse of every Unew table the conversion writes.
+    const wantsRollback = (parsed as { postSwitchover?: { rollback?: { enabled?: unknown } } }).postSwitchover?.rollback?.enabled === true;
+    if (conversion && wantsRollback) errors.push(...reverseCoverageProblems(conversion).map((p) => `/unew/conversion: reverse: ${p} (ROLLBACK_REVERSE_MISSING; postSwitchover.rollback.enabled is true)`));
   }
   if (files.schemaFile) {
     const unew = (parsed as { unew?: { database?: unknown; grants?: { privileges?: unknown } } }).unew;

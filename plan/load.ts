@@ -112,6 +112,9 @@ function crossFieldErrors(filled: unknown, complete: boolean): string[] {
   const [drain, flush, hold] = numbers(plan.switchover?.drainTimeoutMs, plan.switchover?.flushTimeoutMs, plan.switchover?.holdTimeoutMs);
   if (drain + flush >= hold) errors.push('/switchover/holdTimeoutMs: must exceed drainTimeoutMs + flushTimeoutMs, or every hold would time out');
   errors.push(...compareRulesErrors(plan.compare).map((e) => `/compare${e}`));
+  const rb = plan.postSwitchover?.rollback as { enabled?: unknown; uoldWriterUrlRef?: unknown } | undefined;
+  if (rb?.enabled && !rb.uoldWriterUrlRef) errors.push('/postSwitchover/rollback/uoldWriterUrlRef: required when rollback is enabled (an account that may write to Uold\'s database, used only from the point of no return)');
+  if ((plan.postSwitchover?.autoRollback as { enabled?: unknown } | undefined)?.enabled && !rb?.enabled) errors.push('/postSwitchover/autoRollback/enabled: needs postSwitchover.rollback.enabled');
   errors.push(...tlsErrors(plan));
   return errors;
 }

@@ -166,6 +166,21 @@ const planProperties = {
     windowMs: Ms(60_000, 0, "After the switch, Unew serves while Uold stays ready this long before finalizing ('imago finalize <id>' ends it now)."),
     finalize: Default(Type.Enum(['auto', 'manual'], { description: "'auto': finalize at the end of the window; 'manual': wait for 'imago finalize <id>'." }), 'auto'),
     keepUold: Default(Type.Boolean({ description: "Leave Uold's fleet as it is at finalize (local: always; aws: false deregisters and terminates it)." }), true),
+    // Optional in the type: plans of workflows started before rollback existed have none.
+    rollback: Backfilled(Section({
+      enabled: Default(Type.Boolean({ description: "Keep Uold current during the window (Unew's writes replicated back through the conversion's reverse) so that 'imago rollback <id>' can switch every client back. Needs the reverse (checked by plan validate and preflight) and uoldWriterUrlRef." }), false),
+      uoldWriterUrlRef: Type.Optional(Type.With(SecretRef, { description: "An account on Uold's database with SELECT, INSERT, UPDATE, DELETE, CREATE, DROP: used only by the reverse replication, only from the point of no return (before it Uold is never written to)." })),
+      onRolledBack: Default(Type.Enum(['keep-unew', 'destroy-unew'], { description: "After a rollback: keep Unew (its database and application, stopped from serving) for inspection, or destroy it." }), 'keep-unew'),
+    }, { description: 'Rollback after the switchover: see docs/rollback.md.' }), {}),
+    autoRollback: Backfilled(Section({
+      enabled: Default(Type.Boolean({ description: 'Evaluate the rules below during the window; the first that fails rolls back by itself (needs rollback.enabled).' }), false),
+      evaluateEveryMs: Ms(2_000, 200, 'How often the rules are evaluated over the interceptors\' latest requests.'),
+      sampleWindowMs: Ms(10_000, 1_000, 'The rules look at the requests whose reply ended in the last this-many ms.'),
+      minRequests: Default(Type.Integer({ minimum: 1, description: 'A rule judges only a window with at least this many requests.' }), 20),
+      maxErrorRate: Default(Type.Number({ minimum: 0, maximum: 1, description: 'Roll back when the share of 5xx replies at the interceptors exceeds this.' }), 0.05),
+      maxP99Ratio: Default(Type.Number({ minimum: 1, description: "Roll back when the p99 latency at the interceptors exceeds this many times the p99 before the switch (and above minP99Ms)." }), 3),
+      minP99Ms: Ms(50, 0, 'The p99 rule fires only above this absolute latency too (a 2 ms baseline tripled is still fast).'),
+    }, { description: 'Automatic rollback rules during the window: see docs/rollback.md.' }), {}),
   }, { description: 'After the point of no return.' })),
 };
 

@@ -72,6 +72,24 @@ export interface ConversionModule {
   tables: TableConversion[];
   /** Old tables deliberately not carried over (anything else unlisted is an error at preflight). */
   ignoreTables?: string[];
+  /**
+   * The inverse conversion, for a rollback after the switchover (see
+   * docs/rollback.md): one entry per Unew table this module writes, whose
+   * `source` is that Unew table and whose targets are Uold tables. Same rules
+   * as forward: pure, one new row -> old rows by key, values derived from
+   * many rows by `refresh` (run in Uold). forward then reverse must give back
+   * the old row (checked on a sample of Uold's rows by `imago preflight`).
+   */
+  reverse?: TableConversion[];
+}
+
+/**
+ * The reverse direction as a module of its own (new tables -> old tables),
+ * so the transfer's machinery (mapper, applier, follower) runs it unchanged.
+ * Empty `tables` when the module declares no reverse.
+ */
+export function reverseModule(conv: ConversionModule): ConversionModule {
+  return { name: `${conv.name} (reverse)`, tables: conv.reverse ?? [] };
 }
 
 /** A conversion that copies every listed table as it is (the identity), e.g. for benchmarks. */

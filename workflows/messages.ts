@@ -29,7 +29,7 @@ export const resumeUpdate = defineUpdate<string, []>('resume');
 export const setThrottleUpdate = defineUpdate<TransferControls, [ThrottleArgs]>('setThrottle');
 /** End the post-switchover window now: Uold's resources are released per policy. */
 export const finalizeUpdate = defineUpdate<string, []>('finalize');
-/** Return traffic to Uold during the post-switchover window (needs reverse replication, not built yet: see docs/upgrade-driver.md). */
+/** Return traffic to Uold during the post-switchover window (needs postSwitchover.rollback: see docs/rollback.md). */
 export const rollbackUpdate = defineUpdate<string, [ReasonArgs]>('rollback');
 /** The cut-over's dry run now: every check and its figure, nobody held (`imago cutover check`). */
 export const cutoverCheckUpdate = defineUpdate<CutoverCheckReport, []>('cutoverCheck');
@@ -44,7 +44,9 @@ export const finalizeSignal = defineSignal<[]>('finalize');
 /** From the transfer activity, only on edges (caught up, fell behind, copy done, stopped, error): per-tick progress goes in its heartbeat details. */
 export const transferEdgeSignal = defineSignal<[TransferEdgeEvent]>('transferEdge');
 /** From the cut-over activity, before the first step that can let Unew serve: the durable point of no return. */
-export const pointOfNoReturnSignal = defineSignal<[{ attempt: number; at: number }]>('pointOfNoReturn');
+export const pointOfNoReturnSignal = defineSignal<[{ attempt: number; at: number; unewPosition?: string }]>('pointOfNoReturn');
+/** From the rollback activity, before the first step that can let Uold serve again: the rollback's own point of no return. */
+export const rollbackPointOfNoReturnSignal = defineSignal<[{ attempt: number; at: number }]>('rollbackPointOfNoReturn');
 
 export const statusQuery = defineQuery<UpgradeStatus>('status');
 /** Read by the transfer activity to pick up pause/resume and throttle changes, and stop. */
@@ -62,10 +64,11 @@ export const DESCRIPTIONS = {
   resume: 'Resume a paused copy. No input.',
   finalize: 'End the post-switchover window now. No input.',
   setThrottle: 'Change the copy while it runs. Input: any of {"chunkSize": 500, "maxThreadsRunning": 25, "maxLagMs": 2000}.',
-  rollback: 'Return traffic to Uold after the switch (not available in this version: refused with the reason). Input: {"reason": "…"}.',
+  rollback: 'Return every client to Uold during the post-switchover window (plans with postSwitchover.rollback; refused otherwise, with the reason). Input: {"reason": "…"}.',
   cutoverCheck: "The cut-over's dry run: every check and its figure, nobody held (testing or awaiting approval). No input.",
   transferEdge: "Imago's own, from the transfer activity: do not send. A hand-made one is refused and recorded in status.signals.",
   pointOfNoReturn: "Imago's own, from the cut-over activity: do not send. A hand-made one is refused and recorded in status.signals.",
+  rollbackPointOfNoReturn: "Imago's own, from the rollback activity: do not send. A hand-made one is refused and recorded in status.signals.",
   status: 'The whole state: phase, timings, transfer, tests, compare, gate, cut-overs, signals (accepted or refused), last error.',
   transferControls: "Imago's own, read by the transfer activity: pause, stop and throttle settings.",
 } as const;

@@ -24,6 +24,12 @@ export const presets = {
    */
   // Cancellation waits for the activity to stop, so nothing writes to Unew after compensation destroys it.
   transfer: { startToCloseTimeout: '30 days', heartbeatTimeout: '20 seconds', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, retry: { initialInterval: '1 second', maximumInterval: '10 seconds' } },
+  /**
+   * The reverse replication of a rollback-ready window: like the transfer, but stopped by
+   * cancellation, which reaches an activity only with a heartbeat, and the SDK throttles
+   * heartbeats to 80 % of the timeout: a short timeout makes the stop take seconds, not 16.
+   */
+  reverse: { startToCloseTimeout: '30 days', heartbeatTimeout: '3 seconds', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, retry: { initialInterval: '1 second', maximumInterval: '10 seconds' } },
   /** Plan tests and verification: long, heartbeating, retried once (a failing test is a verdict, not a fault). */
   testing: { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry: { initialInterval: '1 second', maximumAttempts: 2 } },
 } satisfies Record<string, ActivityOptions>;

@@ -2,7 +2,7 @@
 
 export type Phase =
   | 'bootstrapping' | 'data-transfer' | 'testing' | 'awaiting-approval' | 'termination'
-  | 'switchover' | 'post-switchover' | 'completed' | 'aborting' | 'aborted' | 'failed' | 'rolled-back';
+  | 'switchover' | 'post-switchover' | 'rolling-back' | 'completed' | 'aborting' | 'aborted' | 'failed' | 'rolled-back';
 
 export interface TableProgressSnapshot {
   table: string;
@@ -121,6 +121,26 @@ export interface TransferEdgeEvent {
   error?: { code: string; message: string };
 }
 
+/** Rollback after the switchover (plans with postSwitchover.rollback): the reverse replication, the rules, the rollback's cut-over. */
+export interface RollbackStatus {
+  /** Whether `imago rollback` is accepted now, and why not otherwise. */
+  available: boolean;
+  why: string | null;
+  /** Unew's position at the point of no return: the reverse replication starts after it. */
+  startPosition: string | null;
+  /** The reverse replication as last seen (applied Unew position in Uold, lag, transactions behind). */
+  reverse: { running: boolean; appliedPosition: string | null; lagMs: number | null; behind: number | null; at: number; error?: string } | null;
+  /** The automatic rollback's last evaluation. */
+  rules: { at: number; baselineP99Ms: number | null; results: Array<{ name: string; ok: boolean; detail: string }> } | null;
+  /** The rollback asked for: by whom (an operator, or 'auto-rollback' with the failed rule), why, when. */
+  requested: { reason: string; by: string; at: number; automatic: boolean } | null;
+  /** Each attempt of the cut-over back to Uold. */
+  cutovers: CutoverReport[];
+  pointOfNoReturnPassed: boolean;
+  /** After a rollback: Unew kept for inspection or destroyed (postSwitchover.rollback.onRolledBack). */
+  unew: 'kept' | 'destroyed' | null;
+}
+
 export interface UpgradeStatus {
   upgradeId: string;
   system: string;
@@ -145,7 +165,9 @@ export interface UpgradeStatus {
   cutoverCheck: CutoverCheckReport | null;
   pointOfNoReturnPassed: boolean;
   /** When and in which cut-over attempt the point of no return was recorded (before the first step that can let Unew serve). */
-  pointOfNoReturn: { at: number; attempt: number } | null;
+  pointOfNoReturn: { at: number; attempt: number; unewPosition?: string } | null;
+  /** Only for plans with postSwitchover.rollback (absent in older runs). */
+  rollback?: RollbackStatus | null;
   /** Operator messages received as signals, accepted or refused (bounded: the last 50). */
   signals: SignalRecord[];
   /** The transfer's last failure, while it is retried (cleared when it runs again). */

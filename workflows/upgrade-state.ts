@@ -176,6 +176,11 @@ export function currentDetails(status: UpgradeStatus, workflowId: string): strin
     const c = status.cutovers[status.cutovers.length - 1];
     facts.push(`cut-over attempt ${c.attempt}: ${c.switched ? `switched, ${c.totalMs.toFixed(1)} ms hold → release` : c.mode}`);
   }
+  const rb = status.rollback;
+  if (rb && !ended && status.phase === 'post-switchover') {
+    facts.push(rb.available ? `rollback available: \`imago rollback ${workflowId} --reason …\`${rb.reverse?.lagMs != null ? ` (reverse replication lag ${rb.reverse.lagMs} ms)` : ''}` : `rollback not available: ${(rb.why ?? '').slice(0, 160)}`);
+  }
+  if (rb?.requested) facts.push(`rollback ${rb.requested.automatic ? 'automatic' : `by ${rb.requested.by}`}: ${rb.requested.reason.slice(0, 200)}`);
   if (status.lastError && status.outcome !== 'completed') facts.push(`last error: ${status.lastError.slice(0, 300)}`);
   if (ended) facts.push(`outcome: **${status.outcome}**`);
   const last = status.signals[status.signals.length - 1];

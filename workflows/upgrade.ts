@@ -32,12 +32,12 @@ import type { SandboxHandle, UnewHandle } from '../providers/provider';
 import {
   DESCRIPTIONS, SIGNAL_NOTE, UPDATE_NOTE,
   abortSignal, abortUpdate, approveSignal, approveUpdate, cutoverCheckUpdate, finalizeSignal, finalizeUpdate, pauseSignal, pauseUpdate,
-  pointOfNoReturnSignal, resumeSignal, resumeUpdate, rollbackUpdate, setThrottleUpdate, statusQuery, transferControlsQuery, transferEdgeSignal,
+  pointOfNoReturnSignal, resumeSignal, resumeUpdate, rollbackPointOfNoReturnSignal, rollbackUpdate, setThrottleUpdate, statusQuery, transferControlsQuery, transferEdgeSignal,
 } from './messages';
 import { cutoverPreset, presets } from './presets';
 import { reasonOf, refusal, senderOf, validate, type Operation, type RulesView } from './rules';
 import { ImagoFromVersion, ImagoOutcome, ImagoPhase, ImagoSystem, ImagoToVersion } from './search-attributes';
-import type { CarriedState, GateResult, Phase, ResumePoint, UpgradeInput, UpgradeStatus } from './status';
+import type { CarriedState, GateResult, Phase, ResumePoint, RollbackStatus, UpgradeInput, UpgradeStatus } from './status';
 import {
   applyTransferEdge, currentDetails, describeFailure, emptyCutoverReport, evaluateGate, initialStatus, needsSamplesOnly, pointOfNoReturnProblem, recordSignal, transferEdgeProblem,
   unewFailed,
@@ -48,6 +48,7 @@ const healthWait = proxyActivities<UpgradeActivities>(presets.health);
 const provision = proxyActivities<UpgradeActivities>(presets.provision);
 const longRunning = proxyActivities<UpgradeActivities>(presets.transfer);
 const testing = proxyActivities<UpgradeActivities>(presets.testing);
+const reversing = proxyActivities<UpgradeActivities>(presets.reverse);
 
 /** Thrown inside the workflow when an operator aborts; compensation follows. */
 class AbortRequested extends Error {}
@@ -77,6 +78,11 @@ interface Run {
   transfer: TransferTask | null;
   /** Where the next run picks up, once this one decided to continue as new. */
   resumeAt: ResumePoint | null;
+  /** A rollback asked for (by an operator or a failed rule) and not yet acted on. */
+  rollbackRequest: { reason: string; by: string; automatic: boolean } | null;
+  /** The reverse replication Unew -> Uold, from the point of no return (plans with postSwitchover.rollback). */
+  reverse: { scope: CancellationScope; done: Promise<void>; running: boolean; failure: string | null } | null;
+  rollbackAttempts: number;
 }
 
 interface TransferTask {
@@ -103,8 +109,8 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeStatu
     }
     await transferData(run);
     await testAndSwitch(run, resumeAt);
-    await postSwitchover(run);
-    return finish(run, 'completed');
+    const rolledBack = await postSwitchover(run);
+    return finish(run, rolledBack ? 'rolled-back' : 'completed');
   } catch (err) {
     if (err instanceof ContinuingAsNew) return continueNow(run);
     status.lastError = err instanceof AbortRequested ? `aborted: ${err.message}` : describeFailure(err);
@@ -129,6 +135,7 @@ function startRun(input: UpgradeInput): Run {
   const run: Run = {
     input, status, handle: c?.handle ?? null, approved: c?.approved ?? false, approvalWaitStartedAt: c?.approvalWaitStartedAt ?? null,
     abortReason: null, finalizeRequested: false, attempts: c?.attempts ?? 0, compareEpoch: c?.compareEpoch ?? 0, undo: [], transfer: null, resumeAt: null,
+    rollbackRequest: null, reverse: null, rollbackAttempts: 0,
   };
   const { plan } = input;
   upsertSearchAttributes([
@@ -138,7 +145,11 @@ function startRun(input: UpgradeInput): Run {
   const view = (): RulesView => ({
     phase: status.phase, outcome: status.outcome, pointOfNoReturnPassed: status.pointOfNoReturnPassed, paused: status.controls.paused,
     approved: run.approved, abortRequested: run.abortReason !== null, finalizeRequested: run.finalizeRequested,
-    rollback: { available: false, why: 'reverse replication into Uold is not built in this version', requested: false },
+    rollback: {
+      available: !!status.rollback?.available,
+      why: status.rollback?.why ?? (plan.postSwitchover.rollback?.enabled ? 'the reverse replication into Uold starts at the switchover' : 'postSwitchover.rollback.enabled is false in the plan, so Uold was not kept current'),
+      requested: run.rollbackRequest !== null || status.phase === 'rolling-back',
+    },
   });
 
   // What each accepted operator message does (the same for an update and a signal).
@@ -175,7 +186,11 @@ function startRun(input: UpgradeInput): Run {
   setHandler(setThrottleUpdate, (t) => { status.controls = { ...status.controls, ...t }; return status.controls; }, {
     validator: (t) => validate('setThrottle', view(), t), description: DESCRIPTIONS.setThrottle + UPDATE_NOTE,
   });
-  setHandler(rollbackUpdate, () => 'unreachable', { validator: (arg) => validate('rollback', view(), arg), description: DESCRIPTIONS.rollback + UPDATE_NOTE });
+  setHandler(rollbackUpdate, (arg) => {
+    run.rollbackRequest = { reason: reasonOf(arg)!, by: senderOf(arg) ?? 'operator', automatic: false };
+    showDetails(run);
+    return 'rolling back: every client will be moved back to Uold (hold, drain, flush the reverse replication, verify, switch, release)';
+  }, { validator: (arg) => validate('rollback', view(), arg), description: DESCRIPTIONS.rollback + UPDATE_NOTE });
   setHandler(cutoverCheckUpdate, async () => {
     const report = await short.checkCutover(cutoverArgs(run));
     status.cutoverCheck = report;
@@ -202,8 +217,14 @@ function startRun(input: UpgradeInput): Run {
     if (bad) { refuseInternal('pointOfNoReturn', bad); return; }
     // Durable: from here on the workflow never compensates, whatever the cut-over activity reports.
     status.pointOfNoReturnPassed = true;
-    status.pointOfNoReturn ??= { attempt: p.attempt, at: p.at };
+    status.pointOfNoReturn ??= { attempt: p.attempt, at: p.at, ...(typeof p.unewPosition === 'string' && p.unewPosition ? { unewPosition: p.unewPosition } : {}) };
   }, { description: DESCRIPTIONS.pointOfNoReturn });
+  setHandler(rollbackPointOfNoReturnSignal, (p) => {
+    const bad = pointOfNoReturnProblem(p, run.rollbackAttempts);
+    if (bad || !status.rollback) { refuseInternal('rollbackPointOfNoReturn', bad ?? 'no rollback was started'); return; }
+    // Durable: from here the rollback only moves forward, to Uold.
+    status.rollback.pointOfNoReturnPassed = true;
+  }, { description: DESCRIPTIONS.rollbackPointOfNoReturn });
   return run;
 }
 
@@ -248,7 +269,7 @@ async function untilOrContinue(run: Run, resumeAt: ResumePoint, fn: () => boolea
   return ok;
 }
 
-function finish(run: Run, outcome: 'completed' | 'aborted' | 'failed'): UpgradeStatus {
+function finish(run: Run, outcome: 'completed' | 'aborted' | 'failed' | 'rolled-back'): UpgradeStatus {
   run.status.outcome = outcome;
   setPhase(run, outcome);
   upsertSearchAttributes([{ key: ImagoOutcome, value: outcome }]);
@@ -531,7 +552,7 @@ async function cutOverAttempt(run: Run): Promise<boolean> {
 
 // --- after the point of no return ----------------------------------------------
 
-async function postSwitchover(run: Run): Promise<void> {
+async function postSwitchover(run: Run): Promise<boolean> {
   const { plan } = run.input;
   const { status } = run;
   // ---- POINT OF NO RETURN (passed) ----------------------------------------
@@ -542,11 +563,165 @@ async function postSwitchover(run: Run): Promise<void> {
   await stopTransfer(run);
   await short.stopMirror(plan).catch((err) => log.warn('stopMirror failed', { err: String(err) }));
   status.series.ingress = await short.collectIngressTimeline(plan, status.timings[0].startedAt).catch(() => status.series.ingress);
-  setPhase(run, 'post-switchover');
-  if (plan.postSwitchover.finalize === 'manual') await condition(() => run.finalizeRequested);
-  else await condition(() => run.finalizeRequested, plan.postSwitchover.windowMs);
+  if (plan.postSwitchover.rollback?.enabled) {
+    // Why after stopTransfer: a forward stream still reading Uold would carry the reverse's writes back into Unew.
+    startReverse(run);
+    setPhase(run, 'post-switchover');
+    if (await rollbackWindow(run)) return true;
+    // Finalize: the reverse replication stops, and Uold keeps no trace of it.
+    await stopReverse(run);
+    await short.finishRollback(run.handle!, plan).catch((err) => { status.lastError = `removing the reverse replication's state from Uold: ${describeFailure(err)}`; });
+    status.rollback = { ...status.rollback!, available: false, why: 'finalized: the reverse replication has stopped' };
+  } else {
+    setPhase(run, 'post-switchover');
+    if (plan.postSwitchover.finalize === 'manual') await condition(() => run.finalizeRequested);
+    else await condition(() => run.finalizeRequested, plan.postSwitchover.windowMs);
+  }
   // Finalize: Uold's fleet is released by the provider (AWS: deregistered and terminated), or kept by policy.
   status.uoldRetirement = await provision.retireUold(run.handle!, plan);
+  return false;
+}
+
+// --- rollback after the switchover ------------------------------------------------
+
+function emptyRollbackStatus(): RollbackStatus {
+  return { available: false, why: null, startPosition: null, reverse: null, rules: null, requested: null, cutovers: [], pointOfNoReturnPassed: false, unew: null };
+}
+
+/** Starts the reverse replication from Unew's position at the point of no return, when it is known. */
+function startReverse(run: Run): void {
+  const { plan } = run.input;
+  const { status } = run;
+  const startPosition = status.pointOfNoReturn?.unewPosition ?? null;
+  status.rollback = { ...emptyRollbackStatus(), ...status.rollback, startPosition };
+  if (!startPosition) {
+    // A retried cut-over found the point of no return already passed: clients may have been served by Unew before its position was read.
+    status.rollback = { ...status.rollback, available: false, why: "Unew's position at the point of no return is unknown (the switch was finished by a retried attempt), so not every write of Unew could be carried back" };
+    return;
+  }
+  const scope = new CancellationScope();
+  const task: NonNullable<Run['reverse']> = { scope, done: Promise.resolve(), running: true, failure: null };
+  task.done = scope.run(() => reversing.runReverse({ workflowId: workflowInfo().workflowId, handle: run.handle!, plan, startPosition }))
+    .then(() => undefined, (err) => {
+      if (isCancellation(err)) return;
+      task.failure = describeFailure(err);
+      status.rollback = { ...status.rollback!, available: false, why: `the reverse replication failed: ${task.failure}` };
+      status.lastError = `reverse replication: ${task.failure}`;
+    })
+    .finally(() => { task.running = false; });
+  run.reverse = task;
+  // Offered once Uold holds the reverse's state (the first look at it in the window), not before.
+  status.rollback = { ...status.rollback, available: false, why: 'the reverse replication into Uold is starting', reverse: { running: true, appliedPosition: null, lagMs: null, behind: null, at: Date.now() } };
+}
+
+async function stopReverse(run: Run): Promise<void> {
+  const t = run.reverse;
+  if (!t) return;
+  // Cancellation waits for the activity to stop (transfer preset): nothing writes to Uold after this.
+  await CancellationScope.nonCancellable(async () => { t.scope.cancel(); await t.done; });
+  if (run.status.rollback?.reverse) run.status.rollback.reverse = { ...run.status.rollback.reverse, running: false, at: Date.now() };
+}
+
+/**
+ * The window with rollback: until finalize (or the window's end), watch the
+ * reverse's lag and, with autoRollback, the rules; a rollback asked for by an
+ * operator or by a failed rule moves every client back to Uold. Returns true
+ * once rolled back. A rollback attempt that fails before its own point of no
+ * return leaves every client on Unew: the window goes on.
+ */
+async function rollbackWindow(run: Run): Promise<boolean> {
+  const { plan } = run.input;
+  const { status } = run;
+  const ps = plan.postSwitchover;
+  const auto = ps.autoRollback?.enabled ? ps.autoRollback : null;
+  const end = ps.finalize === 'manual' ? Number.POSITIVE_INFINITY : Date.now() + ps.windowMs;
+  // Each look adds ~5 history events: without rules, the reverse's lag is looked at every 5 s for a
+  // minute, then every 30 s (a window finalized by hand may last days; the history must stay bounded).
+  const windowStart = Date.now();
+  const every = () => (auto ? auto.evaluateEveryMs : Date.now() - windowStart < 60_000 ? 5_000 : 30_000);
+  let baseline: number | null = null;
+  for (let first = true; ; first = false) {
+    const left = end - Date.now();
+    if (!first && run.rollbackRequest === null && !run.finalizeRequested && left > 0) {
+      await condition(() => run.finalizeRequested || run.rollbackRequest !== null, Math.max(1, Math.min(every(), left)));
+    }
+    if (run.rollbackRequest) {
+      if (await rollBack(run)) return true;
+      continue;
+    }
+    if (run.finalizeRequested || Date.now() >= end) return false;
+    const w: Awaited<ReturnType<UpgradeActivities['watchWindow']>> | null = await short.watchWindow({ handle: run.handle!, plan, baselineP99Ms: baseline })
+      .catch((err) => { log.warn('watchWindow failed', { err: String(err) }); return null; });
+    if (!w) continue;
+    baseline = w.baselineP99Ms;
+    const rb = status.rollback!;
+    status.rollback = {
+      ...rb,
+      reverse: { running: run.reverse?.running ?? false, appliedPosition: w.reverse.appliedPosition, lagMs: w.reverse.lagMs, behind: w.reverse.behind, at: w.at, ...(w.reverse.error ? { error: w.reverse.error } : {}) },
+      rules: auto ? { at: w.at, baselineP99Ms: w.baselineP99Ms, results: w.rules.map((r) => ({ name: r.name, ok: r.ok, detail: r.detail })) } : rb.rules,
+    };
+    if (!status.rollback.available && !status.rollback.pointOfNoReturnPassed && run.reverse?.running && !run.reverse.failure && w.reverse.appliedPosition) {
+      status.rollback = { ...status.rollback, available: true, why: null };
+    }
+    const failed = auto ? w.rules.find((r) => !r.ok) : undefined;
+    if (failed && status.rollback.available && !run.finalizeRequested) {
+      run.rollbackRequest = { reason: `automatic rollback: rule ${failed.name} failed: ${failed.detail}`, by: 'auto-rollback', automatic: true };
+    }
+    showDetails(run);
+  }
+}
+
+/**
+ * The cut-over back to Uold (the rollBack activity: the upgrade's driver and
+ * steps with the universes swapped), then the reverse stopped, its state
+ * removed from Uold, and Unew kept or destroyed per the plan. Past the
+ * rollback's own point of no return it is only finished forward, to Uold.
+ */
+async function rollBack(run: Run): Promise<boolean> {
+  const { plan, upgradeId } = run.input;
+  const { status } = run;
+  const req = run.rollbackRequest!;
+  const rb = status.rollback!;
+  status.rollback = { ...rb, requested: { reason: req.reason, by: req.by, at: Date.now(), automatic: req.automatic } };
+  run.rollbackAttempts += 1;
+  setPhase(run, 'rolling-back');
+  const cut = proxyActivities<UpgradeActivities>({ ...cutoverPreset(plan.switchover.holdTimeoutMs), summary: `rollback attempt ${run.rollbackAttempts}` });
+  const args = { workflowId: workflowInfo().workflowId, attempt: run.rollbackAttempts, handle: run.handle!, plan, startPosition: rb.startPosition! };
+  let report;
+  try {
+    report = await cut.rollBack({ ...args, pointOfNoReturn: status.rollback.pointOfNoReturnPassed });
+  } catch (err) {
+    report = null;
+    status.lastError = `rollback: ${describeFailure(err)}`;
+  }
+  // Past the rollback's point of no return the only way is on to Uold.
+  for (let backoff = 1_000; status.rollback.pointOfNoReturnPassed && !report?.switched; backoff = Math.min(backoff * 2, 30_000)) {
+    await sleep(backoff);
+    try {
+      report = await cut.rollBack({ ...args, pointOfNoReturn: true });
+    } catch (err) {
+      status.lastError = `finishing the rollback (forward only, to Uold): ${describeFailure(err)}`;
+    }
+  }
+  if (report) status.rollback.cutovers = [...status.rollback.cutovers, report];
+  if (!report?.switched) {
+    // Every client is still on Unew, and nothing was served by Uold: the window goes on; rollback may be asked again.
+    status.lastError = `rollback attempt ${run.rollbackAttempts} did not complete (every client stays on Unew): ${report?.error ?? status.lastError ?? 'unknown'}`;
+    run.rollbackRequest = null;
+    setPhase(run, 'post-switchover');
+    return false;
+  }
+  status.rollback.pointOfNoReturnPassed = true;
+  await stopReverse(run);
+  await short.finishRollback(run.handle!, plan).catch((err) => { status.lastError = `removing the reverse replication's state from Uold: ${describeFailure(err)}`; });
+  let unew: 'kept' | 'destroyed' = 'kept';
+  if (plan.postSwitchover.rollback?.onRolledBack === 'destroy-unew') {
+    // Every client is on Uold already: a failure here leaves Unew for `imago gc` or by hand, not a failed rollback.
+    unew = await provision.destroyUnew(upgradeId, plan).then(() => 'destroyed' as const, (err) => { status.lastError = `destroying Unew after the rollback: ${describeFailure(err)}`; return 'kept' as const; });
+  }
+  status.rollback = { ...status.rollback, unew };
+  status.rollback = { ...status.rollback, available: false, why: 'rolled back' };
+  return true;
 }
 
 // --- compensation and continue-as-new ---------------------------------------------

@@ -8,7 +8,7 @@ import { imagoError } from '../../lib/errors';
 import { flushTo, readUoldPosition } from '../../transfer/flush';
 import type { CutoverReport } from '../../workflows/status';
 import { expectSwitched } from './live-steps';
-import { UNEW_UPSTREAM, type CutoverContext, type CutoverSteps } from './steps';
+import type { CutoverContext, CutoverSteps } from './steps';
 
 export { emptyCutoverReport as emptyReport } from '../../workflows/upgrade-state';
 
@@ -86,11 +86,12 @@ export async function readFleetState(ctx: CutoverContext): Promise<FleetState> {
 
 /**
  * Whether the real state shows the point of no return passed: an interceptor
- * released to Unew or committed to it, or the provider routing to Unew.
+ * released to the target (Unew, or Uold for a rollback) or committed to it,
+ * or the provider routing to it.
  */
-export function passedPointOfNoReturn(s: FleetState): boolean {
-  return s.provider === 'unew' || s.provider === 'partial'
-    || s.interceptors.some((st) => !!st && st.target === UNEW_UPSTREAM && (!st.hold || st.hold.committed));
+export function passedPointOfNoReturn(s: FleetState, to: { side: 'unew' | 'uold'; upstream: string } = { side: 'unew', upstream: 'unew' }): boolean {
+  return s.provider === to.side || s.provider === 'partial'
+    || s.interceptors.some((st) => !!st && st.target === to.upstream && (!st.hold || st.hold.committed));
 }
 
 /**
@@ -104,14 +105,14 @@ export function passedPointOfNoReturn(s: FleetState): boolean {
  * so the next attempt goes on.
  */
 export async function completeForward(ctx: CutoverContext, report: CutoverReport, deadline: number): Promise<void> {
-  const { provider, handle } = ctx;
+  const { provider, handle, to } = ctx;
   report.mode = 'forward';
   report.pointOfNoReturn = true;
   const t0 = performance.now();
   ctx.beat('forward: provider');
   const routing = await provider.trafficState(handle);
-  if (routing !== 'unew' && routing !== 'none') {
-    const prepared = await provider.prepareSwitch(handle, 'unew');
+  if (routing !== to.side && routing !== 'none') {
+    const prepared = await provider.prepareSwitch(handle, to.side);
     await provider.applySwitch(handle, prepared);
     await expectSwitched(ctx, prepared);
   }
@@ -121,8 +122,8 @@ export async function completeForward(ctx: CutoverContext, report: CutoverReport
     ctx.beat('forward: interceptors');
     problems = [];
     const statuses = await Promise.all(ctx.clients.map((c) => c.status().catch((err: Error) => { problems.push(`${c.baseUrl}: ${err.message}`); return null; })));
-    const held = ctx.clients.filter((_, i) => statuses[i]?.hold && statuses[i]!.target === UNEW_UPSTREAM);
-    const onUold = ctx.clients.filter((_, i) => statuses[i] && statuses[i]!.target !== UNEW_UPSTREAM);
+    const held = ctx.clients.filter((_, i) => statuses[i]?.hold && statuses[i]!.target === to.upstream);
+    const onUold = ctx.clients.filter((_, i) => statuses[i] && statuses[i]!.target !== to.upstream);
     try {
       // Held on Unew (switched, maybe committed): decide and release.
       for (const c of held) { await c.commit(); await c.release(); }
@@ -136,23 +137,23 @@ export async function completeForward(ctx: CutoverContext, report: CutoverReport
   }
   report.releaseMs = performance.now() - t0 - report.providerMs;
   report.totalMs = performance.now() - t0;
-  if (problems.length) throw imagoError('INGRESS_FLEET_PARTIAL', `past the point of no return, not yet on Unew: ${problems.join(' | ')}`);
+  if (problems.length) throw imagoError('INGRESS_FLEET_PARTIAL', `past the point of no return, not yet on ${to.side === 'unew' ? 'Unew' : 'Uold'}: ${problems.join(' | ')}`);
   report.switched = true;
 }
 
 /** Moves interceptors that serve Uold to Unew together: hold all, drain, flush, switch, commit, release. */
 async function moveFleet(clients: IngressControlClient[], ctx: CutoverContext): Promise<void> {
-  const { plan, handle } = ctx;
+  const { plan, to } = ctx;
   const olds = await Promise.all(clients.map(async (c) => {
     const st = await c.status();
-    if (st.upstreams[UNEW_UPSTREAM] !== handle.appUrls[0]) await c.addUpstream(UNEW_UPSTREAM, handle.appUrls[0]);
+    if (st.upstreams[to.upstream] !== to.appUrl) await c.addUpstream(to.upstream, to.appUrl);
     return st.target;
   }));
   await holdAll(clients, plan.switchover.holdTimeoutMs);
   try {
     await waitDrainedAll(clients, plan.switchover.drainTimeoutMs);
-    await flushTo(ctx.targetUrl, handle.db.database, await readUoldPosition(ctx.sourceUrl), plan.switchover.flushTimeoutMs);
-    await switchAll(clients, UNEW_UPSTREAM);
+    await flushTo(ctx.targetUrl, to.database, await readUoldPosition(ctx.sourceUrl), plan.switchover.flushTimeoutMs);
+    await switchAll(clients, to.upstream);
   } catch (err) {
     // Not committed yet: these go back to where they were, and the next round tries again.
     await restoreAll(clients, olds);

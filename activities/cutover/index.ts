@@ -17,11 +17,12 @@ import type { UpgradePlan } from '../../plan/types';
 import type { Provider, UnewHandle } from '../../providers/provider';
 import { pointOfNoReturnSignal, statusQuery } from '../../workflows/messages';
 import type { CutoverCheckReport, CutoverReport, UpgradeStatus } from '../../workflows/status';
-import { ingressClients, uoldDbUrl, unewAdminUrl } from '../context';
+import { readUoldPosition } from '../../transfer/flush';
+import { ingressClients, loadConversion, uoldDbUrl, unewAdminUrl } from '../context';
 import { DryRunSteps } from './dry-run';
 import { completeForward, emptyReport, NotSwitched, passedPointOfNoReturn, readFleetState, runCutover } from './driver';
 import { LiveSteps } from './live-steps';
-import type { CutoverContext, CutoverHooks } from './steps';
+import { UNEW_UPSTREAM, type CutoverContext, type CutoverHooks } from './steps';
 
 export type { CutoverHooks, CutoverSteps, CutoverContext } from './steps';
 export { UNEW_UPSTREAM } from './steps';
@@ -46,14 +47,22 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
     let actx: Context | undefined;
     try { actx = Context.current(); } catch { /* outside an activity (unit tests) */ }
     const clients = ingressClients(args.plan).map((c, i) => hooks.wrapClient?.(c, i, { workflowId: args.workflowId, attempt: args.attempt }) ?? c);
+    const targetUrl = unewAdminUrl(args.handle, args.plan);
     return {
       workflowId: args.workflowId, attempt: args.attempt, plan: args.plan, handle: args.handle, clients,
-      provider: providerOf(args.plan), sourceUrl: uoldDbUrl(args.plan), targetUrl: unewAdminUrl(args.handle, args.plan),
+      provider: providerOf(args.plan), sourceUrl: uoldDbUrl(args.plan), targetUrl,
+      to: { side: 'unew', upstream: UNEW_UPSTREAM, appUrl: args.handle.appUrls[0], database: args.handle.db.database },
+      sourceDatabase: args.plan.uold.db.database, conversion: () => loadConversion(args.plan),
       verifiedPosition: args.verifiedPosition, reportedLagMs: args.reportedLagMs ?? null,
-      recordPointOfNoReturn: async () => {
+      recordPointOfNoReturn: async (opts) => {
         stage.pnr = true;
         actx?.heartbeat({ stage: 'point of no return', pnr: true, attempt: args.attempt });
-        await client().workflow.getHandle(args.workflowId).signal(pointOfNoReturnSignal, { attempt: args.attempt, at: Date.now() });
+        // Why here, inside the hold: a rollback's reverse replication starts at
+        // Unew's position now, before the target has served anyone, so it misses
+        // nothing v2 writes. Found late (a retried attempt), clients may have been
+        // served already: no position, and rollback is not offered.
+        const unewPosition = args.plan.postSwitchover.rollback?.enabled && !opts?.late ? await readUoldPosition(targetUrl) : undefined;
+        await client().workflow.getHandle(args.workflowId).signal(pointOfNoReturnSignal, { attempt: args.attempt, at: Date.now(), ...(unewPosition ? { unewPosition } : {}) });
       },
       beat: (now) => { stage.now = now; actx?.heartbeat({ stage: now, pnr: stage.pnr, attempt: args.attempt }); },
       cancelled: actx?.cancellationSignal ?? new AbortController().signal,
@@ -85,7 +94,7 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
         if (stage.pnr || passedPointOfNoReturn(state)) {
           // Forward only. The workflow may not know yet (a crash right after
           // the first commit): tell it before doing anything else.
-          if (!recorded) await ctx.recordPointOfNoReturn();
+          if (!recorded) await ctx.recordPointOfNoReturn({ late: true });
           await ctx.provider.markServing(ctx.handle, true);
           await completeForward(ctx, report, Date.now() + FORWARD_ATTEMPT_MS);
           return report;

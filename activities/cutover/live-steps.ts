@@ -9,8 +9,8 @@ import type { PreparedSwitch } from '../../providers/provider';
 import { flushTo, readUoldPosition } from '../../transfer/flush';
 import { verifyChangedSince } from '../../transfer/verify';
 import type { CutoverReport } from '../../workflows/status';
-import { loadConversion, readerServerId } from '../context';
-import { SWITCH_MARGIN, UNEW_UPSTREAM, type CutoverContext, type CutoverSteps } from './steps';
+import { readerServerId } from '../context';
+import { SWITCH_MARGIN, type CutoverContext, type CutoverSteps } from './steps';
 
 /** The provider's read-back after the release; a route found elsewhere is a conflict, finished forward by the next attempt. */
 export async function expectSwitched(ctx: CutoverContext, prepared: PreparedSwitch): Promise<void> {
@@ -29,24 +29,24 @@ export class LiveSteps implements CutoverSteps {
   }
 
   private verifyOptions(flushTimeoutMs: number) {
-    const { plan, handle, sourceUrl, targetUrl } = this.ctx;
+    const { handle, sourceUrl, targetUrl, sourceDatabase, to } = this.ctx;
     return {
-      source: { url: sourceUrl, database: plan.uold.db.database },
-      target: { url: targetUrl, database: handle.db.database },
-      conversion: loadConversion(plan), serverId: readerServerId(handle.upgradeId, 'cutover'), flushTimeoutMs,
+      source: { url: sourceUrl, database: sourceDatabase },
+      target: { url: targetUrl, database: to.database },
+      conversion: this.ctx.conversion(), serverId: readerServerId(handle.upgradeId, 'cutover'), flushTimeoutMs,
     };
   }
 
   async prepare(): Promise<void> {
-    const { clients, handle, provider, plan } = this.ctx;
+    const { clients, handle, provider, plan, to } = this.ctx;
     const statuses = await Promise.all(clients.map((c) => c.status()));
     await Promise.all(clients.map(async (c, i) => {
-      if (statuses[i].upstreams[UNEW_UPSTREAM] !== handle.appUrls[0]) await c.addUpstream(UNEW_UPSTREAM, handle.appUrls[0]);
+      if (statuses[i].upstreams[to.upstream] !== to.appUrl) await c.addUpstream(to.upstream, to.appUrl);
     }));
     this.oldTargets = statuses.map((s) => s.target);
     // Every describe and check of the provider's switch happens here, before
     // anyone is held: inside the hold only its changes are applied.
-    this.prepared = await provider.prepareSwitch(handle, 'unew');
+    this.prepared = await provider.prepareSwitch(handle, to.side);
     const bad = this.prepared.checks.filter((c) => !c.ok);
     if (bad.length) throw imagoError('IMAGO_CUTOVER_FAILED', `the provider's switch cannot be made: ${bad.map((c) => `${c.name}: ${c.detail}`).join('; ')}`);
     // Verify most of the window since the full verification before holding
@@ -55,7 +55,7 @@ export class LiveSteps implements CutoverSteps {
     if (plan.verify.enabled && this.since) {
       const pre = await verifyChangedSince(this.verifyOptions(Math.max(30_000, plan.switchover.flushTimeoutMs)), this.since);
       const bad = [...pre.missing, ...pre.extra, ...pre.different];
-      if (bad.length) throw imagoError('TRANSFER_VERIFY_MISMATCH', `${bad.length} rows changed since the full verification differ in Unew (e.g. ${JSON.stringify(bad[0])})`);
+      if (bad.length) throw imagoError('TRANSFER_VERIFY_MISMATCH', `${bad.length} rows changed since the full verification differ in ${to.side === 'unew' ? 'Unew' : 'Uold'} (e.g. ${JSON.stringify(bad[0])})`);
       this.since = pre.position;
     }
   }
@@ -74,7 +74,7 @@ export class LiveSteps implements CutoverSteps {
   }
 
   async flush(position: string): Promise<void> {
-    await flushTo(this.ctx.targetUrl, this.ctx.handle.db.database, position, this.ctx.plan.switchover.flushTimeoutMs);
+    await flushTo(this.ctx.targetUrl, this.ctx.to.database, position, this.ctx.plan.switchover.flushTimeoutMs);
   }
 
   async verifyWindow(): Promise<void> {
@@ -83,18 +83,19 @@ export class LiveSteps implements CutoverSteps {
     const v = await verifyChangedSince(this.verifyOptions(plan.switchover.flushTimeoutMs), this.since);
     this.report.changedRowsVerified = v.rowsChecked;
     const bad = [...v.missing, ...v.extra, ...v.different];
-    if (bad.length) throw imagoError('TRANSFER_VERIFY_MISMATCH', `${bad.length} rows changed in the last window differ in Unew (e.g. ${JSON.stringify(bad[0])})`);
+    if (bad.length) throw imagoError('TRANSFER_VERIFY_MISMATCH', `${bad.length} rows changed in the last window differ in ${this.ctx.to.side === 'unew' ? 'Unew' : 'Uold'} (e.g. ${JSON.stringify(bad[0])})`);
   }
 
   async smokeTest(): Promise<void> {
-    const { handle, plan } = this.ctx;
-    const url = handle.appUrls[0] + plan.switchover.smokePath;
+    const { to, plan } = this.ctx;
+    const side = to.side === 'unew' ? 'Unew' : 'Uold';
+    const url = to.appUrl + plan.switchover.smokePath;
     let res: Response;
     try { res = await fetch(url, { signal: AbortSignal.timeout(1_000) }); } catch (err) {
-      throw imagoError('IMAGO_CUTOVER_FAILED', `smoke test ${url} on Unew: ${(err as Error).message}`);
+      throw imagoError('IMAGO_CUTOVER_FAILED', `smoke test ${url} on ${side}: ${(err as Error).message}`);
     }
     await res.arrayBuffer().catch(() => undefined);
-    if (!res.ok) throw imagoError('IMAGO_CUTOVER_FAILED', `smoke test ${plan.switchover.smokePath} on Unew answered ${res.status}`);
+    if (!res.ok) throw imagoError('IMAGO_CUTOVER_FAILED', `smoke test ${plan.switchover.smokePath} on ${side} answered ${res.status}`);
   }
 
   async switchInterceptors(): Promise<void> {
@@ -104,7 +105,7 @@ export class LiveSteps implements CutoverSteps {
     const { holdTimeoutMs } = this.ctx.plan.switchover;
     const left = Math.min(...this.deadlines) - Date.now();
     if (left < holdTimeoutMs * SWITCH_MARGIN) throw imagoError('IMAGO_CUTOVER_FAILED', `only ${left} ms of the ${holdTimeoutMs} ms hold left before switching; raise switchover.holdTimeoutMs`);
-    await switchAll(this.ctx.clients, UNEW_UPSTREAM);
+    await switchAll(this.ctx.clients, this.ctx.to.upstream);
   }
 
   async recordPointOfNoReturn(): Promise<void> {
@@ -132,7 +133,8 @@ export class LiveSteps implements CutoverSteps {
   }
 
   async restore(): Promise<string[]> {
-    const olds = this.oldTargets.length ? this.oldTargets : await targetsOf(this.ctx.clients).catch(() => this.ctx.clients.map(() => 'uold'));
+    const back = this.ctx.to.side === 'unew' ? 'uold' : 'unew';
+    const olds = this.oldTargets.length ? this.oldTargets : await targetsOf(this.ctx.clients).catch(() => this.ctx.clients.map(() => back));
     return restoreAll(this.ctx.clients, olds);
   }
 

@@ -23,6 +23,7 @@
 import type { UpgradePlan } from '../../plan/types';
 import type { IngressControlClient } from '../../interceptors/ingress';
 import type { Provider, UnewHandle } from '../../providers/provider';
+import type { ConversionModule } from '../../transfer/conversion';
 import type { CutoverCheck } from '../../workflows/status';
 
 export interface CutoverSteps {
@@ -47,6 +48,22 @@ export interface CutoverSteps {
 
 export type StepName = Exclude<keyof CutoverSteps, 'restore'>;
 
+/**
+ * Where a cut-over moves the clients: to Unew (the upgrade), or back to Uold
+ * (a rollback after the switchover: the same steps with the universes
+ * swapped, the source being Unew and the target Uold).
+ */
+export interface CutoverDirection {
+  /** The provider's side (prepareSwitch). */
+  side: 'unew' | 'uold';
+  /** The interceptors' name for the target. */
+  upstream: string;
+  /** The target's application (registered at the interceptors when missing; the smoke test's host). */
+  appUrl: string;
+  /** The target's database: the flush waits on its applied position, the verification compares it. */
+  database: string;
+}
+
 /** What the steps work on. Built on the worker; secrets are resolved here and never leave it. */
 export interface CutoverContext {
   workflowId: string;
@@ -57,12 +74,21 @@ export interface CutoverContext {
   provider: Provider;
   sourceUrl: string;
   targetUrl: string;
+  /** Where the clients go, and the source's database (Uold's, or Unew's for a rollback). */
+  to: CutoverDirection;
+  sourceDatabase: string;
+  /** The conversion from the source's rows to the target's, for the verification (the reverse for a rollback). */
+  conversion(): ConversionModule;
   /** Uold position up to which the rows changed since the full verification are verified (null: verification off or not run). */
   verifiedPosition: string | null;
   /** The transfer's lag the workflow last heard of (ms), for the dry run. */
   reportedLagMs: number | null;
-  /** Records the point of no return durably with the workflow (a signal the server has persisted when it returns). */
-  recordPointOfNoReturn(): Promise<void>;
+  /**
+   * Records the point of no return durably with the workflow (a signal the
+   * server has persisted when it returns). `late`: found passed by a later
+   * attempt, after clients may have been served by the target.
+   */
+  recordPointOfNoReturn(opts?: { late?: boolean }): Promise<void>;
   /** Keeps the activity alive in Temporal's eyes, with where it is. */
   beat(stage: string): void;
   /** The activity's cancellation (a newer attempt took over, or the workflow went away). */
@@ -71,7 +97,7 @@ export interface CutoverContext {
 
 /** Where a test wraps the steps or the control clients to inject faults (test code only; production passes nothing). */
 export interface CutoverHooks {
-  wrapSteps?(steps: CutoverSteps, ctx: CutoverContext, kind: 'live' | 'dry-run'): CutoverSteps;
+  wrapSteps?(steps: CutoverSteps, ctx: CutoverContext, kind: 'live' | 'dry-run' | 'rollback'): CutoverSteps;
   wrapClient?(client: IngressControlClient, index: number, ctx: { workflowId: string; attempt: number }): IngressControlClient;
 }
 

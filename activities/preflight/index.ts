@@ -11,6 +11,8 @@
  *  conversion    the module loads as the worker loads it and is a ConversionModule
  *  unew schema   (scratch) the schema file applies to an empty database, with the app's account there
  *  samples       (scratch) rows of every converted table, converted and written into that schema, rolled back
+ *  rollback      (postSwitchover.rollback.enabled) the conversion's reverse covers every Unew table, gives back
+ *                a sample of Uold's rows unchanged, and the writer account holds its grants (read, not used)
  *  interceptors  reachable with their token, not holding; the hold timeout within their cap
  *  provider      the provider runs here, and its preconditions (local: mariadbd, disk, the app's command)
  *  temporal      (added by the CLI) the namespace has Imago's search attributes; a worker polls the queue
@@ -27,6 +29,7 @@ import type { Provider } from '../../providers/provider';
 import { checkConversionLoads, checkSamples } from './conversion';
 import { checkInterceptors } from './interceptors';
 import { checkProvider } from './provider';
+import { checkRollback } from './rollback';
 import { checkFromError, ReportBuilder, type PreflightReport } from './report';
 import { ScratchUnew } from './scratch';
 import { checkUoldServer, readUoldCatalog, tableChecks } from './uold';
@@ -73,6 +76,7 @@ export async function runPreflight(plan: UpgradePlan, opts: PreflightOptions): P
     else r.skip(`tables: ${catalog ? 'the conversion did not load' : 'Uold was not reached'}`);
     if (opts.scratch) await scratchChecks(r, plan, { pool, uoldUrl, conv, uoldTables: [...(catalog?.tables.keys() ?? [])], sampleRows: opts.sampleRows ?? 100 });
     else r.skip('unew schema and samples: no scratch database in this run (imago preflight makes them)');
+    await checkRollback(r, plan, { conv, pool, catalog, sampleRows: opts.sampleRows ?? 100 });
     await checkInterceptors(r, plan);
     await checkProvider(r, plan, opts.providers);
     if (opts.extra) await opts.extra(r);

@@ -6,7 +6,7 @@
 import { ERRORS, imagoError, type ErrorCode, type ImagoError } from '../../lib/errors';
 import type { Check } from '../../lib/uold-requirements';
 
-export const PREFLIGHT_GROUPS = ['secrets', 'uold', 'tables', 'conversion', 'unew schema', 'samples', 'interceptors', 'provider', 'temporal'] as const;
+export const PREFLIGHT_GROUPS = ['secrets', 'uold', 'tables', 'conversion', 'unew schema', 'samples', 'rollback', 'interceptors', 'provider', 'temporal'] as const;
 export type PreflightGroup = (typeof PREFLIGHT_GROUPS)[number];
 
 export interface PreflightCheck extends Check { group: PreflightGroup }

@@ -22,7 +22,7 @@ function asset(rel: string): string {
 
 const PHASE_COLOURS: Record<string, string> = {
   bootstrapping: '#8c8c8c', 'data-transfer': '#3b7dd8', testing: '#7a4fd0', 'awaiting-approval': '#d9a400',
-  termination: '#e07b00', switchover: '#d83b3b', 'post-switchover': '#2e9e5b', completed: '#1f7a45',
+  termination: '#e07b00', switchover: '#d83b3b', 'post-switchover': '#2e9e5b', 'rolling-back': '#b06a3e', completed: '#1f7a45',
   aborting: '#b0413e', aborted: '#b0413e', failed: '#b0413e', 'rolled-back': '#b06a3e',
 };
 

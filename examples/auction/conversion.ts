@@ -37,6 +37,21 @@ export function searchNameOf(name: unknown): string {
   return String(name ?? '').toLowerCase();
 }
 
+/** Integer cents (a number, a bigint or its text) -> the DECIMAL(12,2) text v1 stores ('12.30'), exactly: digits, never a float division. */
+export function fromCents(v: unknown): string {
+  const s = typeof v === 'bigint' ? v.toString() : typeof v === 'number' ? Math.trunc(v).toString() : String(v ?? '0').trim();
+  if (!/^-?\d+$/.test(s)) throw new Error(`not an integer amount of cents: ${JSON.stringify(v)}`);
+  const neg = s.startsWith('-');
+  const digits = (neg ? s.slice(1) : s).padStart(3, '0');
+  return `${neg ? '-' : ''}${digits.slice(0, -2).replace(/^0+(?=\d)/, '')}.${digits.slice(-2)}`;
+}
+
+/** v2's two name columns -> v1's one (the inverse of splitName for names v1 holds with single spaces). */
+export function joinName(first: unknown, last: unknown): string {
+  const l = String(last ?? '');
+  return l ? `${String(first ?? '')} ${l}` : String(first ?? '');
+}
+
 const same = (table: string) => (row: Row) => ({ [table]: [{ ...row }] });
 
 const conversion: ConversionModule = {
@@ -101,6 +116,47 @@ const conversion: ConversionModule = {
       }),
     },
     { source: 'buy_now', targets: [{ table: 'purchases', key: ['id'] }], convert: same('purchases') },
+  ],
+  // The inverse, for a rollback after the switchover: v2's writes replicated
+  // back into v1's schema. Derived v2 columns (slug, search_name,
+  // max_bid_cents, bid_count) are dropped: v1 computes them at read time.
+  reverse: [
+    { source: 'regions', targets: [{ table: 'regions', key: ['id'] }], convert: same('regions') },
+    { source: 'categories', targets: [{ table: 'categories', key: ['id'] }], convert: (r) => ({ categories: [{ id: r.id, name: r.name }] }) },
+    {
+      source: 'users',
+      targets: [{ table: 'users', key: ['id'] }],
+      convert: (r) => ({
+        users: [{
+          id: r.id, name: joinName(r.first_name, r.last_name), nickname: r.nickname, password: r.password, email: r.email,
+          rating: r.rating, balance: fromCents(r.balance_cents), region_id: r.region_id, created_at: r.created_at,
+        }],
+      }),
+    },
+    {
+      source: 'items',
+      targets: [{ table: 'items', key: ['id'] }],
+      convert: (r) => ({
+        items: [{
+          id: r.id, name: r.name, description: r.description, initial_price: fromCents(r.initial_price_cents), quantity: r.quantity,
+          reserve_price: fromCents(r.reserve_price_cents), buy_now: fromCents(r.buy_now_cents),
+          start_date: r.start_date, end_date: r.end_date, seller_id: r.seller_id, category_id: r.category_id,
+        }],
+      }),
+    },
+    {
+      source: 'item_bids',
+      targets: [{ table: 'bids', key: ['id'] }],
+      convert: (r) => ({ bids: [{ id: r.bid_id, user_id: r.user_id, item_id: r.item_id, qty: r.qty, amount: fromCents(r.amount_cents), created_at: r.created_at }] }),
+    },
+    {
+      source: 'comments',
+      targets: [{ table: 'comments', key: ['id'] }],
+      convert: (r) => ({
+        comments: [{ id: r.id, from_user_id: r.from_user_id, to_user_id: r.to_user_id, item_id: r.item_id, rating: r.rating, created_at: r.created_at, comment: r.body }],
+      }),
+    },
+    { source: 'purchases', targets: [{ table: 'buy_now', key: ['id'] }], convert: same('buy_now') },
   ],
 };
 

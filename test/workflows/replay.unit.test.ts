@@ -15,7 +15,7 @@ import { Worker } from '@temporalio/worker';
 import { workflowBundleFixture } from '../fixtures/servers';
 
 const DIR = path.join(__dirname, 'histories');
-const WANTED = ['completed', 'aborted', 'awaiting-approval', 'continued-as-new'];
+const WANTED = ['completed', 'aborted', 'awaiting-approval', 'continued-as-new', 'rolled-back'];
 
 /** A recorded history: the protobuf History message, as scripts/record-histories.ts writes it. */
 function read(file: string): temporal.api.history.v1.History {

@@ -17,7 +17,7 @@ import { loadPlanFile } from '../../plan/load';
 import type { UpgradePlan } from '../../plan/types';
 import type { UnewHandle } from '../../providers/provider';
 import { ImagoClient } from '../../client/api';
-import { approveSignal, pointOfNoReturnSignal, statusQuery, transferControlsQuery, transferEdgeSignal } from '../../workflows/messages';
+import { approveSignal, pointOfNoReturnSignal, rollbackPointOfNoReturnSignal, statusQuery, transferControlsQuery, transferEdgeSignal } from '../../workflows/messages';
 import type { CutoverReport, TransferProgressSnapshot, UpgradeStatus } from '../../workflows/status';
 import { emptyCutoverReport } from '../../workflows/upgrade-state';
 import { temporalFixture, workflowBundleFixture } from '../fixtures/servers';
@@ -40,7 +40,7 @@ const snapshot = (phase: TransferProgressSnapshot['phase'], lagMs = 0): Transfer
 });
 
 /** Mock activities: record calls; the transfer plays edges through the client, the cut-over plays a script. */
-function mocks(client: () => Client, script: { cutOver?: (args: Parameters<UpgradeActivities['cutOver']>[0], n: number) => Promise<CutoverReport>; compareFresh?: () => boolean; grantsPass?: boolean; compareVerdict?: (n: number) => Awaited<ReturnType<UpgradeActivities['compareVerdict']>> } = {}) {
+function mocks(client: () => Client, script: { cutOver?: (args: Parameters<UpgradeActivities['cutOver']>[0], n: number) => Promise<CutoverReport>; compareFresh?: () => boolean; grantsPass?: boolean; compareVerdict?: (n: number) => Awaited<ReturnType<UpgradeActivities['compareVerdict']>>; ruleFails?: () => boolean; rollBackRestores?: number } = {}) {
   const calls: string[] = [];
   const startMirrorEpochs: number[] = [];
   let cutOvers = 0;
@@ -81,12 +81,34 @@ function mocks(client: () => Client, script: { cutOver?: (args: Parameters<Upgra
       calls.push(`cutOver(pnr=${args.pointOfNoReturn})`);
       cutOvers += 1;
       if (script.cutOver) return script.cutOver(args, cutOvers);
-      await client().workflow.getHandle(args.workflowId).signal(pointOfNoReturnSignal, { attempt: args.attempt, at: Date.now() });
+      // With rollback wanted, the cut-over reads Unew's position inside the hold and sends it with the point of no return.
+      const unewPosition = args.plan.postSwitchover.rollback?.enabled ? { unewPosition: '0-2-5' } : {};
+      await client().workflow.getHandle(args.workflowId).signal(pointOfNoReturnSignal, { attempt: args.attempt, at: Date.now(), ...unewPosition });
       return { ...emptyCutoverReport(args.attempt), switched: true, pointOfNoReturn: true };
     },
     async collectIngressTimeline() { calls.push('collectIngressTimeline'); return []; },
     async retireUold() { calls.push('retireUold'); return { kept: true, detail: 'kept (mock)' }; },
     async destroyUnew() { calls.push('destroyUnew'); },
+    async runReverse(args) {
+      calls.push(`runReverse(${args.startPosition})`);
+      // Until cancelled (the workflow cancels it once every client is back on Uold, or at finalize).
+      const ctx = Context.current();
+      while (!ctx.cancellationSignal.aborted) { ctx.heartbeat(); await new Promise((r) => setTimeout(r, 100)); }
+      return { running: false, startPosition: args.startPosition, appliedPosition: args.startPosition, lagMs: 0, eventsApplied: 0 };
+    },
+    async watchWindow(args) {
+      calls.push('watchWindow');
+      const bad = script.ruleFails?.() ?? false;
+      return { at: Date.now(), reverse: { appliedPosition: '0-2-5', lagMs: 3, behind: 0 }, baselineP99Ms: args.baselineP99Ms ?? 4, rules: [{ name: 'error-rate', ok: !bad, value: bad ? 0.3 : 0, detail: bad ? '30 of 100 replies were 5xx' : '0 of 100 replies were 5xx' }] };
+    },
+    async rollBack(args) {
+      calls.push(`rollBack(pnr=${args.pointOfNoReturn})`);
+      // A failure before the rollback's own point of no return: every client stays on Unew.
+      if (args.attempt <= (script.rollBackRestores ?? 0)) return { ...emptyCutoverReport(args.attempt), mode: 'restored', switched: false, error: 'INGRESS_DRAIN_TIMEOUT: (mock)' };
+      await client().workflow.getHandle(args.workflowId).signal(rollbackPointOfNoReturnSignal, { attempt: args.attempt, at: Date.now() });
+      return { ...emptyCutoverReport(args.attempt), switched: true, pointOfNoReturn: true };
+    },
+    async finishRollback() { calls.push('finishRollback'); return { reverseStateDropped: true }; },
   };
   return { acts, calls, startMirrorEpochs };
 }
@@ -233,6 +255,83 @@ describe('the upgrade workflow with mocked activities', function () {
     const st = await withWorker(m.acts, async (q) => (await start(q, plan())).result() as Promise<UpgradeStatus>);
     assert.equal(st.outcome, 'completed');
     assert.deepEqual(m.startMirrorEpochs, [0, 1], 'the stale window was discarded and the mirror restarted with a fresh comparer');
+  });
+  const withRollback = (over: (p: any) => void = () => undefined) => plan((p) => {
+    p.postSwitchover.rollback = { enabled: true, uoldWriterUrlRef: 'env:W', onRolledBack: 'keep-unew' };
+    p.postSwitchover.finalize = 'manual';
+    over(p);
+  });
+
+  it('rollback in the window: the reverse starts at Unew\'s position of the point of no return, finalize stops it; a rollback runs the cut-over back, outcome rolled-back', async () => {
+    const m = mocks(() => client);
+    const m2 = mocks(() => client, { rollBackRestores: 1 });
+    // Two upgrades at once (the worker serves both): one finalized, one rolled back.
+    const [st, st2] = await Promise.all([
+      withWorker(m.acts, async (q) => {
+        const h = await start(q, withRollback());
+        const inWindow = await waitFor(h, (s) => s.phase === 'post-switchover' && !!s.rollback?.available);
+        assert.equal(inWindow.rollback?.startPosition, '0-2-5');
+        for (let i = 0; i < 100 && !m.calls.includes('runReverse(0-2-5)'); i++) await new Promise((r) => setTimeout(r, 50));
+        assert.equal((await h.executeUpdate('finalize', { args: [] }).then(() => null, (e) => e)), null, 'finalize is accepted in a rollback-ready window');
+        return h.result() as Promise<UpgradeStatus>;
+      }),
+      withWorker(m2.acts, async (q) => {
+        const h = await start(q, withRollback());
+        await waitFor(h, (s) => s.phase === 'post-switchover' && !!s.rollback?.available);
+        const noReason = await h.executeUpdate('rollback', { args: [{ reason: '' }] }).then(() => null, (e) => e);
+        assert.equal((noReason?.cause as { type?: string })?.type, 'IMAGO_OPTIONS_INVALID');
+        assert.match(await h.executeUpdate('rollback', { args: [{ reason: 'p99 doubled', by: 'bob' }] }) as string, /rolling back/);
+        const again = await h.executeUpdate('rollback', { args: [{ reason: 'twice' }] }).then(() => null, (e) => e);
+        assert.equal((again?.cause as { type?: string })?.type, 'IMAGO_WRONG_PHASE');
+        // The first attempt fails before its point of no return: back in the window, clients on Unew, rollback offered again.
+        const back = await waitFor(h, (s) => s.phase === 'post-switchover' && (s.rollback?.cutovers.length ?? 0) === 1);
+        assert.match(back.lastError ?? '', /rollback attempt 1 did not complete \(every client stays on Unew\): INGRESS_DRAIN_TIMEOUT/);
+        assert.equal(back.rollback?.pointOfNoReturnPassed, false);
+        assert.match(await h.executeUpdate('rollback', { args: [{ reason: 'p99 doubled', by: 'bob' }] }) as string, /rolling back/);
+        return h.result() as Promise<UpgradeStatus>;
+      }),
+    ]);
+    // Finalized: this upgrade completes; the reverse was stopped and its state removed from Uold.
+    assert.equal(st.outcome, 'completed');
+    assert.ok(m.calls.includes('runReverse(0-2-5)'));
+    assert.ok(m.calls.indexOf('finishRollback') > m.calls.indexOf('runReverse(0-2-5)'));
+    assert.ok(m.calls.indexOf('runReverse(0-2-5)') > m.calls.indexOf('collectIngressTimeline'), 'the reverse starts only after the forward transfer stopped');
+
+    assert.equal(st2.outcome, 'rolled-back');
+    assert.deepEqual(st2.timings.map((t) => t.phase).slice(-3), ['post-switchover', 'rolling-back', 'rolled-back']);
+    assert.deepEqual({ reason: st2.rollback?.requested?.reason, by: st2.rollback?.requested?.by, automatic: st2.rollback?.requested?.automatic }, { reason: 'p99 doubled', by: 'bob', automatic: false });
+    assert.equal(st2.rollback?.pointOfNoReturnPassed, true);
+    assert.equal(st2.rollback?.unew, 'kept');
+    assert.ok(!m2.calls.includes('destroyUnew') && !m2.calls.includes('retireUold'), 'Unew kept for inspection; Uold not retired');
+    assert.deepEqual(m2.calls.filter((c) => /^(rollBack|finishRollback)/.test(c)), ['rollBack(pnr=false)', 'rollBack(pnr=false)', 'finishRollback']);
+    assert.deepEqual(st2.rollback?.cutovers.map((c) => [c.attempt, c.mode, c.switched]), [[1, 'restored', false], [2, 'fresh', true]]);
+  });
+
+  it('automatic rollback: a failed rule rolls back by itself, with the rule in the reason; without rollback in the plan, rollback is refused with why', async () => {
+    const m = mocks(() => client, { ruleFails: () => true });
+    const m2 = mocks(() => client);
+    const [st] = await Promise.all([
+      withWorker(m.acts, async (q) => (await start(q, withRollback((p) => {
+        p.postSwitchover.autoRollback = { enabled: true, evaluateEveryMs: 200 };
+        p.postSwitchover.rollback.onRolledBack = 'destroy-unew';
+      }))).result() as Promise<UpgradeStatus>),
+      withWorker(m2.acts, async (q) => {
+        const h = await start(q, plan((p) => { p.postSwitchover.finalize = 'manual'; }));
+        await waitFor(h, (s) => s.phase === 'post-switchover');
+        const err = await h.executeUpdate('rollback', { args: [{ reason: 'x' }] }).then(() => null, (e) => e);
+        assert.equal((err?.cause as { type?: string })?.type, 'IMAGO_WRONG_PHASE');
+        assert.match(String(err?.cause?.message), /postSwitchover.rollback.enabled is false in the plan/);
+        await h.executeUpdate('finalize', { args: [] });
+        assert.equal(((await h.result()) as UpgradeStatus).outcome, 'completed');
+      }),
+    ]);
+    assert.equal(st.outcome, 'rolled-back');
+    assert.equal(st.rollback?.requested?.automatic, true);
+    assert.equal(st.rollback?.requested?.by, 'auto-rollback');
+    assert.match(st.rollback!.requested!.reason, /automatic rollback: rule error-rate failed: 30 of 100 replies were 5xx/);
+    assert.equal(st.rollback?.unew, 'destroyed', 'onRolledBack: destroy-unew');
+    assert.ok(m.calls.indexOf('destroyUnew') > m.calls.indexOf('finishRollback'), 'Unew destroyed once every client is on Uold and the reverse stopped');
+    assert.ok(!m2.calls.some((c) => c.startsWith('runReverse')), 'no reverse replication without rollback in the plan');
   });
 
   it('a regression stops testing within one compare interval, long before minDurationMs; the gate names the rule', async () => {
