@@ -1,5 +1,6 @@
 /** Bootstrapping activities: validate the plan on the worker, preflight Uold, create / start / destroy Unew. */
 import * as fs from 'node:fs';
+import type { RowDataPacket } from 'mysql2/promise';
 import type { UpgradePlan } from '../plan/types';
 import type { Provider, SandboxHandle, UnewHandle, UoldRetirement } from '../providers/provider';
 import { validateLoadedPlan } from '../plan/load';
@@ -46,7 +47,7 @@ export function createUniverseActivities(providers: Record<string, Provider>) {
       const conn = await openDb(unewAdminDb(handle, plan), { multipleStatements: true });
       try {
         await conn.query(`USE \`${handle.db.database}\``);
-        const [rows] = await conn.query('SHOW TABLES') as any;
+        const [rows] = await conn.query<RowDataPacket[]>('SHOW TABLES');
         if (rows.length > 0) return { statements: 0 };
         await conn.query(sql);
         return { statements: sql.split(';').filter((s) => s.trim()).length };

@@ -10,9 +10,10 @@ import { binlogChecks, grantChecks, readUoldServer, throwOnFailure } from '../li
 export class Inspector {
   constructor(private readonly db: mysql.Pool | mysql.Connection, private readonly database: string) {}
 
-  private async rows(sql: string, params: unknown[] = []): Promise<any[]> {
-    const [rows] = await this.db.query(sql, params);
-    return rows as any[];
+  // Rows of information_schema and SHOW statements: their columns are read by name, each converted where used.
+  private async rows(sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> {
+    const [rows] = await this.db.query<mysql.RowDataPacket[]>(sql, params);
+    return rows;
   }
 
   /** Uold's binary log, by the rules every preflight shares (lib/uold-requirements.ts). */
