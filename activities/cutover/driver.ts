@@ -78,6 +78,22 @@ export interface FleetState {
   provider: Awaited<ReturnType<CutoverContext['provider']['trafficState']>> | 'unknown';
 }
 
+/**
+ * A dead attempt's holds, never committed: each interceptor put back where it
+ * forwarded before that hold (`fallback` when the record names no origin),
+ * so the next attempt starts from nobody held.
+ */
+export async function releaseDeadHolds(ctx: CutoverContext, state: FleetState, fallback?: string): Promise<void> {
+  const held = state.interceptors.map((s, i) => (s?.hold ? i : -1)).filter((i) => i >= 0);
+  if (held.length) await restoreAll(held.map((i) => ctx.clients[i]), held.map((i) => state.interceptors[i]!.hold!.origin ?? fallback ?? ''));
+}
+
+/** The report of an attempt that failed before its point of no return: every client back where it was. */
+export function restoredReport(report: CutoverReport, err: NotSwitched): CutoverReport {
+  const problems = err.restoreProblems.length ? `; restore problems: ${err.restoreProblems.join(' | ')}` : '';
+  return { ...report, mode: 'restored', switched: false, error: `${err.message}${problems}` };
+}
+
 export async function readFleetState(ctx: CutoverContext): Promise<FleetState> {
   const interceptors = await Promise.all(ctx.clients.map((c) => c.status().catch(() => null)));
   const provider = await ctx.provider.trafficState(ctx.handle).catch(() => 'unknown' as const);

@@ -12,7 +12,6 @@
  */
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { restoreAll } from '../../interceptors/ingress';
 import type { UpgradePlan } from '../../plan/types';
 import type { Provider, UnewHandle } from '../../providers/provider';
 import { pointOfNoReturnSignal, statusQuery } from '../../workflows/messages';
@@ -20,7 +19,7 @@ import type { CutoverCheckReport, CutoverReport, UpgradeStatus } from '../../wor
 import { readUoldPosition } from '../../transfer/flush';
 import { ingressClients, loadConversion, uoldDbUrl, unewAdminUrl } from '../context';
 import { DryRunSteps } from './dry-run';
-import { completeForward, emptyReport, NotSwitched, passedPointOfNoReturn, readFleetState, runCutover } from './driver';
+import { completeForward, emptyReport, NotSwitched, passedPointOfNoReturn, readFleetState, releaseDeadHolds, restoredReport, runCutover } from './driver';
 import { LiveSteps } from './live-steps';
 import { UNEW_UPSTREAM, type CutoverContext, type CutoverHooks } from './steps';
 
@@ -103,18 +102,16 @@ export function createCutoverActivities(providerOf: (plan: UpgradePlan) => Provi
         // garbage collection must keep it whatever happens to this worker.
         await ctx.provider.markServing(ctx.handle, true);
         // A dead attempt's hold, never committed: put it back before starting over.
-        const held = state.interceptors.map((s, i) => (s?.hold ? i : -1)).filter((i) => i >= 0);
-        if (held.length) await restoreAll(held.map((i) => ctx.clients[i]), held.map((i) => state.interceptors[i]!.hold!.origin));
+        await releaseDeadHolds(ctx, state);
         const steps = hooks.wrapSteps?.(new LiveSteps(ctx, report), ctx, 'live') ?? new LiveSteps(ctx, report);
         try {
           await runCutover(steps, ctx, report);
           return report;
         } catch (err) {
           if (err instanceof NotSwitched && !report.pointOfNoReturn) {
-            const problems = err.restoreProblems.length ? `; restore problems: ${err.restoreProblems.join(' | ')}` : '';
             // Every client is back on Uold and Unew served nobody: it is a candidate universe again, not a live one.
             await ctx.provider.markServing(ctx.handle, false).catch(() => undefined);
-            return { ...report, mode: 'restored', switched: false, error: `${err.message}${problems}` };
+            return restoredReport(report, err);
           }
           // Past the point of no return: finish forward now; if that is not
           // possible yet, the thrown error makes Temporal retry, forward again.

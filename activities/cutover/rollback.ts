@@ -19,7 +19,6 @@
  */
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { restoreAll } from '../../interceptors/ingress';
 import { imagoError } from '../../lib/errors';
 import type { UpgradePlan } from '../../plan/types';
 import type { Provider, UnewHandle } from '../../providers/provider';
@@ -27,7 +26,7 @@ import { reverseModule } from '../../transfer/conversion';
 import { rollbackPointOfNoReturnSignal, statusQuery } from '../../workflows/messages';
 import type { CutoverReport } from '../../workflows/status';
 import { ingressClients, loadConversion, unewAdminUrl, uoldWriterUrl } from '../context';
-import { completeForward, emptyReport, NotSwitched, passedPointOfNoReturn, readFleetState, runCutover } from './driver';
+import { completeForward, emptyReport, NotSwitched, passedPointOfNoReturn, readFleetState, releaseDeadHolds, restoredReport, runCutover } from './driver';
 import { LiveSteps } from './live-steps';
 import { UNEW_UPSTREAM, type CutoverContext, type CutoverHooks } from './steps';
 
@@ -95,18 +94,14 @@ export function createRollbackActivities(providerOf: (plan: UpgradePlan) => Prov
           return report;
         }
         // A dead attempt's hold, never committed: back to where it was (Unew) before starting over.
-        const held = state.interceptors.map((s, i) => (s?.hold ? i : -1)).filter((i) => i >= 0);
-        if (held.length) await restoreAll(held.map((i) => ctx.clients[i]), held.map((i) => state.interceptors[i]!.hold!.origin ?? UNEW_UPSTREAM));
+        await releaseDeadHolds(ctx, state, UNEW_UPSTREAM);
         const live = new LiveSteps(ctx, report);
         const steps = hooks.wrapSteps?.(live, ctx, 'rollback') ?? live;
         try {
           await runCutover(steps, ctx, report);
           return report;
         } catch (err) {
-          if (err instanceof NotSwitched && !report.pointOfNoReturn) {
-            const problems = err.restoreProblems.length ? `; restore problems: ${err.restoreProblems.join(' | ')}` : '';
-            return { ...report, mode: 'restored', switched: false, error: `${err.message}${problems}` };
-          }
+          if (err instanceof NotSwitched && !report.pointOfNoReturn) return restoredReport(report, err);
           await completeForward(ctx, report, Date.now() + FORWARD_ATTEMPT_MS);
           report.error = `completed forward (to Uold) after: ${(err as Error).message}`;
           return report;

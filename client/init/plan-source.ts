@@ -17,6 +17,7 @@ interface Node {
   description?: string;
   default?: unknown;
   properties?: Record<string, Node>;
+  required?: string[];
   items?: Node;
   examples?: unknown[];
 }
@@ -77,6 +78,12 @@ function emitObject(schema: Node, value: unknown, indent: string, at: string, ou
     if (prop.type === 'object' && prop.properties) {
       const inner: string[] = [];
       emitObject(prop, v, `${indent}  `, path, inner, notes);
+      // An optional section nobody gave (TLS settings, say) is shown commented out:
+      // present, even empty, it would ask for what it configures.
+      if (v === undefined && !(schema.required ?? []).includes(name)) {
+        out.push(`${indent}# ${name}:`, ...inner.map((l) => (l.trimStart().startsWith('#') ? l : l.replace(/^(\s*)/, '$1# '))));
+        continue;
+      }
       // A section whose keys are all commented out is an empty object, not null.
       out.push(inner.some((l) => !l.trimStart().startsWith('#')) ? `${indent}${name}:` : `${indent}${name}: {}`, ...inner);
     } else if (prop.type === 'array' && prop.items?.properties) {

@@ -123,6 +123,10 @@ describe('imago init: the plan it writes', () => {
     assert.deepEqual(parsed.unew.local, {}, 'a section whose keys are all commented out is {}');
     assert.equal(parsed.compare.limits.queueSize, 2000);
     assert.deepEqual(parsed.tests, []);
+    // Optional sections nobody gave stay commented out: a TLS section present would ask for TLS.
+    assert.equal(plan!.uold.db.tls, undefined);
+    assert.equal(plan!.unew.tls, undefined);
+    assert.match(text, /^ {4}# tls:$/m);
   });
 
   it('every key of the schema is in the file, each under a comment; optional ones commented out with an example', () => {

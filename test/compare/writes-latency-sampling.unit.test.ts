@@ -118,10 +118,10 @@ describe('compare: the latency rule', () => {
 
   it('fails p50 only beyond both the ratio and the noise floor; p99 is judged from 100 pairs', () => {
     const fast = Array(40).fill(2);
-    assert.deepEqual(latencyProblems('GET /a', latencyFigures(reservoir(fast, Array(40).fill(20))), rule), [], '10× slower but within the 25 ms floor');
-    const slow = latencyProblems('GET /a', latencyFigures(reservoir(fast, Array(40).fill(60))), rule);
+    assert.deepEqual(latencyProblems('GET /a', latencyFigures(reservoir(fast, Array(40).fill(20))), rule), [], '10× slower but within the 200 ms floor');
+    const slow = latencyProblems('GET /a', latencyFigures(reservoir(fast, Array(40).fill(260))), rule);
     assert.equal(slow.length, 1);
-    assert.match(slow[0], /GET \/a: Unew's p50 latency 60 ms vs Uold's 2 ms over 40 mirrored pairs/);
+    assert.match(slow[0], /GET \/a: Unew's p50 latency 260 ms vs Uold's 2 ms over 40 mirrored pairs/);
     assert.deepEqual(latencyProblems('GET /a', latencyFigures(reservoir(Array(10).fill(2), Array(10).fill(500))), rule), [], 'too few pairs: not judged');
     const tail = [...Array(98).fill(5), 5, 5];
     const unewTail = [...Array(98).fill(5), 400, 400];
@@ -132,7 +132,7 @@ describe('compare: the latency rule', () => {
   it('the verdict names the latency rule; write endpoints have no minimum and their own threshold', () => {
     const rules = validateCompareRules({ minSamplesPerEndpoint: 5, writes: { maxRegressionRate: 0.5 } });
     const tally = new Tally(rules);
-    const pair = (kind: MirroredPair['kind'], url: string, method = 'GET', uoldMs = 2, unewMs = 80): MirroredPair =>
+    const pair = (kind: MirroredPair['kind'], url: string, method = 'GET', uoldMs = 2, unewMs = 300): MirroredPair =>
       ({ id: 1, at: 0, kind, request: { method, url, headers: {} }, primary: { ...json(200, {}), latencyMs: uoldMs }, shadow: { ...json(200, {}), latencyMs: unewMs } });
     for (let i = 0; i < 30; i++) tally.recordPair('GET /slow', pair('read', '/slow'), [], [], 'observed');
     tally.recordPair('POST /w', pair('write', '/w', 'POST'), [{ field: 'readback:$.amount', kind: 'value' }], [], 'observed');

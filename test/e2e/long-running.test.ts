@@ -43,6 +43,16 @@ describe('long-running upgrades: bounded history, continue-as-new, crashes, orph
     onTeardown(() => first.stop());
   });
 
+  /** Approves, waits for the outcome (completed) and checks the switch against the workload's ledger. */
+  async function approveAndExpectClean(imago: ImagoClient, id: string, load: ReturnType<typeof workload>): Promise<UpgradeStatus> {
+    await imago.approve(id, 'ci');
+    const st = await client.workflow.getHandle(id).result() as UpgradeStatus;
+    assert.equal(st.outcome, 'completed', st.lastError ?? '');
+    load.stop();
+    await expectCleanSwitch(s, id, await load.done);
+    return st;
+  }
+
   async function workerProcess(queue: string, opts: { ownGroup?: boolean } = {}): Promise<ManagedProcess> {
     return new ManagedProcess('worker', process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'worker/main.ts'),
       '--address', server.address, '--task-queue', queue, '--workflow-bundle', await workflowBundleFixture()],
@@ -133,11 +143,7 @@ describe('long-running upgrades: bounded history, continue-as-new, crashes, orph
       await new Promise((r) => setTimeout(r, 1_000));
       assert.equal(universeState(s, id).dbAlive, true, "Unew's database is the universe's, not the worker's: it survives the worker's process group");
       worker = await workerProcess(queue, { ownGroup: true });
-      await imago.approve(id, 'ci');
-      const st = await client.workflow.getHandle(id).result() as UpgradeStatus;
-      assert.equal(st.outcome, 'completed', st.lastError ?? '');
-      load.stop();
-      await expectCleanSwitch(s, id, await load.done);
+      await approveAndExpectClean(imago, id, load);
     } finally {
       load.stop();
       await load.done;
@@ -182,12 +188,8 @@ describe('long-running upgrades: bounded history, continue-as-new, crashes, orph
       assert.equal(live.transfer?.phase, 'following', 'the status shows the transfer following, from its heartbeat');
       assert.ok(live.transfer!.at > Date.now() - 10_000, 'the transfer progress in the status is fresh');
       assert.ok(waiting.timings.filter((t) => t.phase === 'data-transfer').length === 1, 'one data-transfer row in the timings across runs');
-      await imago.approve(id, 'ci');
-      const st = await handle.result() as UpgradeStatus;
-      assert.equal(st.outcome, 'completed', st.lastError ?? '');
+      const st = await approveAndExpectClean(imago, id, load);
       assert.ok(st.runs >= 3);
-      load.stop();
-      await expectCleanSwitch(s, id, await load.done);
     } finally {
       load.stop();
       await load.done;

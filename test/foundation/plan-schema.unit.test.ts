@@ -17,18 +17,8 @@ import type { UpgradePlan } from '../../plan/types';
 import { localSectionOf } from '../../providers/local/plan-section';
 import { MAX_HOLD_TIMEOUT_MS } from '../../interceptors/ingress/switcher';
 import { PLAN_JSON_SCHEMA_FILE } from '../../scripts/plan-schema';
+import { EXAMPLE, EXAMPLE_DIR, exampleFile } from './example-plan';
 
-const EXAMPLE = path.join(__dirname, '..', '..', 'examples', 'auction', 'plan.yaml');
-const EXAMPLE_DIR = path.dirname(EXAMPLE);
-
-/** The example plan as a file would hold it (relative paths, no planDir), to vary one key at a time. */
-function exampleFile(): any {
-  const p: any = structuredClone(loadPlanFile(EXAMPLE));
-  delete p.planDir;
-  p.unew.schemaFile = 'schema/v2.sql';
-  p.unew.conversion = 'conversion.ts';
-  return p;
-}
 
 function errorsOf(input: unknown, baseDir = EXAMPLE_DIR): string[] {
   const { plan, errors } = checkPlan(input, baseDir);

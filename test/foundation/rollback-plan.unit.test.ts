@@ -4,24 +4,14 @@
  * preflight reads them. No server.
  */
 import { strict as assert } from 'node:assert';
-import * as path from 'node:path';
 import { missingWriterPrivileges } from '../../activities/preflight/rollback';
-import { checkPlan, loadPlanFile } from '../../plan/load';
+import { checkPlan } from '../../plan/load';
+import { EXAMPLE_DIR, exampleFile } from './example-plan';
 
-const EXAMPLE = path.join(__dirname, '..', '..', 'examples', 'auction', 'plan.yaml');
-const DIR = path.dirname(EXAMPLE);
-
-function file(): any {
-  const p: any = structuredClone(loadPlanFile(EXAMPLE));
-  delete p.planDir;
-  p.unew.schemaFile = 'schema/v2.sql';
-  p.unew.conversion = 'conversion.ts';
-  return p;
-}
 
 describe('plan: rollback after the switchover', () => {
   it('off by default, with its defaults filled', () => {
-    const { plan, errors } = checkPlan(file(), DIR);
+    const { plan, errors } = checkPlan(exampleFile(), EXAMPLE_DIR);
     assert.deepEqual(errors, []);
     assert.equal(plan!.postSwitchover.rollback?.enabled, false);
     assert.equal(plan!.postSwitchover.rollback?.onRolledBack, 'keep-unew');
@@ -30,16 +20,16 @@ describe('plan: rollback after the switchover', () => {
   });
 
   it('rollback needs the writer account; automatic rollback needs rollback; both errors at once', () => {
-    const p = file();
+    const p = exampleFile();
     p.postSwitchover.rollback = { enabled: true };
     p.postSwitchover.autoRollback = { enabled: true };
-    assert.deepEqual(checkPlan(p, DIR).errors, [
+    assert.deepEqual(checkPlan(p, EXAMPLE_DIR).errors, [
       "/postSwitchover/rollback/uoldWriterUrlRef: required when rollback is enabled (an account that may write to Uold's database, used only from the point of no return)",
     ]);
     p.postSwitchover.rollback = { enabled: false, uoldWriterUrlRef: 'env:W' };
-    assert.deepEqual(checkPlan(p, DIR).errors, ['/postSwitchover/autoRollback/enabled: needs postSwitchover.rollback.enabled']);
+    assert.deepEqual(checkPlan(p, EXAMPLE_DIR).errors, ['/postSwitchover/autoRollback/enabled: needs postSwitchover.rollback.enabled']);
     p.postSwitchover.rollback = { enabled: true, uoldWriterUrlRef: 'env:W', bogus: 1 };
-    assert.match(checkPlan(p, DIR).errors.join('\n'), /\/postSwitchover\/rollback.*bogus/);
+    assert.match(checkPlan(p, EXAMPLE_DIR).errors.join('\n'), /\/postSwitchover\/rollback.*bogus/);
   });
 
   it("the writer account's grants: each missing privilege named; ALL or a global grant suffices", () => {
