@@ -6,7 +6,7 @@ import { ManagedProcess } from '../../lib/proc';
 import { identityConversion } from '../../transfer/conversion';
 import { flushTo, readUoldPosition } from '../../transfer/flush';
 import { verify } from '../../transfer/verify';
-import { ITEMS_V1, readerServerId, seedItems, startPair, writeLoad, type Pair } from './setup';
+import { readerServerId, writeLoad, type Pair, itemsPair } from './setup';
 
 async function metaCopied(p: Pair): Promise<{ copied: number; done: boolean }> {
   const c = await mysql.createConnection({ uri: p.targetUrl, database: 'shop2' });
@@ -26,8 +26,7 @@ async function waitFor(fn: () => Promise<boolean>, ms: number, what: string): Pr
 
 describe('transfer: kill -9 and restart resume exactly', () => {
   it('kill -9 during the copy and during catch-up, restart each time: verify reports 0 differences', async () => {
-    const p = await startPair([ITEMS_V1], [ITEMS_V1]);
-    await seedItems(p.rootOld, 60_000);
+    const p = await itemsPair(60_000);
     const args = JSON.stringify({ source: { url: p.sourceUrl, database: 'shop' }, target: { url: p.targetUrl, database: 'shop2' }, serverId: readerServerId(), chunkSize: 500 });
     const log = path.join(os.tmpdir(), `imago-transfer-child-${process.pid}.log`);
     const start = () => new ManagedProcess('transfer', process.execPath, ['--import', 'tsx', path.join(__dirname, 'child-transfer.ts'), args], log);

@@ -70,3 +70,10 @@ export async function expectOrderTotals(uold: mysql.Connection, p: Pair): Promis
   assert.equal(neu.length, want.size);
   for (const r of neu as any[]) assert.equal(Number(r.cents), want.get(r.pid), `total of person ${r.pid}`);
 }
+
+/** Uold and Unew with the same `items` table, Uold seeded with `rows` rows: the identity transfer's pair. */
+export async function itemsPair(rows: number): Promise<Pair> {
+  const p = await startPair([ITEMS_V1], [ITEMS_V1]);
+  await seedItems(p.rootOld, rows);
+  return p;
+}

@@ -6,7 +6,7 @@ import { flushTo, readUoldPosition } from '../../transfer/flush';
 import { GtidPosition } from '../../transfer/position';
 import { Transfer, type TransferProgress } from '../../transfer/transfer';
 import { verify, verifyChangedSince } from '../../transfer/verify';
-import { ITEMS_V1, readerServerId, seedItems, startPair, writeLoad, type Pair, expectOrderTotals } from './setup';
+import { readerServerId, startPair, writeLoad, type Pair, expectOrderTotals, itemsPair } from './setup';
 
 const ident = identityConversion([{ table: 'items', key: ['id'] }]);
 const src = (p: Pair) => ({ url: p.sourceUrl, database: 'shop' });
@@ -23,8 +23,7 @@ async function until(t: Transfer, pred: (p: TransferProgress) => boolean, ms = 6
 describe('transfer: copy + follow under concurrent writes (identity)', () => {
   let p: Pair;
   before(async () => {
-    p = await startPair([ITEMS_V1], [ITEMS_V1]);
-    await seedItems(p.rootOld, 20_000);
+    p = await itemsPair(20_000);
   });
 
   it('copies 20k rows while writes (incl. deletes and key changes) run; flush then verify report 0 differences', async () => {

@@ -4,7 +4,7 @@ import { identityConversion } from '../../transfer/conversion';
 import { flushTo, readUoldPosition } from '../../transfer/flush';
 import { Transfer, type TransferProgress } from '../../transfer/transfer';
 import { verify } from '../../transfer/verify';
-import { ITEMS_V1, readerServerId, seedItems, startPair, type Pair } from './setup';
+import { readerServerId, type Pair, itemsPair } from './setup';
 
 const ident = identityConversion([{ table: 'items', key: ['id'] }]);
 
@@ -39,8 +39,7 @@ function expectCode(code: ErrorCode) {
 describe('transfer: a universe unreachable is an error to report, never a crash', () => {
   let p: Pair;
   beforeEach(async () => {
-    p = await startPair([ITEMS_V1], [ITEMS_V1]);
-    await seedItems(p.rootOld, 120_000);
+    p = await itemsPair(120_000);
   });
 
   it("Unew's mariadbd SIGKILLed during the copy: run() rejects with TRANSFER_TARGET_UNREACHABLE, no unhandled rejection; a later run resumes", async () => {
