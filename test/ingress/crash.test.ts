@@ -70,6 +70,15 @@ describe('ingress: the data plane survives its own crashes', () => {
   let ingress: Ingress;
   let control: IngressControlClient;
 
+  /** Uold and Unew (echo upstreams that stamp their name), an interceptor in front of Uold that knows Unew. */
+  async function twoUpstreams(opts: Parameters<typeof ingressFor>[1]) {
+    const uold = await stampedUpstream('uold');
+    const unew = await stampedUpstream('unew');
+    ({ ingress, control } = await ingressFor(uold, opts));
+    await control.addUpstream('unew', unew.url);
+    return { uold, unew };
+  }
+
   it('a worker killed while idle is replaced; nothing fails, counters say so', async () => {
     const uold = await stampedUpstream('uold');
     ({ ingress, control } = await ingressFor(uold, { workers: 2 }));
@@ -111,10 +120,7 @@ describe('ingress: the data plane survives its own crashes', () => {
   });
 
   it('a worker killed while holding: its held clients fail, nothing reaches Unew before the release, the rest is served by Unew', async () => {
-    const uold = await stampedUpstream('uold');
-    const unew = await stampedUpstream('unew');
-    ({ ingress, control } = await ingressFor(uold, { workers: 2, limits: { orphanGraceMs: 200 } }));
-    await control.addUpstream('unew', unew.url);
+    const { unew } = await twoUpstreams({ workers: 2, limits: { orphanGraceMs: 200 } });
     const load = traffic(ingress.url, 24);
     await until(() => load.outcomes.length > 50, 'traffic to flow');
     await control.hold(20_000);
@@ -156,10 +162,7 @@ describe('ingress: the data plane survives its own crashes', () => {
   });
 
   it('the hard timeout survives the worker that took the hold: an uncommitted hold goes back to Uold', async () => {
-    const uold = await stampedUpstream('uold');
-    const unew = await stampedUpstream('unew');
-    ({ ingress, control } = await ingressFor(uold, { workers: 2 }));
-    await control.addUpstream('unew', unew.url);
+    const { unew } = await twoUpstreams({ workers: 2 });
     await control.hold(1_000);
     const held = Array.from({ length: 8 }, (_, i) => request(`${ingress.url}/h/${i}`, { agent: new http.Agent({ keepAlive: false }) }));
     await until(async () => (await control.status()).held === 8, 'eight held');
@@ -175,10 +178,7 @@ describe('ingress: the data plane survives its own crashes', () => {
   });
 
   it('the supervisor restarts a data plane whose master died, serving the target the hard timeout would choose', async () => {
-    const uold = await stampedUpstream('uold');
-    const unew = await stampedUpstream('unew');
-    ({ ingress, control } = await ingressFor(uold, { workers: 2 }));
-    await control.addUpstream('unew', unew.url);
+    const { uold } = await twoUpstreams({ workers: 2 });
     await control.hold(10_000);
     await control.switch('unew');
     await control.commit(); // decided: the switch must survive anything now
