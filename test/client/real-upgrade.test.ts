@@ -6,8 +6,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { onTeardown, temporalFixture } from '../fixtures/servers';
-import { createWorker } from '../../worker/run';
+import { onTeardown, workerFixture } from '../fixtures/servers';
 import { mixedStateViolations, stage, workload } from '../e2e/harness';
 import { cli, tmp, waitForList, clientHarness, waitForStatus } from './harness';
 
@@ -17,10 +16,7 @@ describe('client: the imago CLI drives a real upgrade of the sample system', fun
   this.timeout(360_000);
 
   it('plan validate → upgrade start → approve (refused, then accepted) → finalize (once) → watch → list → report', async () => {
-    const t = await temporalFixture();
-    const { worker, close } = await createWorker({ address: t.address, taskQueue: QUEUE });
-    const running = worker.run();
-    onTeardown(async () => { if (worker.getState() === 'RUNNING') { worker.shutdown(); await running; } await close(); });
+    await workerFixture({ taskQueue: QUEUE });
     const s = await stage();
     onTeardown(() => s.stop());
     const load = workload(s, 300_000, 40);

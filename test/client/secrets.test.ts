@@ -14,10 +14,9 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { temporal } from '@temporalio/proto';
-import { createWorker } from '../../worker/run';
 import { statusQuery } from '../../workflows/messages';
 import { startUpgrade, stage, universeDir, workload } from '../e2e/harness';
-import { onTeardown, temporalFixture, workflowBundleFixture } from '../fixtures/servers';
+import { onTeardown, temporalFixture, workflowBundleFixture, workerFixture } from '../fixtures/servers';
 
 const QUEUE = 'imago-secrets';
 /** A MariaDB password hash, as SHOW GRANTS prints it. */
@@ -43,9 +42,7 @@ describe('secrets: a real upgrade leaves none in history, the status or a plan t
 
   it('replication password, ingress token, Unew\'s app and admin passwords, password hashes: in none of them', async () => {
     const t = await temporalFixture();
-    const { worker, close } = await createWorker({ address: t.address, taskQueue: QUEUE, workflowBundlePath: await workflowBundleFixture() });
-    const running = worker.run();
-    onTeardown(async () => { if (worker.getState() === 'RUNNING') { worker.shutdown(); await running; } await close(); });
+    await workerFixture({ taskQueue: QUEUE, workflowBundlePath: await workflowBundleFixture() });
     const s = await stage();
     onTeardown(() => s.stop());
     const load = workload(s, 240_000, 60);

@@ -113,6 +113,13 @@ describe('compare: engine on live services', function () {
   const engines: CompareEngine[] = [];
   const servers: JsonServer[] = [];
   const rules = { routes: ['/items/:id'], minSamplesPerEndpoint: 20, maxRegressionRate: 0.01, noiseSamplingRate: 1, noise: { minSamples: 10 } };
+  /** Uold and Unew serving the same catalogue (Unew with `fault`), compared over `pairs` requests. */
+  async function runOnItems(fault: Parameters<typeof itemServer>[1], pairs: number, extra: Record<string, unknown> = {}) {
+    const items = catalogue();
+    const [uold, unew] = [await itemServer(items), await itemServer(items, fault)];
+    servers.push(uold, unew);
+    return run(uold, unew, pairs, extra);
+  }
   async function run(uold: JsonServer, unew: JsonServer, pairs: number, extra: Record<string, unknown> = {}) {
     const engine = createCompareEngine({ ...rules, ...extra, uoldUrl: uold.url, unewUrl: unew.url });
     engines.push(engine);
@@ -127,10 +134,7 @@ describe('compare: engine on live services', function () {
   });
 
   it('passes a correct Unew and learns timestamp and random fields as noise', async () => {
-    const items = catalogue();
-    const [uold, unew] = [await itemServer(items), await itemServer(items)];
-    servers.push(uold, unew);
-    const engine = await run(uold, unew, 40);
+    const engine = await runOnItems(undefined, 40);
     const v = engine.verdict();
     assert.equal(v.pass, true, v.reasons.join('\n'));
     const ep = engine.report().endpoints.find((e) => e.endpoint === 'GET /items/:id')!;
@@ -149,10 +153,7 @@ describe('compare: engine on live services', function () {
 
   for (const [fault, field] of [['cents', '$.price'], ['missing', '$.seller'], ['order', '$.bids']] as const) {
     it(`fails a Unew with the ${fault} fault, naming GET /items/:id and ${field}`, async () => {
-      const items = catalogue();
-      const [uold, unew] = [await itemServer(items), await itemServer(items, fault)];
-      servers.push(uold, unew);
-      const engine = await run(uold, unew, 30, { lag: { recheckDelayMs: 10, attempts: 1 } });
+      const engine = await runOnItems(fault, 30, { lag: { recheckDelayMs: 10, attempts: 1 } });
       const v = engine.verdict();
       assert.equal(v.pass, false);
       assert.equal(v.reasons.length, 1, v.reasons.join('\n'));
@@ -168,10 +169,7 @@ describe('compare: engine on live services', function () {
   }
 
   it('fails an endpoint with too few samples', async () => {
-    const items = catalogue();
-    const [uold, unew] = [await itemServer(items), await itemServer(items)];
-    servers.push(uold, unew);
-    const engine = await run(uold, unew, 5);
+    const engine = await runOnItems(undefined, 5);
     const v = engine.verdict();
     assert.equal(v.pass, false);
     assert.match(v.reasons.join('\n'), /GET \/items\/:id: 5 pairs compared, needs at least 20/);

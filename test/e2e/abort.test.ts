@@ -1,8 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { WorkflowFailedError } from '@temporalio/client';
-import { temporalFixture, onTeardown } from '../fixtures/servers';
-import { createWorker } from '../../worker/run';
+import { temporalFixture, onTeardown, workerFixture } from '../fixtures/servers';
 import { abortUpdate, approveUpdate, pauseUpdate, statusQuery } from '../../workflows/messages';
 import type { UoldStage } from '../../examples/auction/stage';
 import { expectUoldServing, stage, startUpgrade, universeDir, universeProcesses, waitPhase, workload } from './harness';
@@ -12,10 +11,7 @@ describe('end to end: abort in each phase, and the switchover gate', function ()
   let s: UoldStage;
 
   before(async () => {
-    const t = await temporalFixture();
-    const { worker, close } = await createWorker({ address: t.address, taskQueue: 'imago-abort' });
-    const running = worker.run();
-    onTeardown(async () => { worker.shutdown(); await running; await close(); });
+    await workerFixture({ taskQueue: 'imago-abort' });
     s = await stage();
     onTeardown(() => s.stop());
   });
@@ -34,23 +30,26 @@ describe('end to end: abort in each phase, and the switchover gate', function ()
     return st;
   }
 
+  /** Starts an upgrade on this suite's worker, with the plan changed by `overrides`; its id begins with `name`. */
+  async function begin(name: string, overrides: (p: any) => void) {
+    const { client } = await temporalFixture();
+    const id = `${name}-${Date.now()}`;
+    return { client, id, h: await startUpgrade(client, s, id, overrides, 'imago-abort') };
+  }
+
   const queue = (p: any) => { p.approval.policy = 'manual'; };
 
   it('abort during bootstrapping: Unew gone, Uold serving', async () => {
-    const { client } = await temporalFixture();
-    const id = `abort-boot-${Date.now()}`;
-    const h = await startUpgrade(client, s, id, queue, 'imago-abort');
+    const { id, h } = await begin('abort-boot', queue);
     await h.executeUpdate(abortUpdate, { args: [{ reason: 'operator changed their mind' }] });
     const st = await expectAborted(id, h.result());
     assert.equal(st.timings.find((t) => t.phase === 'data-transfer'), undefined, 'aborted before data transfer');
   });
 
   it('abort during data transfer (paused): Unew gone, Uold serving', async () => {
-    const { client } = await temporalFixture();
-    const id = `abort-transfer-${Date.now()}`;
     // Chunks of 5 rows: the copy lasts seconds, so the pause lands in data transfer (at 2,000 rows a chunk
     // this stage's copy ends within a second, and the upgrade could be testing before the pause arrives).
-    const h = await startUpgrade(client, s, id, (p) => { queue(p); p.transfer.chunkSize = 5; }, 'imago-abort');
+    const { client, id, h } = await begin('abort-transfer', (p) => { queue(p); p.transfer.chunkSize = 5; });
     await waitPhase(client, id, ['data-transfer']);
     await h.executeUpdate(pauseUpdate, { args: [] });
     await h.executeUpdate(abortUpdate, { args: [{ reason: 'load too high' }] });
@@ -77,13 +76,11 @@ describe('end to end: abort in each phase, and the switchover gate', function ()
   });
 
   it('abort while Unew never gets healthy: the wait is cancelled, not waited out', async () => {
-    const { client } = await temporalFixture();
-    const id = `abort-health-${Date.now()}`;
     // Listens, but its health check always answers 503; the plan gives it 10 minutes.
-    const h = await startUpgrade(client, s, id, (p) => {
+    const { client, id, h } = await begin('abort-health', (p) => {
       p.unew.app.command = [process.execPath, '-e', "require('http').createServer((q, r) => { r.statusCode = 503; r.end('warming up'); }).listen(Number(process.env.PORT), '127.0.0.1')"];
       p.unew.app.startTimeoutMs = 600_000;
-    }, 'imago-abort');
+    });
     await waitPhase(client, id, ['bootstrapping']);
     await new Promise((r) => setTimeout(r, 3_000)); // inside the health wait by now
     const asked = Date.now();
@@ -96,11 +93,9 @@ describe('end to end: abort in each phase, and the switchover gate', function ()
   });
 
   it('a new version that exits at start fails bootstrapping at once (not retried), with the end of its log', async () => {
-    const { client } = await temporalFixture();
-    const id = `boot-exit-${Date.now()}`;
-    const h = await startUpgrade(client, s, id, (p) => {
+    const { id, h } = await begin('boot-exit', (p) => {
       p.unew.app.command = ['sh', '-c', 'echo "cannot load libauction.so: no such file" >&2; exit 1'];
-    }, 'imago-abort');
+    });
     const err = await h.result().then(() => null, (e) => e);
     assert.ok(err instanceof WorkflowFailedError);
     const st = await h.query(statusQuery);
@@ -112,11 +107,9 @@ describe('end to end: abort in each phase, and the switchover gate', function ()
   });
 
   it('a failing plan test blocks the switchover and says why in the status', async () => {
-    const { client } = await temporalFixture();
-    const id = `gate-test-${Date.now()}`;
-    const h = await startUpgrade(client, s, id, (p) => {
+    const { id, h } = await begin('gate-test', (p) => {
       p.tests.push({ name: 'always-fails', command: ['sh', '-c', 'echo "expected 42, got 41" >&2; exit 3'], timeoutMs: 10_000 });
-    }, 'imago-abort');
+    });
     const err = await h.result().then(() => null, (e) => e);
     assert.ok(err instanceof WorkflowFailedError);
     const st = await h.query(statusQuery);

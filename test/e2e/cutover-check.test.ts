@@ -11,10 +11,9 @@ import * as mysql from 'mysql2/promise';
 import { ImagoClient } from '../../client/api';
 import { IngressControlClient } from '../../interceptors/ingress';
 import { loadPlanFile } from '../../plan/load';
-import { createWorker } from '../../worker/run';
 import type { CutoverCheckReport } from '../../workflows/status';
 import type { UoldStage } from '../../examples/auction/stage';
-import { onTeardown, temporalFixture } from '../fixtures/servers';
+import { onTeardown, temporalFixture, workerFixture } from '../fixtures/servers';
 import { stage, universeDir, waitPhase, workload } from './harness';
 
 const QUEUE = 'imago-cutover-check';
@@ -28,9 +27,7 @@ describe('cut-over dry run (imago cutover check)', function () {
 
   before(async () => {
     const t = await temporalFixture();
-    const { worker, close } = await createWorker({ address: t.address, taskQueue: QUEUE });
-    const running = worker.run();
-    onTeardown(async () => { worker.shutdown(); await running; await close(); });
+    await workerFixture({ taskQueue: QUEUE });
     s = await stage();
     onTeardown(() => s.stop());
     tokenFile = path.join(s.dir, 'ingress.token');

@@ -24,8 +24,7 @@ import puppeteer, { type Browser, type ElementHandle, type Page } from 'puppetee
 
 /** What these tests read in the page (the project's type-check has no DOM library). */
 type Shown = { innerText: string };
-import { onTeardown } from '../fixtures/servers';
-import { createWorker } from '../../worker/run';
+import { onTeardown, workerFixture } from '../fixtures/servers';
 import { TemporalDevServer } from '../../lib/temporal-server';
 import { freePort } from '../../lib/ports';
 import { loadPlanFile } from '../../plan/load';
@@ -63,9 +62,7 @@ describe('operating an upgrade from the web UI in a real browser (Chromium, pupp
     onTeardown(() => connection.close());
     client = new Client({ connection });
     imago = ImagoClient.fromClient(client, { uiUrl: ui });
-    const { worker, close } = await createWorker({ address: server.address, taskQueue: QUEUE });
-    const running = worker.run();
-    onTeardown(async () => { worker.shutdown(); await running; await close(); });
+    await workerFixture({ address: server.address, taskQueue: QUEUE });
     s = await stage();
     onTeardown(() => s.stop());
 
