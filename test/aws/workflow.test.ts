@@ -24,6 +24,7 @@ import { strict as assert } from 'node:assert';
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import { itFull } from '../fixtures/tier';
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeListenersCommand, DescribeRulesCommand, DescribeTargetGroupsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { MariaDbInstance } from '../../lib/mariadb';
@@ -247,7 +248,7 @@ describe('the whole upgrade on AWS (moto + realism layer), run by `imago worker`
       assert.ok(modifies.some((c) => c.injected === 'Throttling'), 'a Modify call inside the hold was throttled, and retried by the SDK');
     });
 
-    it('abort while awaiting approval: nothing left by tag (instances, volumes, group, probe rule), the routes untouched', async () => {
+    itFull('abort while awaiting approval: nothing left by tag (instances, volumes, group, probe rule), the routes untouched', 'the terminated-upgrade case tears Unew down by tag through gc', async () => {
       s = await stage();
       const { database, adminUrl } = await prepareUnewDatabase();
       worker = startWorker({ [ADMIN_ENV]: adminUrl });

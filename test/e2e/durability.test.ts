@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { itFull } from '../fixtures/tier';
 import { temporalFixture, onTeardown, workflowBundleFixture } from '../fixtures/servers';
 import { waitForBoundary } from './faults';
 import { ManagedProcess } from '../../lib/proc';
@@ -39,7 +40,7 @@ describe('end to end: durability', function () {
     });
   }
 
-  it('worker SIGKILLed during data transfer and during termination: completes, no mixed state, no failed request', async () => {
+  itFull('worker SIGKILLed during data transfer and during termination: completes, no mixed state, no failed request', 'the cut-over matrix kills the worker past the point of no return, long-running.test kills it in testing', async () => {
     const { client, address } = await temporalFixture();
     const queue = 'imago-durable';
     const faultDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imago-durable-'));
