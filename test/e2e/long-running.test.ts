@@ -19,6 +19,7 @@ import { LocalProvider } from '../../providers/local/local-provider';
 import { statusQuery } from '../../workflows/messages';
 import type { UpgradeStatus } from '../../workflows/status';
 import { onTeardown, workflowBundleFixture } from '../fixtures/servers';
+import { itFull } from '../fixtures/tier';
 import { expectCleanSwitch, stage, universeDir, universeState, waitPhase, workload } from './harness';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -69,7 +70,7 @@ describe('long-running upgrades: bounded history, continue-as-new, crashes, orph
     }));
   }
 
-  it('imago gc finds and removes a universe whose workflow was terminated (no compensation ran); the dry run removes nothing', async () => {
+  itFull('imago gc finds and removes a universe whose workflow was terminated (no compensation ran); the dry run removes nothing', 'the AWS suite\'s terminated-upgrade case runs gc', async () => {
     const queue = 'imago-long-gc';
     const worker = await workerProcess(queue);
     onTeardown(() => worker.stop());
@@ -92,7 +93,7 @@ describe('long-running upgrades: bounded history, continue-as-new, crashes, orph
     assert.equal(fs.existsSync(universeDir(s, id)), false, "Unew's folder is gone");
   });
 
-  it("Unew's database SIGKILLed during the copy: no worker crash, the status names the cause while retrying, then a clean failure", async () => {
+  itFull("Unew's database SIGKILLed during the copy: no worker crash, the status names the cause while retrying, then a clean failure", 'test/transfer/unreachable.test.ts kills Unew\'s mariadbd mid-copy at the transfer level', async () => {
     const queue = 'imago-long-unreachable';
     const worker = await workerProcess(queue);
     onTeardown(() => worker.stop());

@@ -31,6 +31,7 @@ import { createWorker } from '../../worker/run';
 import { statusQuery } from '../../workflows/messages';
 import type { UpgradeStatus } from '../../workflows/status';
 import { onTeardown, temporalFixture, workflowBundleFixture } from '../fixtures/servers';
+import { itFull } from '../fixtures/tier';
 import { universeState } from './harness';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -191,7 +192,7 @@ describe('rollback after the switchover: every client back on v1, every write of
     await expectRolledBack(w, id, final, result, loadStartedAt, 'automatic', 1);
   });
 
-  it('the worker SIGKILLed inside the rollback, past its point of no return: a new worker finishes it, every client on v1', async () => {
+  itFull('the worker SIGKILLed inside the rollback, past its point of no return: a new worker finishes it, every client on v1', 'the cut-over matrix kills the worker past the forward point of no return, through the same driver', async () => {
     const w = await world('kill', cleanup);
     const faultDir = path.join(w.dir, 'fault');
     fs.mkdirSync(faultDir);

@@ -11,6 +11,10 @@ import { runCampaign, type CampaignResult, type CampaignRow } from '../../faultl
 import { FAST_SUBSET, faultById } from '../../faultlab/catalog';
 import { classify } from '../../faultlab/classify';
 
+// The campaign's fast subset but the query-timeout fault (no assertion of its own here; it runs in
+// `npx tsx faultlab/campaign.ts --subset fast`): three faults, each on both strategies, for npm test's time budget.
+const FAULTS = FAST_SUBSET.filter((f) => f !== 'query-timeout-tiny');
+
 describe('faultlab: fast subset, rolling vs Imago', function () {
   this.timeout(420_000);
   let result: CampaignResult;
@@ -23,14 +27,14 @@ describe('faultlab: fast subset, rolling vs Imago', function () {
 
   before(async () => {
     out = fs.mkdtempSync(path.join(os.tmpdir(), 'faultlab-fast-'));
-    result = await runCampaign({ faults: FAST_SUBSET.map(faultById), out, overhead: false, rollingMs: 14_000, run: { durationMs: 45_000 }, log: () => undefined });
+    result = await runCampaign({ faults: FAULTS.map(faultById), out, overhead: false, rollingMs: 14_000, run: { durationMs: 45_000 }, log: () => undefined });
     console.log(fs.readFileSync(path.join(out, 'campaign.md'), 'utf8').split('## Evidence')[0]);
   });
 
   after(() => { if (out) fs.rmSync(out, { recursive: true, force: true }); });
 
-  it('ran 8 bounded runs and wrote the tables', () => {
-    assert.equal(result.rows.length, 8);
+  it('ran 6 bounded runs and wrote the tables', () => {
+    assert.equal(result.rows.length, 6);
     assert.deepEqual(result.rows.filter((r) => r.error).map((r) => r.error), []);
   });
 
