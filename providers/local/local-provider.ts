@@ -56,6 +56,18 @@ interface SandboxState {
 /** The mark a sandbox's processes carry (IMAGO_UNIVERSE of its application, its folder in mariadbd's command line). */
 const sandboxMarker = (upgradeId: string) => `${upgradeId}.sandbox`;
 
+/** A universe's (or its sandbox's) state.json; undefined when there is none yet. */
+function readStateFile<T>(dir: string): T | undefined {
+  try { return JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as T; } catch { return undefined; }
+}
+
+/** Written whole or not at all (a rename over the old file): a crash never leaves half a state. */
+function writeStateFile(dir: string, state: object): void {
+  const tmp = path.join(dir, 'state.json.tmp');
+  fs.writeFileSync(tmp, JSON.stringify(state, null, 2), { mode: 0o600 });
+  fs.renameSync(tmp, path.join(dir, 'state.json'));
+}
+
 /** Debian ships mariadb-backup in /usr/bin; PATH may lack it on a minimal worker. */
 function mariadbBackupBinary(): string {
   for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/bin', '/usr/sbin'])) {
@@ -134,15 +146,9 @@ export class LocalProvider implements Provider {
     return path.join(base, upgradeId);
   }
 
-  private readState(dir: string): LocalState | undefined {
-    try { return JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')); } catch { return undefined; }
-  }
+  private readState(dir: string): LocalState | undefined { return readStateFile<LocalState>(dir); }
 
-  private writeState(s: LocalState): void {
-    const tmp = path.join(s.dir, 'state.json.tmp');
-    fs.writeFileSync(tmp, JSON.stringify(s, null, 2), { mode: 0o600 });
-    fs.renameSync(tmp, path.join(s.dir, 'state.json'));
-  }
+  private writeState(s: LocalState): void { writeStateFile(s.dir, s); }
 
   private handle(s: LocalState): UnewHandle {
     return {
@@ -368,15 +374,9 @@ export class LocalProvider implements Provider {
     fs.rmSync(sbDir, { recursive: true, force: true });
   }
 
-  private readSandbox(sbDir: string): SandboxState | undefined {
-    try { return JSON.parse(fs.readFileSync(path.join(sbDir, 'state.json'), 'utf8')); } catch { return undefined; }
-  }
+  private readSandbox(sbDir: string): SandboxState | undefined { return readStateFile<SandboxState>(sbDir); }
 
-  private writeSandbox(sb: SandboxState): void {
-    const tmp = path.join(sb.dir, 'state.json.tmp');
-    fs.writeFileSync(tmp, JSON.stringify(sb, null, 2), { mode: 0o600 });
-    fs.renameSync(tmp, path.join(sb.dir, 'state.json'));
-  }
+  private writeSandbox(sb: SandboxState): void { writeStateFile(sb.dir, sb); }
 
   private sandboxHandle(upgradeId: string, sb: SandboxState): SandboxHandle {
     return { upgradeId, appUrl: `http://127.0.0.1:${sb.appPort}`, dbEndpoint: `127.0.0.1:${sb.dbPort}`, position: sb.position, createdAt: sb.createdAt, cloneMs: sb.cloneMs, startMs: sb.startMs };
