@@ -9,6 +9,7 @@ import { Context } from '@temporalio/activity';
 import { preflightError, runPreflight, type PreflightReport } from './preflight';
 import { ingressClients, planDir, unewAdminDb, withHeartbeat } from './context';
 import { openDb } from '../lib/db-tls';
+import { id } from '../lib/sql';
 
 export function createUniverseActivities(providers: Record<string, Provider>) {
   const providerOf = (plan: UpgradePlan): Provider => {
@@ -44,18 +45,21 @@ export function createUniverseActivities(providers: Record<string, Provider>) {
     /** Applies the new schema to Unew's empty database. Idempotent: skipped when the tables already exist. */
     async installSchema(handle: UnewHandle, plan: UpgradePlan): Promise<{ statements: number }> {
       const sql = fs.readFileSync(plan.unew.schemaFile, 'utf8');
-      const conn = await openDb(unewAdminDb(handle, plan), { multipleStatements: true });
-      try {
-        await conn.query(`USE \`${handle.db.database}\``);
-        const [rows] = await conn.query<RowDataPacket[]>('SHOW TABLES');
-        if (rows.length > 0) return { statements: 0 };
-        await conn.query(sql);
-        return { statements: sql.split(';').filter((s) => s.trim()).length };
-      } catch (err) {
-        throw imagoError('TRANSFER_SCHEMA_MISMATCH', `/unew/schemaFile ${plan.unew.schemaFile} failed on Unew: ${(err as Error).message}`);
-      } finally {
-        await conn.end().catch(() => undefined);
-      }
+      // Heartbeats like the other provisioning steps: a schema of hundreds of tables can outlast the preset's timeout.
+      return withHeartbeat('installing the schema', async () => {
+        const conn = await openDb(unewAdminDb(handle, plan), { multipleStatements: true });
+        try {
+          await conn.query(`USE ${id(handle.db.database)}`);
+          const [rows] = await conn.query<RowDataPacket[]>('SHOW TABLES');
+          if (rows.length > 0) return { statements: 0 };
+          await conn.query(sql);
+          return { statements: sql.split(';').filter((s) => s.trim()).length };
+        } catch (err) {
+          throw imagoError('TRANSFER_SCHEMA_MISMATCH', `/unew/schemaFile ${plan.unew.schemaFile} failed on Unew: ${(err as Error).message}`);
+        } finally {
+          await conn.end().catch(() => undefined);
+        }
+      });
     },
 
     async startUnewApp(handle: UnewHandle, plan: UpgradePlan): Promise<UnewHandle> {

@@ -8,8 +8,11 @@ import { ActivityCancellationType, type ActivityOptions } from '@temporalio/work
 export const presets = {
   /** Quick calls: status, control API, small queries. */
   short: { startToCloseTimeout: '30 seconds', retry: { initialInterval: '500 ms', maximumInterval: '5 seconds', maximumAttempts: 5 } },
-  /** Creating or destroying a universe: processes, databases, cloud resources. */
-  provision: { startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', retry: { initialInterval: '2 seconds', maximumInterval: '30 seconds', maximumAttempts: 5 } },
+  /**
+   * Creating or destroying a universe: processes, databases, cloud resources. Each call heartbeats
+   * every 5 s (activities/context.ts withHeartbeat), so a dead worker is noticed in 20 s, not minutes.
+   */
+  provision: { startToCloseTimeout: '10 minutes', heartbeatTimeout: '20 seconds', retry: { initialInterval: '2 seconds', maximumInterval: '30 seconds', maximumAttempts: 5 } },
   /**
    * Waiting for Unew's health check: heartbeats (the SDK sends one every ~8 s at this timeout),
    * so an abort's cancellation reaches it quickly, and it has stopped before compensation runs.
@@ -30,8 +33,8 @@ export const presets = {
    * heartbeats to 80 % of the timeout: a short timeout makes the stop take seconds, not 16.
    */
   reverse: { startToCloseTimeout: '30 days', heartbeatTimeout: '3 seconds', cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, retry: { initialInterval: '1 second', maximumInterval: '10 seconds' } },
-  /** Plan tests and verification: long, heartbeating, retried once (a failing test is a verdict, not a fault). */
-  testing: { startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry: { initialInterval: '1 second', maximumAttempts: 2 } },
+  /** Plan tests and verification: long, heartbeating (every 5 s, the load test every 1 s), retried once (a failing test is a verdict, not a fault). */
+  testing: { startToCloseTimeout: '2 hours', heartbeatTimeout: '20 seconds', retry: { initialInterval: '1 second', maximumAttempts: 2 } },
 } satisfies Record<string, ActivityOptions>;
 
 /**
