@@ -382,7 +382,9 @@ async function runTestingPhase(run: Run): Promise<GateResult> {
   const sandbox = patched('shadow-writes-sandbox') ? (testsFailed ? skipSandbox(run) : await startSandbox(run)) : null;
   let compare = await compareWindow(run, sandbox);
   // The load test while the sandbox is up (its writes go there), after the window (it replays what the window recorded).
-  if (plan.loadTest?.enabled && patched('load-test') && !unewFailed(compare.failures)) status.tests = [...status.tests, await testing.runLoadTest(handle, plan, sandbox)];
+  // Like the sandbox: after a failed test (or grants check) the gate fails whatever the load test finds (runs from before this rule ran it).
+  const loadTestUseful = !unewFailed(compare.failures) && (!testsFailed || !patched('load-test-skipped-on-failed-test'));
+  if (plan.loadTest?.enabled && patched('load-test') && loadTestUseful) status.tests = [...status.tests, await testing.runLoadTest(handle, plan, sandbox)];
   if (sandbox) await endSandbox(run);
   status.compare = compare.report;
   if (!compare.unewFresh) compare = { ...compare, pass: false, reasons: [...compare.reasons, `Unew was not kept up to date during testing (${compare.freshness})`] };

@@ -173,6 +173,8 @@ describe('the upgrade workflow with mocked activities', function () {
     const at = (c: string) => m.calls.indexOf(c);
     assert.ok(at('runPlanTests') < at('createSandbox') && at('createSandbox') < at('startMirror(sandbox=http://127.0.0.1:2)'), m.calls.join(' '));
     assert.ok(at('startMirror(sandbox=http://127.0.0.1:2)') < at('destroySandbox') && at('destroySandbox') < at('verifyData'), m.calls.join(' '));
+    // The load test runs while the sandbox is up (its writes go there), after the window.
+    assert.ok(at('startMirror(sandbox=http://127.0.0.1:2)') < at('runLoadTest') && at('runLoadTest') < at('destroySandbox'), m.calls.join(' '));
     assert.equal(m.calls.filter((c) => c === 'destroySandbox').length, 1);
     assert.ok(st.sandbox && 'appUrl' in st.sandbox && st.sandbox.destroyedAt !== null, 'the status says where it was and when it was removed');
   });
@@ -362,7 +364,7 @@ describe('the upgrade workflow with mocked activities', function () {
     assert.ok(m.calls.includes('destroySandbox'), 'and the sandbox removed');
   });
 
-  it('a failed test already fails the gate: no sandbox is cloned (the status says why), the window ends at minDurationMs', async () => {
+  it('a failed test already fails the gate: no sandbox is cloned (the status says why), no load test runs, the window ends at minDurationMs', async () => {
     const wantsMore = { rule: 'min-samples' as const, endpoint: 'GET /rare', reason: 'GET /rare: 1 pairs compared, needs at least 5' };
     const m = mocks(() => client, { grantsPass: false, compareVerdict: () => ({ pass: false, reasons: [wantsMore.reason], failures: [wantsMore], samples: 1, report: null, unewFresh: true, freshness: 'fresh' }) });
     await withWorker(m.acts, async (q) => {
@@ -373,6 +375,7 @@ describe('the upgrade workflow with mocked activities', function () {
       assert.ok(st.sandbox && 'none' in st.sandbox && /'grants check' failed/.test(st.sandbox.none), JSON.stringify(st.sandbox));
     });
     assert.ok(!m.calls.includes('createSandbox'), m.calls.join(' '));
+    assert.ok(!m.calls.includes('runLoadTest'), `the plan enables the load test, but its verdict could not change the gate: ${m.calls.join(' ')}`);
     assert.ok(m.calls.includes('startMirror'), 'reads are still mirrored and compared');
     assert.equal(m.calls.filter((c) => c === 'compareVerdict').length, 1, 'and the window ends at minDurationMs: no wait for samples');
   });
