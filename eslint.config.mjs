@@ -18,6 +18,18 @@ export default tseslint.config(
     },
   },
   {
+    // Product code throws the registry's errors (lib/errors.ts): a code the client, tests and docs can rely on.
+    // A plain Error is allowed where it never leaves its module (wrapped by the caller into a registry error,
+    // or a socket's destroy reason), each with an eslint-disable comment that says so.
+    files: ['activities', 'client', 'compare', 'interceptors', 'lib', 'plan', 'providers', 'transfer', 'worker', 'workflows'].map((d) => `${d}/**/*.ts`),
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: "NewExpression[callee.name='Error']",
+        message: 'Throw a registry error, imagoError(CODE, detail) from lib/errors.ts; where a plain Error never leaves this module, say so in an eslint-disable comment.',
+      }],
+    },
+  },
+  {
     files: ['workflows/**/*.ts'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {

@@ -133,6 +133,7 @@ function asReported(err: unknown): Error {
     const reason = cause?.details || cause?.message || '';
     return imagoError('CLIENT_SERVER_REFUSED', `${err.message}${reason ? `: ${reason}` : ''}`, err);
   }
+  // eslint-disable-next-line no-restricted-syntax -- wraps a thrown non-Error value so it can be reported; not thrown
   return err instanceof Error ? err : new Error(String(err));
 }
 

@@ -28,6 +28,7 @@ function escapeRegex(s: string): string {
  * COMPARE_RULES_INVALID with the rule's path.
  */
 export function compilePath(rule: string): RegExp {
+  // eslint-disable-next-line no-restricted-syntax -- collected by compare/rules.ts into one COMPARE_RULES_INVALID with the rule's path
   if (!rule.startsWith('$')) throw new Error(`path must start with '$'`);
   let i = 1;
   let src = '^\\$';
@@ -35,18 +36,22 @@ export function compilePath(rule: string): RegExp {
     let deep = false;
     if (rule.startsWith('..', i)) { deep = true; i += 2; }
     else if (rule[i] === '.') i += 1;
+    // eslint-disable-next-line no-restricted-syntax -- collected by compare/rules.ts into one COMPARE_RULES_INVALID with the rule's path
     else if (rule[i] !== '[') throw new Error(`unexpected '${rule[i]}' at ${i}`);
     let seg: string;
     if (rule[i] === '[') {
       const close = rule.indexOf(']', i);
+      // eslint-disable-next-line no-restricted-syntax -- collected by compare/rules.ts into one COMPARE_RULES_INVALID with the rule's path
       if (close < 0) throw new Error(`unclosed '[' at ${i}`);
       const inner = rule.slice(i + 1, close);
       i = close + 1;
       if (inner === '*' || /^\d+$/.test(inner)) seg = String.raw`\[\*\]`;
       else if (/^'.*'$|^".*"$/.test(inner)) seg = escapeRegex(childPath('', inner.slice(1, -1)));
+      // eslint-disable-next-line no-restricted-syntax -- collected by compare/rules.ts into one COMPARE_RULES_INVALID with the rule's path
       else throw new Error(`bad bracket segment '[${inner}]'`);
     } else {
       const m = /^[^.[]+/.exec(rule.slice(i));
+      // eslint-disable-next-line no-restricted-syntax -- collected by compare/rules.ts into one COMPARE_RULES_INVALID with the rule's path
       if (!m) throw new Error(`empty segment at ${i}`);
       i += m[0].length;
       seg = m[0] === '*' ? ANY_SEGMENT : escapeRegex(childPath('', m[0]));

@@ -70,6 +70,7 @@ export class Replayer {
         res.on('error', (e) => fail(`reply cut: ${e.message}`, res.statusCode ?? 0));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), latencyMs: performance.now() - started }));
       });
+      // eslint-disable-next-line no-restricted-syntax -- a socket's destroy reason, counted as a failed request
       r.on('timeout', () => r.destroy(new Error(`no reply within ${this.opts.timeoutMs} ms`)));
       r.on('error', (e) => fail(e.message));
       r.end(req.body?.length ? req.body : undefined);

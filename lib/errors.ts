@@ -19,6 +19,9 @@ export const ERRORS = {
   IMAGO_PREREQ_MISSING: { message: 'A required program is missing', retryable: false, hint: "Run 'bash scripts/setup.sh', which installs it or says how." },
   IMAGO_MARIADB_START: { message: 'A MariaDB instance did not start', retryable: true, hint: 'Read the error log quoted in the message.' },
   IMAGO_TEMPORAL_START: { message: 'The Temporal dev server did not start', retryable: true, hint: 'Read the server log quoted in the message; check that the port is free.' },
+  IMAGO_COMMAND_FAILED: { message: 'A program Imago ran exited with an error', retryable: true, hint: 'Read the command and its output quoted in the message.' },
+  // Not retried: an invariant of Imago's own code was broken; retrying would meet it again.
+  IMAGO_INTERNAL: { message: 'An internal check of Imago failed', retryable: false, hint: "This is a defect in Imago, not in the plan or the systems: report it with this message and the worker's log." },
   IMAGO_OPTIONS_INVALID: { message: 'Options are invalid', retryable: false, hint: 'Fix each listed option; unknown keys are rejected.' },
 
   // --- plan and bootstrapping

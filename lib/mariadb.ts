@@ -116,6 +116,7 @@ export class MariaDbInstance {
       try {
         await Promise.race([
           waitForPort(this.port, '127.0.0.1', 60_000),
+          // eslint-disable-next-line no-restricted-syntax -- caught below into IMAGO_MARIADB_START with the error log
           this.proc.waitExit().then((code) => { throw new Error(`mariadbd exited with ${code}`); }),
         ]);
         await this.waitReady();

@@ -19,6 +19,7 @@ export class MotoServer {
     this.port = await freePort();
     this.proc = new ManagedProcess(`moto:${this.port}`, bin, ['-H', '127.0.0.1', '-p', String(this.port)], path.join(this.dir, 'moto.log'));
     try {
+      // eslint-disable-next-line no-restricted-syntax -- caught below into IMAGO_PREREQ_MISSING with moto's log
       await Promise.race([waitForPort(this.port, '127.0.0.1', 60_000), this.proc.waitExit().then((c) => { throw new Error(`exited ${c}`); })]);
     } catch (err) {
       await this.proc.stop(2_000);
@@ -30,6 +31,7 @@ export class MotoServer {
   /** Clears every resource moto holds. */
   async reset(): Promise<void> {
     const res = await fetch(`${this.endpoint}/moto-api/reset`, { method: 'POST' });
+    // eslint-disable-next-line no-restricted-syntax -- moto is the test suite's AWS; its reset failing is a test set-up failure
     if (!res.ok) throw new Error(`moto reset answered ${res.status}`);
   }
 

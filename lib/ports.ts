@@ -25,6 +25,7 @@ export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 
       s.on('error', () => resolve(false));
     });
     if (ok) return;
+    // eslint-disable-next-line no-restricted-syntax -- each server's start wraps it into its own start code, with the server's log
     if (Date.now() > deadline) throw new Error(`nothing answered on ${host}:${port} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
+import { imagoError } from './errors';
 
 /**
  * A child process we own: its output goes to a log file, and stop() ends it
@@ -76,7 +77,7 @@ export function run(cmd: string, args: string[], opts: SpawnOptions & { input?: 
     child.stdout?.on('data', (d) => { out += d; });
     child.stderr?.on('data', (d) => { out += d; });
     child.on('error', reject);
-    child.on('exit', (code) => code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out}`)));
+    child.on('exit', (code) => code === 0 ? resolve(out) : reject(imagoError('IMAGO_COMMAND_FAILED', `${cmd} ${args.join(' ')} exited ${code}:\n${out}`)));
     if (opts.input !== undefined) child.stdin?.end(opts.input); else child.stdin?.end();
   });
 }

@@ -7,6 +7,7 @@
  */
 import * as mysql from 'mysql2/promise';
 import { sslOptions, tlsOfUrl } from './db-tls';
+import { imagoError } from './errors';
 
 /** What a caller may ask of a connection. Extensible: new settings go here and into connectionConfig. */
 export interface ConnectOptions {
@@ -155,7 +156,7 @@ export async function openSnapshot(conn: mysql.Connection | mysql.PoolConnection
   const [rows] = await conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'") as [Array<{ Variable_name: string; Value: string }>, unknown];
   const file = rows.find((r) => r.Variable_name.toLowerCase() === 'binlog_snapshot_file')?.Value;
   const pos = Number(rows.find((r) => r.Variable_name.toLowerCase() === 'binlog_snapshot_position')?.Value);
-  if (!file || !Number.isFinite(pos)) throw new Error('the server reports no binlog snapshot coordinate (is log_bin on?)');
+  if (!file || !Number.isFinite(pos)) throw imagoError('IMAGO_PREFLIGHT_BINLOG', 'the server reports no binlog snapshot coordinate (binlog_snapshot_file): is log_bin on?');
   return { file, pos };
 }
 

@@ -86,6 +86,7 @@ export class TemporalDevServer {
     try {
       await Promise.race([
         waitForFrontend(this.address, this.namespace, 120_000),
+        // eslint-disable-next-line no-restricted-syntax -- caught below into IMAGO_TEMPORAL_START with the server's log
         this.proc.waitExit().then((code) => { throw new Error(`exited with ${code}`); }),
       ]);
     } catch (err) {
@@ -116,5 +117,6 @@ export async function waitForFrontend(address: string, namespace: string, timeou
       await conn?.close().catch(() => undefined);
     }
   }
+  // eslint-disable-next-line no-restricted-syntax -- the start's catch wraps it into IMAGO_TEMPORAL_START with the server's log
   throw new Error(`frontend at ${address} did not answer within ${timeoutMs} ms: ${(last as Error)?.message}`);
 }

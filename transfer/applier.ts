@@ -8,6 +8,7 @@ import { REFRESH_TABLE, STATE_TABLE, TABLES_TABLE, TOUCHED_TABLE } from './meta'
 import type { GtidPosition } from './position';
 import { mayMeetChunk, type CopyWindow } from './overlap';
 import { placeholderCount, type RefreshPlan } from './refresh';
+import { imagoError } from '../lib/errors';
 
 /** One committed Uold transaction as the streamer delivers it. */
 export interface SourceTxn {
@@ -331,7 +332,7 @@ export class Applier {
 
   private targetKey(table: string): string[] {
     for (const m of this.tables.values()) { const k = m.targetKeys.get(table); if (k) return k; }
-    throw new Error(`no target key for ${table}`);
+    throw imagoError('IMAGO_INTERNAL', `no target key for ${table}`);
   }
 
   private preserved(table: string): Set<string> {

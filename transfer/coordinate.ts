@@ -10,6 +10,7 @@
  * coordinate is at or before the snapshot's coordinate.
  */
 import type { BinlogCoordinate } from '../lib/sql';
+import { imagoError } from '../lib/errors';
 
 const OFFSET_BITS = 32n;
 const MAX_OFFSET = (1n << OFFSET_BITS) - 1n;
@@ -17,13 +18,13 @@ const MAX_OFFSET = (1n << OFFSET_BITS) - 1n;
 /** The numeric suffix of a binlog file name ('binlog.000042' → 42). */
 export function binlogFileIndex(file: string): number {
   const m = /\.(\d+)$/.exec(file);
-  if (!m) throw new Error(`not a binlog file name: '${file}'`);
+  if (!m) throw imagoError('IMAGO_INTERNAL', `not a binlog file name: '${file}'`);
   return Number(m[1]);
 }
 
 export function packCoordinate(c: BinlogCoordinate): bigint {
   const offset = BigInt(c.pos);
-  if (offset < 0n || offset > MAX_OFFSET) throw new Error(`binlog offset out of range: ${c.file}:${c.pos}`);
+  if (offset < 0n || offset > MAX_OFFSET) throw imagoError('IMAGO_INTERNAL', `binlog offset out of range: ${c.file}:${c.pos}`);
   return (BigInt(binlogFileIndex(c.file)) << OFFSET_BITS) | offset;
 }
 

@@ -4,6 +4,7 @@
  * answers whether everything up to a given position has been seen. Sequence
  * numbers are compared as BigInt: they are u64 and exceed Number's range.
  */
+import { imagoError } from '../lib/errors';
 export class GtidPosition {
   private readonly domains = new Map<string, { server: string; seq: bigint }>();
 
@@ -16,7 +17,7 @@ export class GtidPosition {
   /** Records one transaction's GTID ('d-s-n'); never moves a domain backwards. */
   advance(gtid: string): void {
     const m = /^(\d+)-(\d+)-(\d+)$/.exec(gtid.trim());
-    if (!m) throw new Error(`not a MariaDB GTID: '${gtid}'`);
+    if (!m) throw imagoError('IMAGO_INTERNAL', `not a MariaDB GTID: '${gtid}'`);
     const seq = BigInt(m[3]);
     const cur = this.domains.get(m[1]);
     if (!cur || seq > cur.seq) this.domains.set(m[1], { server: m[2], seq });

@@ -7,6 +7,7 @@
  * its environment is killed, synchronously, right before the process exits.
  */
 import { findProcesses, selfAndAncestors } from '../../lib/proc-scan';
+import { imagoError } from '../../lib/errors';
 
 interface Step { name: string; stop: () => Promise<void>; timeoutMs: number }
 
@@ -16,7 +17,7 @@ export class Teardown {
 
   /** Registers a stop; steps run last-in, first-out. */
   push(name: string, stop: () => Promise<void>, timeoutMs = 30_000): void {
-    if (this.running) throw new Error(`teardown already running: cannot add '${name}'`);
+    if (this.running) throw imagoError('IMAGO_INTERNAL', `teardown already running: cannot add '${name}'`);
     this.steps.push({ name, stop, timeoutMs });
   }
 

@@ -10,6 +10,7 @@
  */
 import * as YAML from 'yaml';
 import { planSchema } from '../../plan/schema';
+import { imagoError } from '../../lib/errors';
 
 /** A JSON Schema node as TypeBox emits it (only what the writer reads). */
 interface Node {
@@ -71,7 +72,7 @@ function emitObject(schema: Node, value: unknown, indent: string, at: string, ou
   for (const [name, prop] of Object.entries(schema.properties ?? {})) {
     const path = `${at}/${name}`;
     if (SKIPPED.has(path)) continue;
-    if (!prop.description) throw new Error(`plan schema: ${path} has no description; document it in plan/schema.ts`);
+    if (!prop.description) throw imagoError('IMAGO_INTERNAL', `plan schema: ${path} has no description; document it in plan/schema.ts`);
     out.push(...wrap(prop.description).map((l) => `${indent}# ${l}`));
     if (notes[path]) out.push(...wrap(notes[path]).map((l) => `${indent}# ${l}`));
     const v = name in given ? given[name] : prop.default;
@@ -100,7 +101,7 @@ function emitObject(schema: Node, value: unknown, indent: string, at: string, ou
 function emitList(name: string, item: Node, items: unknown[], indent: string, at: string, out: string[]): void {
   const keys = Object.entries(item.properties ?? {});
   for (const [k, p] of keys) {
-    if (!p.description) throw new Error(`plan schema: ${at}/*/${k} has no description; document it in plan/schema.ts`);
+    if (!p.description) throw imagoError('IMAGO_INTERNAL', `plan schema: ${at}/*/${k} has no description; document it in plan/schema.ts`);
     out.push(...wrap(`${k}: ${p.description}`).map((l, i) => `${indent}#${i ? '     ' : ' - '}${l}`));
   }
   if (!items.length) {

@@ -110,6 +110,7 @@ export class IngressControlClient {
         res.on('end', () => { clearTimeout(timer); resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }); });
         res.on('error', (e) => { clearTimeout(timer); reject(e); });
       });
+      // eslint-disable-next-line no-restricted-syntax -- a socket's destroy reason; the request's error handler raises INGRESS_UNREACHABLE
       const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
       // A new TLS connection closed before any answer: how a TLS 1.3 server refuses a client's certificate.
       let handshook = false;

@@ -127,6 +127,7 @@ function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
       if (!text) { resolve({}); return; }
       try {
         const v = JSON.parse(text);
+        // eslint-disable-next-line no-restricted-syntax -- caught below into INGRESS_BAD_REQUEST
         if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
         resolve(v);
       } catch (e) { reject(imagoError('INGRESS_BAD_REQUEST', `${where}: body is not a JSON object (${(e as Error).message})`)); }

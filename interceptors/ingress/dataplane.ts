@@ -231,6 +231,7 @@ export class NginxDataPlane {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', reject);
       });
+      // eslint-disable-next-line no-restricted-syntax -- a socket's destroy reason, handled by the request's error handler
       req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
       req.on('error', (e) => reject(Object.assign(imagoError('INGRESS_UNREACHABLE', `data plane ${method} ${p}: ${e.message}`, e), { reused: req.reusedSocket })));
       req.end(body);

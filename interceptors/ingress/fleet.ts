@@ -12,7 +12,7 @@
  * Unew. From commitAll on, every interceptor's own hard timeout releases to
  * the new target too, so the only direction left is forward.
  */
-import { imagoError } from '../../lib/errors';
+import { imagoError, isImagoError } from '../../lib/errors';
 import type { IngressControlClient } from './control-client';
 
 export interface FleetTimings { holdMs: number; drainMs: number; flushMs: number; switchMs: number; releaseMs: number; totalMs: number }
@@ -33,7 +33,9 @@ const SWITCH_MARGIN = 0.25;
 async function all<T>(clients: IngressControlClient[], step: string, fn: (c: IngressControlClient) => Promise<T>): Promise<T[]> {
   const results = await Promise.allSettled(clients.map(fn));
   const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${clients[i].baseUrl}: ${(r.reason as Error)?.message ?? r.reason}`] : []));
-  if (failed.length) throw new Error(`${step} failed at ${failed.length} of ${clients.length} interceptor(s): ${failed.join(' | ')}`);
+  const first = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason;
+  // The first failure's code (a refused transition, an unreachable control API) tells the caller what happened.
+  if (failed.length) throw imagoError(isImagoError(first) ? first.code : 'INGRESS_UNREACHABLE', `${step} failed at ${failed.length} of ${clients.length} interceptor(s): ${failed.join(' | ')}`, first);
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
@@ -121,6 +123,7 @@ export async function fleetSwitchover(clients: IngressControlClient[], opts: Fle
     // a hard timeout between switch and release would send one interceptor's
     // held requests to the old target while the others serve from the new.
     const left = Math.min(...deadlines) - Date.now();
+    // eslint-disable-next-line no-restricted-syntax -- caught below into INGRESS_FLEET_ABORTED, after every interceptor is restored
     if (left < opts.holdTimeoutMs * SWITCH_MARGIN) throw new Error(`only ${left} ms of the ${opts.holdTimeoutMs} ms hold left before switching; raise holdTimeoutMs`);
     await switchAll(clients, opts.target); lap();
   } catch (err) {

@@ -39,13 +39,16 @@ export class FrameReader {
     for (;;) {
       const nl = this.buf.indexOf(10);
       if (nl < 0) {
+        // eslint-disable-next-line no-restricted-syntax -- the frame reader's caller closes the mirror connection on any error
         if (this.buf.length > 64) throw new Error('mirror frame: header line too long');
         return out;
       }
       const m = /^IMAGO1 (\d+) (\d+)$/.exec(this.buf.subarray(0, nl).toString('latin1'));
+      // eslint-disable-next-line no-restricted-syntax -- the frame reader's caller closes the mirror connection on any error
       if (!m) throw new Error('mirror frame: bad header line');
       const metaLen = Number(m[1]);
       const bodyLen = Number(m[2]);
+      // eslint-disable-next-line no-restricted-syntax -- the frame reader's caller closes the mirror connection on any error
       if (metaLen + bodyLen > MAX_FRAME_BYTES) throw new Error('mirror frame: too large');
       const end = nl + 1 + metaLen + bodyLen;
       if (this.buf.length < end) return out;
@@ -184,6 +187,7 @@ export class Mirrorer {
     let answered = false;
     if (body) headers = { ...headers, 'content-length': body.length };
     const req = http.request({ host, port, method, path, headers, agent: retry ? this.agent(host, port) : false, timeout: SHADOW_TIMEOUT_MS });
+    // eslint-disable-next-line no-restricted-syntax -- a socket's destroy reason, counted as a shadow failure
     req.on('timeout', () => req.destroy(new Error(`shadow timeout after ${SHADOW_TIMEOUT_MS} ms`)));
     req.on('error', (e) => {
       // A pooled socket the shadow closed as we reused it: not Unew's failure. Mirrored

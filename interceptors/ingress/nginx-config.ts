@@ -6,6 +6,7 @@
  */
 import * as path from 'node:path';
 import type { IngressOptions } from './options';
+import { imagoError } from '../../lib/errors';
 
 export interface NginxConfigInput {
   options: Pick<IngressOptions, 'listen' | 'health' | 'workers' | 'limits' | 'nginx'>;
@@ -37,7 +38,7 @@ function luaValue(v: unknown): string {
   if (typeof v === 'number') return Number.isFinite(v) ? String(v) : '0';
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (typeof v === 'string') return luaString(v);
-  throw new Error(`nginx-config: cannot write ${typeof v} as Lua`);
+  throw imagoError('IMAGO_INTERNAL', `nginx-config: cannot write ${typeof v} as Lua`);
 }
 
 export function luaTable(o: Record<string, unknown>): string {

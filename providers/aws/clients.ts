@@ -67,13 +67,16 @@ export class ClientPool {
     try { region = await c.elb.config.region(); } catch {
       throw imagoError('PROVIDER_AWS_INVALID', 'unew.aws.region: not set, and the worker has no default region (set unew.aws.region, or AWS_REGION / a profile region on the worker)');
     }
+    const none = "no AWS credentials on this worker: the SDK's default chain (environment, profile, SSO, instance or task role) found none";
+    let accessKeyId: string | undefined;
     try {
       // Both ELB clients resolve (and cache) their credentials now: applySwitch, inside the hold, looks up none.
       const [creds] = await Promise.all([c.elb.config.credentials(), c.elbSwitch.config.credentials()]);
-      if (!creds?.accessKeyId) throw new Error('empty credentials');
+      accessKeyId = creds?.accessKeyId;
     } catch (err) {
-      throw imagoError('PROVIDER_AWS_PERMISSION', `no AWS credentials on this worker: the SDK's default chain (environment, profile, SSO, instance or task role) found none: ${(err as Error).message}`, err);
+      throw imagoError('PROVIDER_AWS_PERMISSION', `${none}: ${(err as Error).message}`, err);
     }
+    if (!accessKeyId) throw imagoError('PROVIDER_AWS_PERMISSION', `${none}: empty credentials`);
     c.region = region;
     return c;
   }
