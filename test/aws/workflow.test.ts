@@ -41,7 +41,7 @@ import { abortUpdate, statusQuery } from '../../workflows/messages';
 import type { UpgradeStatus } from '../../workflows/status';
 import { ImagoClient } from '../../client/api';
 import { mariadbFixture, motoFixture, temporalFixture } from '../fixtures/servers';
-import { mixedStateViolations, stage, waitPhase, workload } from '../e2e/harness';
+import { briefTesting, mixedStateViolations, stage, waitPhase, workload } from '../e2e/harness';
 import { IngressControlClient } from '../../interceptors/ingress';
 import { InstanceSimulator } from './instance-sim';
 import { CREDENTIALS, createWorld, destroyWorld, putDbUrl, unewSection, type World } from './moto-world';
@@ -258,7 +258,7 @@ describe('the whole upgrade on AWS (moto + realism layer), run by `imago worker`
       let status: UpgradeStatus;
       let unew: Record<string, unknown>;
       try {
-        const started = await startUpgrade(id, database, (p) => { p.approval = { policy: 'manual', timeoutMs: 120_000, onTimeout: 'abort' }; });
+        const started = await startUpgrade(id, database, (p) => { briefTesting(p); p.approval = { policy: 'manual', timeoutMs: 120_000, onTimeout: 'abort' }; });
         unew = started.unew;
         const waiting = await waitPhase(client, id, ['awaiting-approval'], 200_000);
         assertLoopbackOnly(waiting);
@@ -301,7 +301,7 @@ describe('the whole upgrade on AWS (moto + realism layer), run by `imago worker`
       const load = workload(s, 200_000, 30); // the gate needs mirrored reads
       let started: Awaited<ReturnType<typeof startUpgrade>>;
       try {
-        started = await startUpgrade(id, database, (p) => { p.approval = { policy: 'manual', timeoutMs: 120_000, onTimeout: 'abort' }; });
+        started = await startUpgrade(id, database, (p) => { briefTesting(p); p.approval = { policy: 'manual', timeoutMs: 120_000, onTimeout: 'abort' }; });
         await waitPhase(client, id, ['awaiting-approval'], 200_000);
         await started.handle.terminate('test: a terminated workflow runs no compensation');
       } finally {
@@ -364,7 +364,7 @@ describe('the whole upgrade on AWS (moto + realism layer), run by `imago worker`
       const load = workload(s, 200_000, 40);
       id = `aws-crash-${Date.now()}`;
       try {
-        const { handle, unew } = await startUpgrade(id, db.database);
+        const { handle, unew } = await startUpgrade(id, db.database, briefTesting);
         const why = async () => {
           const st = await handle.query(statusQuery).catch(() => null);
           return `phase ${st?.phase}, last error ${st?.lastError}, attempts ${JSON.stringify(st?.cutovers.map((c) => [c.mode, c.switched, c.error]))}\nworker:\n${worker!.tail(15)}`;

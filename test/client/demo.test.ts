@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { findProcesses } from '../../lib/proc-scan';
+import { FULL } from '../fixtures/tier';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SMALL = ['--users', '200', '--items', '500', '--bids', '2000', '--rate', '40'];
@@ -60,8 +61,10 @@ describe('client: the demo leaves nothing running and only its report and logs o
 
   const folders = () => (fs.existsSync(work) ? fs.readdirSync(work).sort() : []);
 
-  it('two runs in a row: each completes the upgrade, stops everything, keeps only its report and logs', async () => {
-    for (let i = 1; i <= 2; i++) {
+  // Two runs in a row with IMAGO_FULL=1 (the second finds the first's folder and must not trip on it); one in npm test.
+  const RUNS = FULL ? 2 : 1;
+  it(`${RUNS === 2 ? 'two runs in a row: each' : 'a run'} completes the upgrade, stops everything, keeps only its report and logs`, async () => {
+    for (let i = 1; i <= RUNS; i++) {
       const r = await demo(SMALL);
       assert.match(r.out, /Upgrade completed: auction v1 → v2/, `run ${i}:\n${r.out}\n${r.err}`);
       const failed = Number(/client requests +[\d,]+ sent: ([\d,]+) failed/.exec(r.out)![1].replace(/,/g, ''));

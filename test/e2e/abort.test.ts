@@ -4,7 +4,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { temporalFixture, onTeardown, workerFixture } from '../fixtures/servers';
 import { abortUpdate, approveUpdate, pauseUpdate, statusQuery } from '../../workflows/messages';
 import type { UoldStage } from '../../examples/auction/stage';
-import { expectUoldServing, stage, startUpgrade, universeDir, universeProcesses, waitPhase, workload } from './harness';
+import { briefTesting, expectUoldServing, stage, startUpgrade, universeDir, universeProcesses, waitPhase, workload } from './harness';
 
 describe('end to end: abort in each phase, and the switchover gate', function () {
   this.timeout(300_000);
@@ -61,7 +61,7 @@ describe('end to end: abort in each phase, and the switchover gate', function ()
     const { client } = await temporalFixture();
     const id = `abort-approval-${Date.now()}`;
     const load = workload(s, 150_000, 40);
-    const h = await startUpgrade(client, s, id, queue, 'imago-abort');
+    const h = await startUpgrade(client, s, id, (p) => { queue(p); briefTesting(p); }, 'imago-abort');
     try {
       const st0 = await waitPhase(client, id, ['awaiting-approval'], 150_000);
       assert.equal(st0.gate?.pass, true, st0.lastError ?? '');
@@ -108,7 +108,9 @@ describe('end to end: abort in each phase, and the switchover gate', function ()
 
   it('a failing plan test blocks the switchover and says why in the status', async () => {
     const { id, h } = await begin('gate-test', (p) => {
-      p.tests.push({ name: 'always-fails', command: ['sh', '-c', 'echo "expected 42, got 41" >&2; exit 3'], timeoutMs: 10_000 });
+      // Only the failing test (the sample's contract test would pass and cost seconds), and a short window.
+      p.mirror.minDurationMs = 2_000;
+      p.tests = [{ name: 'always-fails', command: ['sh', '-c', 'echo "expected 42, got 41" >&2; exit 3'], timeoutMs: 10_000 }];
     });
     const err = await h.result().then(() => null, (e) => e);
     assert.ok(err instanceof WorkflowFailedError);

@@ -14,7 +14,7 @@ import { loadPlanFile } from '../../plan/load';
 import type { CutoverCheckReport } from '../../workflows/status';
 import type { UoldStage } from '../../examples/auction/stage';
 import { onTeardown, temporalFixture, workerFixture } from '../fixtures/servers';
-import { stage, universeDir, waitPhase, workload } from './harness';
+import { briefTesting, stage, universeDir, waitPhase, workload } from './harness';
 
 const QUEUE = 'imago-cutover-check';
 const failing = (r: CutoverCheckReport) => r.checks.filter((c) => !c.ok);
@@ -40,9 +40,7 @@ describe('cut-over dry run (imago cutover check)', function () {
       p.name = name;
       p.approval.policy = 'manual';
       p.uold.ingress[0].tokenRef = `file:${tokenFile}`;
-      p.tests = [];
-      p.mirror.minDurationMs = 2_000;
-      p.compare.minSamplesPerEndpoint = 2;
+      briefTesting(p);
       over(p);
     }));
     const { workflowId } = await imago.start(plan, { taskQueue: QUEUE });

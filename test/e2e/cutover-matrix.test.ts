@@ -29,7 +29,7 @@ import { statusQuery } from '../../workflows/messages';
 import type { UpgradeStatus } from '../../workflows/status';
 import { temporalFixture, workflowBundleFixture } from '../fixtures/servers';
 import { BOUNDARIES, ControlProxy, PAST_POINT_OF_NO_RETURN, go, waitForBoundary, type Boundary } from './faults';
-import { universeDir, universeState } from './harness';
+import { briefTesting, universeDir, universeState } from './harness';
 import { FULL } from '../fixtures/tier';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -82,9 +82,7 @@ async function runCase(c: Case, t: Awaited<ReturnType<typeof temporalFixture>>, 
   const plan = loadPlanFile(s.writePlan((p) => {
     p.uold.ingress = proxies.map((px) => ({ ...p.uold.ingress[0], controlUrl: px.url }));
     p.name = `matrix-${c.boundary}-${c.fault}-${Date.now() % 100_000}`;
-    p.tests = [];
-    p.mirror.minDurationMs = 2_000;
-    p.compare.minSamplesPerEndpoint = 2;
+    briefTesting(p);
     p.approval.policy = 'auto';
     p.postSwitchover.windowMs = 500;
     p.switchover.maxAttempts = 4;

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { itFull } from '../fixtures/tier';
-import { temporalFixture, onTeardown, workflowBundleFixture } from '../fixtures/servers';
+import { FAST_TIMERS, temporalFixture, onTeardown, workflowBundleFixture } from '../fixtures/servers';
 import { waitForBoundary } from './faults';
 import { ManagedProcess } from '../../lib/proc';
 import { TemporalDevServer } from '../../lib/temporal-server';
@@ -13,7 +13,7 @@ import { IngressControlClient } from '../../interceptors/ingress';
 import { checkLedger } from '../../examples/auction/ledger-checker';
 import { statusQuery } from '../../workflows/messages';
 import type { UoldStage } from '../../examples/auction/stage';
-import { mixedStateViolations, stage, startUpgrade, unewDbUrl, waitPhase, workload } from './harness';
+import { briefTesting, mixedStateViolations, stage, startUpgrade, unewDbUrl, waitPhase, workload } from './harness';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -49,7 +49,7 @@ describe('end to end: durability', function () {
     onTeardown(() => worker.stop());
     const load = workload(s, 300_000, 40);
     const id = `durable-worker-${Date.now()}`;
-    const h = await startUpgrade(client, s, id, undefined, queue);
+    const h = await startUpgrade(client, s, id, briefTesting, queue);
     try {
       await waitPhase(client, id, ['data-transfer'], 120_000);
       await worker.kill9();
@@ -89,10 +89,10 @@ describe('end to end: durability', function () {
   it('Temporal server restarted during data transfer: the upgrade carries on and completes', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imago-restart-'));
     onTeardown(async () => fs.rmSync(dir, { recursive: true, force: true }));
-    let server = await new TemporalDevServer({ dbFile: path.join(dir, 'temporal.db') }).start();
+    let server = await new TemporalDevServer({ dbFile: path.join(dir, 'temporal.db'), dynamicConfig: FAST_TIMERS }).start();
     const port = server.port;
     onTeardown(() => server.stop());
-    const { worker, close } = await createWorker({ address: server.address, taskQueue: 'imago-restart' });
+    const { worker, close } = await createWorker({ address: server.address, taskQueue: 'imago-restart', workflowBundlePath: await workflowBundleFixture() });
     const running = worker.run();
     onTeardown(async () => { if (worker.getState() === 'RUNNING') { worker.shutdown(); await running.catch(() => undefined); } await close(); });
     const connection = await Connection.connect({ address: server.address });
@@ -101,11 +101,11 @@ describe('end to end: durability', function () {
     const load = workload(s, 300_000, 40);
     try {
       const id = `durable-server-${Date.now()}`;
-      const h = await startUpgrade(client, s, id, undefined, 'imago-restart');
+      const h = await startUpgrade(client, s, id, briefTesting, 'imago-restart');
       await waitPhase(client, id, ['data-transfer'], 120_000);
       await server.stop();
       await new Promise((r) => setTimeout(r, 1_000));
-      server = await new TemporalDevServer({ dbFile: path.join(dir, 'temporal.db'), port }).start();
+      server = await new TemporalDevServer({ dbFile: path.join(dir, 'temporal.db'), port, dynamicConfig: FAST_TIMERS }).start();
       const st = await h.result();
       assert.equal(st.outcome, 'completed', st.lastError ?? '');
       assert.ok(st.timings.some((t: { phase: string }) => t.phase === 'switchover'));

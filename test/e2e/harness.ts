@@ -26,6 +26,20 @@ export function workload(s: UoldStage, durationMs: number, rate = 60) {
   return startWorkload({ baseUrl: s.url, mix: 'bidding', rate, durationMs, users: [1, SIZE.users], items: [1, SIZE.items], seed: 7 });
 }
 
+/**
+ * A short testing phase, for tests whose subject lies elsewhere (the cut-over, rollback, abort,
+ * durability): the gate still reads mirrored traffic, over 2 s, but no plan test, sandbox or load
+ * test runs — test/e2e/upgrade.test.ts, tls.test.ts and the compare tests cover those. About 10 s
+ * less per upgrade, which keeps `npm test` within its budget.
+ */
+export function briefTesting(p: any): void {
+  p.tests = [];
+  p.mirror.minDurationMs = 2_000;
+  p.compare.minSamplesPerEndpoint = 2;
+  p.sandbox = { enabled: false };
+  p.loadTest = { ...p.loadTest, enabled: false };
+}
+
 export async function startUpgrade(client: Client, s: UoldStage, id: string, overrides?: (plan: any) => void, taskQueue = TASK_QUEUE) {
   const plan = loadPlanFile(s.writePlan(overrides));
   return (await ImagoClient.fromClient(client).start(plan, { workflowId: id, taskQueue })).handle;

@@ -32,7 +32,7 @@ import { statusQuery } from '../../workflows/messages';
 import type { UpgradeStatus } from '../../workflows/status';
 import { onTeardown, temporalFixture, workflowBundleFixture } from '../fixtures/servers';
 import { itFull } from '../fixtures/tier';
-import { universeState } from './harness';
+import { briefTesting, universeState } from './harness';
 
 const ROOT = path.join(__dirname, '..', '..');
 const SIZE = { users: 300, items: 1_000, bids: 4_000 };
@@ -69,9 +69,7 @@ async function world(name: string, cleanup: Array<() => Promise<unknown>>, opts:
 function planOf(w: World, over: (p: any) => void = () => undefined) {
   return loadPlanFile(w.s.writePlan((p) => {
     p.name = `rollback-${Date.now() % 1_000_000}`;
-    p.tests = [];
-    p.mirror.minDurationMs = 2_000;
-    p.compare.minSamplesPerEndpoint = 2;
+    briefTesting(p);
     p.approval.policy = 'auto';
     p.postSwitchover.finalize = 'manual';
     p.postSwitchover.rollback = { enabled: true, uoldWriterUrlRef: 'env:IMAGO_UOLD_WRITER_URL' };

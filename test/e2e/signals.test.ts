@@ -16,14 +16,14 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
-import { temporalFixture, onTeardown } from '../fixtures/servers';
+import { temporalFixture, onTeardown, workflowBundleFixture } from '../fixtures/servers';
 import { createWorker } from '../../worker/run';
 import { resolveTemporalBinary } from '../../lib/temporal-server';
 import { run } from '../../lib/proc';
 import { statusQuery } from '../../workflows/messages';
 import type { UpgradeStatus } from '../../workflows/status';
 import type { UoldStage } from '../../examples/auction/stage';
-import { expectUoldServing, stage, startUpgrade, universeDir, universeProcesses, waitPhase, workload } from './harness';
+import { briefTesting, expectUoldServing, stage, startUpgrade, universeDir, universeProcesses, waitPhase, workload } from './harness';
 
 const QUEUE = 'imago-signals';
 
@@ -37,7 +37,7 @@ describe('operating an upgrade with signals (temporal workflow signal)', functio
   before(async () => {
     const t = await temporalFixture();
     ({ client, address } = t);
-    const { worker, close } = await createWorker({ address, taskQueue: QUEUE });
+    const { worker, close } = await createWorker({ address, taskQueue: QUEUE, workflowBundlePath: await workflowBundleFixture() });
     const running = worker.run();
     onTeardown(async () => { worker.shutdown(); await running; await close(); });
     s = await stage();
@@ -70,9 +70,7 @@ describe('operating an upgrade with signals (temporal workflow signal)', functio
   /** Manual approval, no plan tests, a 2 s mirror window; a slow copy (small chunks, one table at a time) so the transfer can be caught. */
   const manual = (p: any) => {
     p.approval.policy = 'manual';
-    p.tests = [];
-    p.mirror.minDurationMs = 2_000;
-    p.compare.minSamplesPerEndpoint = 2;
+    briefTesting(p);
     p.transfer.chunkSize = 100;
     p.transfer.parallelTables = 1;
   };

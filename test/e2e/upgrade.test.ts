@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { temporalFixture, onTeardown } from '../fixtures/servers';
+import { temporalFixture, onTeardown, workflowBundleFixture } from '../fixtures/servers';
 import { createWorker } from '../../worker/run';
 import { IngressControlClient } from '../../interceptors/ingress';
 import { checkLedger } from '../../examples/auction/ledger-checker';
@@ -15,7 +15,7 @@ describe('end to end: auction v1 → v2 under the bidding mix, local provider', 
   before(async () => {
     const t = await temporalFixture();
     // Its own task queue: other suites run workers (e.g. the client's test double) on the default one.
-    const { worker, close } = await createWorker({ address: t.address, taskQueue: 'imago-e2e' });
+    const { worker, close } = await createWorker({ address: t.address, taskQueue: 'imago-e2e', workflowBundlePath: await workflowBundleFixture() });
     const running = worker.run();
     stopWorker = async () => { worker.shutdown(); await running; await close(); };
     onTeardown(async () => { if (worker.getState() === 'RUNNING') await stopWorker(); });

@@ -24,7 +24,7 @@ import puppeteer, { type Browser, type ElementHandle, type Page } from 'puppetee
 
 /** What these tests read in the page (the project's type-check has no DOM library). */
 type Shown = { innerText: string };
-import { onTeardown, workerFixture } from '../fixtures/servers';
+import { FAST_TIMERS, onTeardown, workerFixture } from '../fixtures/servers';
 import { TemporalDevServer } from '../../lib/temporal-server';
 import { freePort } from '../../lib/ports';
 import { loadPlanFile } from '../../plan/load';
@@ -33,7 +33,7 @@ import { upgradeMetadata } from '../../client/metadata';
 import { abortUpdate, statusQuery } from '../../workflows/messages';
 import type { UpgradeStatus } from '../../workflows/status';
 import type { UoldStage } from '../../examples/auction/stage';
-import { stage, waitPhase, workload } from './harness';
+import { briefTesting, stage, waitPhase, workload } from './harness';
 
 const CHROMIUM = '/usr/bin/chromium';
 const QUEUE = 'imago-web-ui';
@@ -55,7 +55,7 @@ describe('operating an upgrade from the web UI in a real browser (Chromium, pupp
   before(async function () {
     if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/setup.sh (it installs Debian's chromium)`);
     // Its own dev server: the shared fixture runs headless, this one serves the web UI.
-    server = await new TemporalDevServer({ uiPort: await freePort() }).start();
+    server = await new TemporalDevServer({ uiPort: await freePort(), dynamicConfig: FAST_TIMERS }).start();
     onTeardown(() => server.stop());
     ui = server.uiUrl!;
     const connection = await Connection.connect({ address: server.address });
@@ -220,9 +220,7 @@ describe('operating an upgrade from the web UI in a real browser (Chromium, pupp
     try {
       const plan = loadPlanFile(s.writePlan((p) => {
         p.approval.policy = 'manual';
-        p.tests = [];
-        p.mirror.minDurationMs = 2_000;
-        p.compare.minSamplesPerEndpoint = 2;
+        briefTesting(p);
       }));
       const { workflowId: id, handle } = await imago.start(plan, { taskQueue: QUEUE });
       assert.equal(id, 'imago-auction-v1-to-v2');

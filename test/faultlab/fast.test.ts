@@ -27,7 +27,7 @@ describe('faultlab: fast subset, rolling vs Imago', function () {
 
   before(async () => {
     out = fs.mkdtempSync(path.join(os.tmpdir(), 'faultlab-fast-'));
-    result = await runCampaign({ faults: FAULTS.map(faultById), out, overhead: false, rollingMs: 14_000, run: { durationMs: 45_000 }, log: () => undefined });
+    result = await runCampaign({ faults: FAULTS.map(faultById), out, overhead: false, rollingMs: 10_000, run: { durationMs: 45_000 }, log: () => undefined });
     console.log(fs.readFileSync(path.join(out, 'campaign.md'), 'utf8').split('## Evidence')[0]);
   });
 
