@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { onTeardown, workerFixture } from '../fixtures/servers';
-import { mixedStateViolations, stage, workload } from '../e2e/harness';
+import { briefTesting, mixedStateViolations, stage, workload } from '../e2e/harness';
 import { cli, tmp, waitForList, clientHarness, waitForStatus } from './harness';
 
 const QUEUE = 'imago-cli-e2e';
@@ -23,6 +23,7 @@ describe('client: the imago CLI drives a real upgrade of the sample system', fun
     onTeardown(async () => { load.stop(); await load.done; });
     const name = `cli-real-${Date.now() % 1_000_000}`;
     const planFile = s.writePlan((p) => {
+      briefTesting(p); // the subject is the CLI, not the testing phase
       p.name = name;
       p.approval = { policy: 'manual', timeoutMs: 600_000, onTimeout: 'abort' };
       p.postSwitchover = { finalize: 'manual', windowMs: 600_000, keepUold: true };
