@@ -55,5 +55,12 @@ export const mochaHooks = {
     for (const pid of left) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
     // Stopped, but still a defect of some test's teardown: the run fails so it gets fixed.
     if (leaks.length) throw new Error(`${leaks.length} process(es) outlived their tests (listed above): a teardown is missing`);
+    // Mocha runs without --exit: a socket, timer or child a test left open keeps this process alive.
+    // Rather than hang, the run fails 30 s after the end and names what is still open. (Unref'd, so a
+    // clean run exits at once.)
+    setTimeout(() => {
+      console.error(`test run: still running 30 s after the last test; open handles: ${process.getActiveResourcesInfo().join(', ')}. A test left them open: close them in its teardown.`);
+      process.exit(1);
+    }, 30_000).unref();
   },
 };
