@@ -22,7 +22,8 @@ import { createTransfer, type TransferProgress } from '../transfer/transfer';
 import { transferControlsQuery, transferEdgeSignal } from '../workflows/messages';
 import type { TransferControls, TransferEdge, TransferProgressSnapshot, UpgradeStatus } from '../workflows/status';
 import { seriesPoint, SERIES_MAX } from '../workflows/upgrade-state';
-import { loadConversion, readerServerId, uoldDbUrl, unewAdminUrl } from './context';
+import { controlTlsOf, loadConversion, readerServerId, uoldDbUrl, unewAdminUrl } from './context';
+import { resolveSecret } from '../lib/secrets';
 
 export function toSnapshot(p: TransferProgress, paused: boolean, stopped = false): TransferProgressSnapshot {
   return {
@@ -99,7 +100,15 @@ export function createTransferActivities(client: () => Client) {
         chunkSize: plan.transfer.chunkSize,
         parallelTables: plan.transfer.parallelTables,
         serverId: readerServerId(handle.upgradeId, 'transfer'),
-        throttle: { maxThreadsRunning: plan.transfer.maxThreadsRunning, maxLagMs: plan.transfer.maxLagMs },
+        throttle: {
+          maxThreadsRunning: plan.transfer.maxThreadsRunning, maxLagMs: plan.transfer.maxLagMs,
+          maxUoldP99Ratio: plan.transfer.maxUoldP99Ratio, maxUoldP99Ms: plan.transfer.maxUoldP99Ms, criticalUoldP99Ms: plan.transfer.criticalUoldP99Ms,
+        },
+        // The latency Uold's clients see, read from the interceptors' control APIs: the p99 rules above need it.
+        ingress: plan.uold.ingress.map((ing, i) => {
+          const tls = controlTlsOf(ing, i);
+          return { controlUrl: ing.controlUrl, token: resolveSecret(ing.tokenRef, `/uold/ingress/${i}/tokenRef`), ...(tls ? { tls } : {}) };
+        }),
       });
       const stop = new AbortController();
       ctx.cancellationSignal.addEventListener('abort', () => stop.abort());

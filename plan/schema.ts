@@ -113,6 +113,9 @@ const planProperties = {
     parallelTables: Default(Type.Integer({ minimum: 1, maximum: 16, description: 'Tables copied at once.' }), 2),
     maxThreadsRunning: Default(Type.Integer({ minimum: 1, description: "The copy pauses while Uold's Threads_running is above this: Uold's own load comes first." }), 25),
     maxLagMs: Ms(5_000, 1, "The copy pauses while Unew lags Uold's change stream by more than this."),
+    maxUoldP99Ratio: Default(Type.Number({ minimum: 0, description: "The copy pauses while Uold's p99 latency, as its interceptors see it, is above this multiple of its p99 before the copy (and 10 ms above it); 0 turns it off." }), 2),
+    maxUoldP99Ms: Default(Type.Number({ minimum: 0, description: "The copy pauses while Uold's p99 latency at its interceptors is above this many ms; 0 turns it off." }), 0),
+    criticalUoldP99Ms: Default(Type.Number({ minimum: 0, description: "Above this p99 (ms) on two samples in a row the copy pauses for 30 s, whatever the load does meanwhile; 0 turns it off." }), 0),
     // How long one incident of a database that does not answer (Uold's or Unew's) is retried, with its cause in the status, before onUnreachable applies.
     unreachableRetryMs: Ms(240_000, 1_000, 'How long one incident of a database that does not answer is retried before onUnreachable applies.'),
     onUnreachable: Default(Type.Enum(['fail', 'wait'], { description: "After unreachableRetryMs: 'fail' the upgrade (Unew destroyed, Uold untouched), or 'wait' and keep retrying (an operator may abort)." }), 'fail'),

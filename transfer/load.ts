@@ -9,7 +9,7 @@ import type { IngressEndpoint, ThrottleSettings } from './options';
 import { Throttler, type LoadProbes } from './throttler';
 
 export function loadProbes(uold: Inspector, ingress: IngressEndpoint[]): LoadProbes {
-  const clients = ingress.map((i) => new IngressControlClient(i.controlUrl, i.token, 2_000));
+  const clients = ingress.map((i) => new IngressControlClient(i.controlUrl, i.token, 2_000, i.tls));
   return {
     threadsRunning: () => uold.threadsRunning(),
     sourcePosition: () => uold.gtidBinlogPos(),

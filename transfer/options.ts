@@ -1,11 +1,12 @@
 import Ajv from 'ajv';
 import { imagoError } from '../lib/errors';
 import type { ConversionModule } from './conversion';
+import type { ControlClientTls } from '../interceptors/ingress/control-client';
 
 export interface Endpoint { url: string; database: string }
 
 /** An ingress interceptor in front of Uold: its control API reports the latency Uold's clients see. */
-export interface IngressEndpoint { controlUrl: string; token: string }
+export interface IngressEndpoint { controlUrl: string; token: string; tls?: ControlClientTls }
 
 export interface ThrottleSettings {
   /** max-load: the copy waits while Uold's Threads_running is above this. */
@@ -16,6 +17,13 @@ export interface ThrottleSettings {
   maxUoldP99Ms: number;
   /** critical-load on that p99, ms (0: off). */
   criticalUoldP99Ms: number;
+  /**
+   * max-load on that p99 relative to Uold's own before the copy (the interceptors' histograms up to the
+   * transfer's start): the copy waits while the p99 is above this multiple of it (0: off; needs `ingress`).
+   */
+  maxUoldP99Ratio: number;
+  /** …and at least this many ms above it: a p99 of 4 ms that becomes 6 ms is noise, not load. */
+  uoldP99FloorMs: number;
   /** How long a critical load pauses the copy. */
   criticalPauseMs: number;
   /** The p99 is taken over the requests of this last window. */
@@ -74,7 +82,7 @@ export interface CopyUnitOptions {
 export type CopyUnitInput = Omit<Partial<CopyUnitOptions>, 'throttle'> & Pick<CopyUnitOptions, 'source' | 'target' | 'conversion' | 'tables'> & { throttle?: Partial<ThrottleSettings> };
 
 export const DEFAULT_THROTTLE: ThrottleSettings = {
-  maxThreadsRunning: 50, criticalThreadsRunning: 0, maxUoldP99Ms: 0, criticalUoldP99Ms: 0,
+  maxThreadsRunning: 50, criticalThreadsRunning: 0, maxUoldP99Ms: 0, criticalUoldP99Ms: 0, maxUoldP99Ratio: 0, uoldP99FloorMs: 10,
   criticalPauseMs: 30_000, p99WindowMs: 3_000, maxLagMs: 5_000, checkIntervalMs: 250,
 };
 
@@ -84,7 +92,7 @@ const endpoint = {
 };
 const ingress = {
   type: 'array',
-  items: { type: 'object', additionalProperties: false, required: ['controlUrl', 'token'], properties: { controlUrl: { type: 'string', pattern: '^https?://' }, token: { type: 'string', minLength: 1 } } },
+  items: { type: 'object', additionalProperties: false, required: ['controlUrl', 'token'], properties: { controlUrl: { type: 'string', pattern: '^https?://' }, token: { type: 'string', minLength: 1 }, tls: { type: 'object' } } },
 };
 const throttleSchema = {
   type: 'object', additionalProperties: false,
@@ -93,6 +101,8 @@ const throttleSchema = {
     criticalThreadsRunning: { type: 'integer', minimum: 0 },
     maxUoldP99Ms: { type: 'number', minimum: 0 },
     criticalUoldP99Ms: { type: 'number', minimum: 0 },
+    maxUoldP99Ratio: { type: 'number', minimum: 0 },
+    uoldP99FloorMs: { type: 'number', minimum: 0 },
     criticalPauseMs: { type: 'integer', minimum: 0, maximum: 3_600_000 },
     p99WindowMs: { type: 'integer', minimum: 100, maximum: 600_000 },
     maxLagMs: { type: 'integer', minimum: 1 },

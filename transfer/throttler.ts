@@ -24,6 +24,8 @@ export interface LoadProbes {
 export interface Observed {
   threadsRunning: number | null;
   p99Ms: number | null;
+  /** Uold's p99 before the copy began (null: not known yet, or too few requests). */
+  baselineP99Ms?: number | null;
   lagMs: number;
   /** Consecutive failed samples of Uold's status. */
   failures: number;
@@ -55,6 +57,10 @@ export function decide(s: ThrottleSettings, o: Observed, prev: { hibernateUntil:
   if (o.failures >= 3) return { ...base, reason: 'Uold load unknown (status queries failing)' };
   if (o.threadsRunning !== null && o.threadsRunning > s.maxThreadsRunning) return { ...base, reason: `Threads_running ${o.threadsRunning} > ${s.maxThreadsRunning}` };
   if (s.maxUoldP99Ms > 0 && o.p99Ms !== null && o.p99Ms > s.maxUoldP99Ms) return { ...base, reason: `Uold p99 ${Math.round(o.p99Ms)} ms > ${s.maxUoldP99Ms} ms` };
+  const before = o.baselineP99Ms ?? null;
+  if (s.maxUoldP99Ratio > 0 && o.p99Ms !== null && before !== null && o.p99Ms > Math.max(s.maxUoldP99Ratio * before, before + s.uoldP99FloorMs)) {
+    return { ...base, reason: `Uold p99 ${Math.round(o.p99Ms)} ms > ${s.maxUoldP99Ratio} × its ${Math.round(before)} ms before the copy` };
+  }
   if (o.lagMs > s.maxLagMs) return { ...base, reason: `apply lag ${Math.round(o.lagMs)} ms > ${s.maxLagMs} ms` };
   return { ...base, reason: null };
 }
@@ -92,6 +98,8 @@ function sumHistograms(hs: Array<{ boundsMs: number[]; counts: number[] }>): { b
 export class Throttler {
   threadsRunning: number | null = null;
   p99Ms: number | null = null;
+  /** Uold's p99 before the copy: over every request the interceptors counted up to the first sample. */
+  baselineP99Ms: number | null = null;
   sourcePosition = '';
   paused = false;
   private timer?: NodeJS.Timeout;
@@ -120,7 +128,7 @@ export class Throttler {
         }
       }
       // Only the sampler advances the critical streak and starts a hibernation.
-      const d = decide(this.settings, { threadsRunning: this.threadsRunning, p99Ms: this.p99Ms, lagMs: this.lagMs(), failures: this.failures }, this.state, Date.now(), this.paused);
+      const d = decide(this.settings, { threadsRunning: this.threadsRunning, p99Ms: this.p99Ms, baselineP99Ms: this.baselineP99Ms, lagMs: this.lagMs(), failures: this.failures }, this.state, Date.now(), this.paused);
       this.state = { hibernateUntil: d.hibernateUntil, criticalStreak: d.criticalStreak };
       if (this.timer) this.timer = setTimeout(tick, this.settings.checkIntervalMs);
     };
@@ -128,6 +136,9 @@ export class Throttler {
   }
 
   private noteHistogram(at: number, h: { boundsMs: number[]; counts: number[] }): void {
+    // The interceptors' histograms are cumulative since they started: their first reading is Uold's latency
+    // before this transfer (a retried transfer reads a baseline that includes its earlier copy: a little higher).
+    if (this.histograms.length === 0 && this.baselineP99Ms === null) this.baselineP99Ms = p99Between(h.boundsMs, [], h.counts);
     this.histograms.push({ at, ...h });
     while (this.histograms.length > 2 && at - this.histograms[1].at >= this.settings.p99WindowMs) this.histograms.shift();
     const first = this.histograms[0];
@@ -141,7 +152,7 @@ export class Throttler {
 
   /** Why the copy should wait now, or null to go on. The lag is read live; Uold's load as last sampled. */
   reason(): string | null {
-    return decide(this.settings, { threadsRunning: this.threadsRunning, p99Ms: this.p99Ms, lagMs: this.lagMs(), failures: this.failures },
+    return decide(this.settings, { threadsRunning: this.threadsRunning, p99Ms: this.p99Ms, baselineP99Ms: this.baselineP99Ms, lagMs: this.lagMs(), failures: this.failures },
       { hibernateUntil: this.state.hibernateUntil, criticalStreak: 0 }, Date.now(), this.paused).reason;
   }
 

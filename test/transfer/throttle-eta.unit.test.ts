@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { Eta, workOf } from '../../transfer/eta';
 import { DEFAULT_THROTTLE, validateCopyUnitOptions, validateTransferOptions } from '../../transfer/options';
 import { placeholderCount, refreshPlans, validateRefreshSpecs } from '../../transfer/refresh';
-import { decide, p99Between } from '../../transfer/throttler';
+import { decide, p99Between, Throttler } from '../../transfer/throttler';
 import { compareIntegerKeys, mayMeetChunk } from '../../transfer/overlap';
 import { isImagoError } from '../../lib/errors';
 import type { ConversionModule } from '../../transfer/conversion';
@@ -27,6 +27,33 @@ describe('the throttle rule (max-load / critical-load)', () => {
   it('a p99 limit of 0 is off, and an unknown p99 does not throttle', () => {
     assert.equal(decide({ ...s, maxUoldP99Ms: 0 }, { ...calm, p99Ms: 1e6 }, none, 0, false).reason, null);
     assert.equal(decide(s, { ...calm, p99Ms: null }, none, 0, false).reason, null);
+  });
+
+  it("relative to Uold's own p99 before the copy: waits above the multiple and the floor, names both; off at 0 or without a baseline", () => {
+    const r = { ...s, maxUoldP99Ms: 0, maxUoldP99Ratio: 1.5, uoldP99FloorMs: 10 };
+    assert.equal(decide(r, { ...calm, p99Ms: 44, baselineP99Ms: 30 }, none, 0, false).reason, null, '44 ms ≤ 1.5 × 30');
+    assert.match(decide(r, { ...calm, p99Ms: 46, baselineP99Ms: 30 }, none, 0, false).reason!, /Uold p99 46 ms > 1\.5 × its 30 ms before the copy/);
+    // A small baseline: 4 → 9 ms is more than 1.5 × but within the 10 ms floor.
+    assert.equal(decide(r, { ...calm, p99Ms: 9, baselineP99Ms: 4 }, none, 0, false).reason, null);
+    assert.match(decide(r, { ...calm, p99Ms: 15, baselineP99Ms: 4 }, none, 0, false).reason!, /15 ms > 1\.5 × its 4 ms/);
+    assert.equal(decide({ ...r, maxUoldP99Ratio: 0 }, { ...calm, p99Ms: 1e6, baselineP99Ms: 4 }, none, 0, false).reason, null);
+    assert.equal(decide(r, { ...calm, p99Ms: 1e6, baselineP99Ms: null }, none, 0, false).reason, null);
+  });
+
+  it("the throttler's baseline is the interceptors' histogram at its first reading (Uold before the copy); the p99 it watches, the window after", async () => {
+    const bounds = [5, 10, 50, 100, 500];
+    // Before the copy: 1,000 requests, the slowest 1 % under 10 ms. Then a window of 100 requests at 50–100 ms.
+    const readings = [[600, 395, 5, 0, 0, 0], [600, 395, 5, 100, 0, 0]];
+    let n = 0;
+    const t = new Throttler({ threadsRunning: async () => 1, latency: async () => [{ boundsMs: bounds, counts: readings[Math.min(n++, 1)] }] },
+      { ...DEFAULT_THROTTLE, maxUoldP99Ratio: 2, checkIntervalMs: 10, p99WindowMs: 10_000 }, () => 0);
+    t.start();
+    try {
+      for (const deadline = Date.now() + 2_000; t.p99Ms === null && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 10));
+    } finally { t.stop(); }
+    assert.ok(t.baselineP99Ms! > 5 && t.baselineP99Ms! <= 10, `baseline ${t.baselineP99Ms}`);
+    assert.ok(t.p99Ms! > 50 && t.p99Ms! <= 100, `window p99 ${t.p99Ms}`);
+    assert.match(t.reason()!, /Uold p99 \d+ ms > 2 × its \d+ ms before the copy/);
   });
 
   it('critical load twice in a row hibernates the copy for criticalPauseMs, whatever the load does then', () => {
