@@ -5,7 +5,7 @@
  * switchover pause (from the control run's Imago upgrade). Writes
  * campaign.md, campaign.json and campaign.html (charts) side by side.
  *
- *   npx tsx faultlab/campaign.ts [--subset fast] [--faults a,b] [--out dir]
+ *   npx tsx faultlab/campaign.ts [--subset fast] [--faults a,b] [--strategies rolling,imago] [--rate N] [--out dir] [--no-overhead]
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -131,7 +131,7 @@ export async function runCampaign(opts: { faults: FaultRecipe[]; strategies?: St
     for (const fault of opts.faults) {
       for (const strategy of opts.strategies ?? ['rolling', 'imago'] as Strategy[]) {
         const dir = path.join(work, `${n++}${strategy[0]}`);
-        const base: RunOptions = { dir, size: SIZE, rate: 40, warmupMs: 3_000, log, ...opts.run, durationMs: strategy === 'rolling' ? opts.rollingMs ?? 20_000 : opts.run?.durationMs ?? 90_000 };
+        const base: RunOptions = { dir, size: { ...SIZE, ...fault.load?.size }, rate: fault.load?.rate ?? 40, warmupMs: 3_000, log, ...opts.run, durationMs: strategy === 'rolling' ? opts.rollingMs ?? 20_000 : opts.run?.durationMs ?? fault.load?.imagoBoundMs ?? 90_000 };
         log(`${strategy} × ${fault.id}`);
         const row: CampaignRow = { fault, strategy };
         try {
@@ -202,12 +202,16 @@ export function toMarkdown(r: CampaignResult): string {
 }
 
 if (require.main === module) {
-  const { values } = parseArgs({ options: { subset: { type: 'string' }, faults: { type: 'string' }, out: { type: 'string', default: 'faultlab-results' }, 'no-overhead': { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { subset: { type: 'string' }, faults: { type: 'string' }, strategies: { type: 'string', default: 'rolling,imago' }, rate: { type: 'string' }, out: { type: 'string', default: 'faultlab-results' }, 'no-overhead': { type: 'boolean' } } });
+  if (values.rate !== undefined && !(Number(values.rate) > 0 && Number(values.rate) <= 1_000)) { console.error(`campaign: --rate ${values.rate}: give the workload's requests per second, 1 to 1000`); process.exit(1); }
+  const strategies = values.strategies!.split(',') as Strategy[];
+  const unknown = strategies.filter((x) => x !== 'rolling' && x !== 'imago');
+  if (unknown.length) { console.error(`campaign: --strategies ${values.strategies}: '${unknown.join(', ')}' is not a strategy; give rolling, imago or both`); process.exit(1); }
   const faults = values.faults ? values.faults.split(',').map(faultById)
     : values.subset === 'fast' ? [NO_FAULT, ...FAST_SUBSET.map(faultById)] : [NO_FAULT, ...CATALOG];
   const hardStop = setTimeout(() => { console.error('campaign: 40 min bound reached'); void stopAll().finally(() => process.exit(3)); }, 40 * 60_000);
   hardStop.unref();
-  runCampaign({ faults, out: values.out!, overhead: !values['no-overhead'] }).then((r) => {
+  runCampaign({ faults, strategies, out: values.out!, overhead: !values['no-overhead'], ...(values.rate ? { run: { rate: Number(values.rate) } } : {}) }).then((r) => {
     console.log(fs.readFileSync(path.join(values.out!, 'campaign.md'), 'utf8'));
     process.exit(r.rows.some((x) => x.error) ? 1 : 0);
   }, (e) => { console.error(e); void stopAll().finally(() => process.exit(2)); });

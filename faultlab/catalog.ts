@@ -35,9 +35,18 @@ export interface FaultRecipe {
   omitStep?: 'schema';
   /** Procedural: v2 front-ends start before the schema step (rolling); Imago's workflow fixes the order. */
   schemaAfterApp?: boolean;
+  /**
+   * A fault whose cost shows only at some data size or load runs there, for both strategies (the
+   * campaign's small default size and rate otherwise): a missing index costs nothing on 1,000 rows.
+   */
+  load?: { size?: Partial<{ users: number; items: number; bids: number }>; rate?: number; /** The bound on the Imago upgrade at that size (ms). */ imagoBoundMs?: number };
 }
 
 export const NO_FAULT: FaultRecipe = { id: 'none', type: 0, description: 'control run: the upgrade as documented, no fault' };
+
+/** The load-dependent faults' data size, and a control run there: what a healthy v2 shows at that size. */
+const LARGE = { size: { users: 20_000, items: 500_000, bids: 500_000 }, imagoBoundMs: 300_000 };
+export const NO_FAULT_LARGE: FaultRecipe = { id: 'none-large', type: 0, description: 'control run at the size of the load-dependent faults (500,000 items and bids)', load: LARGE };
 
 export const CATALOG: FaultRecipe[] = [
   // 1 — simple configuration / procedural errors
@@ -70,14 +79,18 @@ export const CATALOG: FaultRecipe[] = [
   },
   { id: 'privilege-excessive', type: 4, description: 'excessive privilege: v2 account gets ALL PRIVILEGES ON *.* WITH GRANT OPTION', perUserSql: ['GRANT ALL PRIVILEGES ON *.* TO {user} WITH GRANT OPTION'] },
   { id: 'schema-mismatch', type: 4, description: 'application/schema mismatch: categories.slug missing', sql: ['ALTER TABLE `{db}`.categories DROP COLUMN slug'] },
-  { id: 'index-missing', type: 4, description: 'missing indexes on items (category, end date) and item_bids (user)', sql: ['ALTER TABLE `{db}`.items DROP INDEX ix_items_category_end', 'ALTER TABLE `{db}`.item_bids DROP INDEX ix_item_bids_user'] },
+  {
+    id: 'index-missing', type: 4, description: 'missing indexes on items (category, end date) and item_bids (user)', sql: ['ALTER TABLE `{db}`.items DROP INDEX ix_items_category_end', 'ALTER TABLE `{db}`.item_bids DROP INDEX ix_item_bids_user'],
+    // On 1,000 items a scan costs what an index lookup does; on half a million it costs a fifth of a second.
+    load: LARGE,
+  },
 ];
 
 /** The CI subset: one fault per type. */
 export const FAST_SUBSET = ['db-host-typo', 'query-timeout-tiny', 'library-missing', 'privilege-missing-insert'];
 
 export function faultById(id: string): FaultRecipe {
-  const f = id === 'none' ? NO_FAULT : CATALOG.find((x) => x.id === id);
+  const f = id === 'none' ? NO_FAULT : id === NO_FAULT_LARGE.id ? NO_FAULT_LARGE : CATALOG.find((x) => x.id === id);
   if (!f) throw new Error(`unknown fault '${id}'`);
   return f;
 }
