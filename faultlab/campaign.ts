@@ -23,7 +23,7 @@ import auctionConversion from '../examples/auction/conversion';
 import { Transfer } from '../transfer/transfer';
 import { MariaDbInstance } from '../lib/mariadb';
 import { hardwareLine } from '../lib/hardware';
-import { CATALOG, FAST_SUBSET, FAULT_TYPES, NO_FAULT, faultById, type FaultRecipe } from './catalog';
+import { CATALOG, FAST_SUBSET, FAULT_TYPES, NO_FAULT, NO_FAULT_LARGE, faultById, type FaultRecipe } from './catalog';
 import { classify, imagoVerdict, type Classification } from './classify';
 import { runRolling, type RunOptions } from './rolling';
 import { runImago } from './imago';
@@ -208,7 +208,7 @@ if (require.main === module) {
   const unknown = strategies.filter((x) => x !== 'rolling' && x !== 'imago');
   if (unknown.length) { console.error(`campaign: --strategies ${values.strategies}: '${unknown.join(', ')}' is not a strategy; give rolling, imago or both`); process.exit(1); }
   const faults = values.faults ? values.faults.split(',').map(faultById)
-    : values.subset === 'fast' ? [NO_FAULT, ...FAST_SUBSET.map(faultById)] : [NO_FAULT, ...CATALOG];
+    : values.subset === 'fast' ? [NO_FAULT, ...FAST_SUBSET.map(faultById)] : [NO_FAULT, NO_FAULT_LARGE, ...CATALOG];
   const hardStop = setTimeout(() => { console.error('campaign: 40 min bound reached'); void stopAll().finally(() => process.exit(3)); }, 40 * 60_000);
   hardStop.unref();
   runCampaign({ faults, strategies, out: values.out!, overhead: !values['no-overhead'], ...(values.rate ? { run: { rate: Number(values.rate) } } : {}) }).then((r) => {
