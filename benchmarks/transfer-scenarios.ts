@@ -132,13 +132,13 @@ function etaError(r: CopyResult): number {
   return worst;
 }
 
-/** The ETA against the time that was really left, about every 10 % of the rows: where an estimate went wrong. */
+/** The ETA against the time that was really left, at a dozen moments of the copy: where an estimate went wrong. */
 function etaTrace(r: CopyResult): string {
   const lines = ['| at s | rows copied | refresh rows | ETA s | left s | error |', '|---|---|---|---|---|---|'];
-  let next = 0;
-  for (const { at, p } of r.progress) {
-    if (p.phase !== 'copy' || p.rowsTotal === 0 || p.rowsCopied < next * p.rowsTotal) continue;
-    next = Math.floor((10 * p.rowsCopied) / p.rowsTotal + 1) / 10;
+  const copying = r.progress.filter(({ p }) => p.phase === 'copy');
+  const step = Math.max(1, Math.floor(copying.length / 12));
+  for (let i = 0; i < copying.length; i += step) {
+    const { at, p } = copying[i];
     const left = (r.ms - at) / 1000;
     const err = p.etaSeconds === null ? '—' : `${Math.round((100 * (p.etaSeconds - left)) / left)} %`;
     lines.push(`| ${(at / 1000).toFixed(1)} | ${p.rowsCopied} of ${p.rowsTotal} | ${p.refreshRowsDone} of ${p.refreshRowsTotal} | ${p.etaSeconds ?? '—'} | ${left.toFixed(1)} | ${err} |`);
@@ -290,6 +290,7 @@ async function main(): Promise<void> {
 
     const t = { dump: [] as number[], sample: [] as number[], empty: [] as number[], big: [] as number[], loaded: [] as number[] };
     const etaErrors: number[] = [];
+    const etaByCopy: Array<{ db: string; err: number }> = [];
     let worstEta = null as { db: string; r: CopyResult } | null;
     const lagLoaded: number[] = [];
     const lagAll: number[] = [];
@@ -306,6 +307,7 @@ async function main(): Promise<void> {
       try {
         const r = await copyInChildren(input(src, db, extra), nice, () => { probe = lagProbe(src === stage.replUrl ? stage.db.rootUrl : big.rootUrl, unew, db, 50); });
         etaErrors.push(etaError(r));
+        etaByCopy.push({ db, err: etaError(r) });
         if (etaError(r) >= Math.max(...etaErrors)) worstEta = { db, r };
         return r;
       } finally {
@@ -365,6 +367,7 @@ async function main(): Promise<void> {
     console.log(`| stream lag during the loaded copies (commit ack → visible in Unew), ${lagLoaded.length} probes | p50 ${pct(lagLoaded, 0.5)} ms, p99 ${pct(lagLoaded, 0.99)} ms, max ${Math.max(0, ...lagLoaded)} ms | p99 ≤ 200 ms |`);
     console.log(`| stream lag during every copy, ${lagAll.length} probes | p99 ${pct(lagAll, 0.99)} ms | |`);
     console.log(`| ETA error, worst over ${etaErrors.length} copies (from 10 % of the rows, while ≥ 10 % of the time is left) | ${(100 * Math.max(...etaErrors)).toFixed(1)} % | ≤ 20 % |`);
+    console.log(`| ETA error by copy (c_loaded is throttled on Uold's p99: it stops and starts) | ${etaByCopy.map((e) => `${e.db} ${(100 * e.err).toFixed(0)} %`).join(', ')} | |`);
     if (worstEta) console.log(`\nETA of the copy with the worst error (${worstEta.db}):\n${etaTrace(worstEta.r)}`);
     console.log(JSON.stringify({
       sampleVsDump: +(median(t.dump) / median(t.sample)).toFixed(3),

@@ -50,7 +50,12 @@ export interface TransferProgress {
   chunkSize: number;
 }
 
-/** A refreshed row costs about this share of a copied row of its table (measured on the auction, see docs/data-transfer.md). */
+/**
+ * Before the refresh passes begin, a refreshed row is guessed to cost this share of a copied row of its
+ * producers (measured on the auction at 600,000 rows: 200,000 refreshed rows in about 1 s after a copy
+ * at 40,000 rows/s; on small copies it varied from 0.3 to 1.5). Once a pass has run for a second its
+ * own pace replaces the guess.
+ */
 const REFRESH_WEIGHT = 0.2;
 
 /**
@@ -68,9 +73,13 @@ export class Transfer extends CopyControls {
   private mapped?: Map<string, MappedTable>;
   private refreshPlans: PreflightResult['refresh'] = [];
   private weights = new Map<string, number>();
+  /** InnoDB's row estimates: a table's size for the ETA until its exact count lands. */
+  private estimatedRows = new Map<string, number>();
   private readonly local = new Map<string, TableProgress>();
   private rowsLeftToStream = 0;
+  /** The copy's pace (weighted rows), and the refresh passes' own once they run: the two differ several-fold. */
   private readonly eta = new Eta();
+  private readonly refreshEta = new Eta({ minWindowMs: 3_000, windowShare: 1 / 3 });
   private etaTimer?: NodeJS.Timeout;
 
   constructor(input: TransferInput) {
@@ -86,16 +95,17 @@ export class Transfer extends CopyControls {
     const rowsTotal = tables.reduce((s, t) => s + Math.max(t.rowsTotal, t.rowsCopied), 0);
     const refresh = this.refreshProgress(tables);
     const f = this.follower;
-    const work = this.work(tables, refresh);
+    const copyWork = this.work(tables, []);
     const rate = this.eta.rate();
-    const eta = this.phase === 'copy' ? this.eta.seconds(work.total) : this.phase === 'starting' ? null : 0;
+    const eta = this.phase === 'copy' ? this.secondsLeft(copyWork.total, workOf(refresh)) : this.phase === 'starting' ? null : 0;
     const refreshDone = refresh.reduce((a, r) => a + r.done, 0);
-    // Rows per second: the work pace in rows of the copy's average weight so far.
-    const avgWeight = rowsCopied + refreshDone > 0 ? work.done / (rowsCopied + refreshDone) : 1;
+    // Rows per second: the copy's work pace in rows of its average weight so far.
+    const avgWeight = rowsCopied > 0 ? copyWork.done / rowsCopied : 1;
     return {
       phase: this.phase, tables, rowsCopied, rowsTotal,
       rate: rate === null || avgWeight === 0 ? 0 : Math.round(rate / avgWeight),
-      etaSeconds: eta === null ? null : Math.round(eta),
+      // Tenths: a copy of a few seconds has an ETA under one.
+      etaSeconds: eta === null ? null : Math.round(eta * 10) / 10,
       refreshRowsDone: refreshDone, refreshRowsTotal: refresh.reduce((a, r) => a + r.total, 0),
       appliedPosition: f?.applied.toString() ?? '', sourcePosition: this.throttler?.sourcePosition ?? '',
       lagMs: f?.lagMs() ?? 0, lagEvents: f?.queuedEvents ?? 0, eventsApplied: f?.eventsApplied ?? 0,
@@ -104,6 +114,21 @@ export class Transfer extends CopyControls {
       uoldThreadsRunning: this.throttler?.threadsRunning ?? null, uoldP99Ms: this.throttler?.p99Ms ?? null,
       chunkSize: this.chunkSize,
     };
+  }
+
+  /**
+   * The copy's time left at its pace, plus the refresh passes' at theirs: measured once a pass has run for
+   * a second, else guessed from the copy's pace and REFRESH_WEIGHT. Null until the copy has a pace.
+   */
+  private secondsLeft(copyTotal: number, refresh: { done: number; total: number }): number | null {
+    const copy = this.eta.seconds(copyTotal);
+    const copyRate = this.eta.rate();
+    if (copy === null || copyRate === null) return null;
+    const left = Math.max(0, refresh.total - refresh.done);
+    if (left === 0) return copy;
+    const own = this.refreshEta.rate();
+    const pace = own !== null && own > 0 ? own : copyRate;
+    return pace > 0 ? copy + left / pace : null;
   }
 
   private tableProgress(): TableProgress[] {
@@ -127,7 +152,7 @@ export class Transfer extends CopyControls {
     return this.refreshPlans.map((p) => {
       const s = this.follower?.refreshStates.get(p.id);
       const producers = [...this.mapped!.values()].filter((m) => m.targetKeys.has(p.table)).map((m) => m.conv.source);
-      const est = tables.filter((t) => producers.includes(t.table)).reduce((a, t) => a + Math.max(t.rowsTotal, t.rowsCopied), 0);
+      const est = tables.filter((t) => producers.includes(t.table)).reduce((a, t) => a + Math.max(this.sizeOf(t), t.rowsCopied), 0);
       const weight = producers.length ? producers.reduce((a, t) => a + (this.weights.get(t) ?? 1), 0) / producers.length : 1;
       const done = s?.rowsDone ?? 0;
       return { done, total: s?.done ? done : Math.max(est, done), weight: weight * REFRESH_WEIGHT };
@@ -135,7 +160,16 @@ export class Transfer extends CopyControls {
   }
 
   private work(tables: TableProgress[], refresh: WorkItem[]): { done: number; total: number } {
-    return workOf([...tables.map((t) => ({ done: t.rowsCopied, total: Math.max(t.rowsTotal, t.rowsCopied), weight: this.weights.get(t.table) ?? 1 })), ...refresh]);
+    return workOf([...tables.map((t) => ({ done: t.rowsCopied, total: Math.max(this.sizeOf(t), t.rowsCopied), weight: this.weights.get(t.table) ?? 1 })), ...refresh]);
+  }
+
+  /**
+   * A table's rows for the ETA: the exact count once it landed (or the rows copied once done), InnoDB's
+   * estimate until then. Without it the work left looked like nothing while the counts ran, and the
+   * first estimates (the count of a large table takes seconds) were far too short.
+   */
+  private sizeOf(t: TableProgress): number {
+    return t.done || t.rowsTotal > 0 ? t.rowsTotal : (this.estimatedRows.get(t.table) ?? 0);
   }
 
   /** Runs until `signal` aborts (resolves) or a failure (rejects with a registry error). Resumes from Unew's saved state. */
@@ -169,6 +203,7 @@ export class Transfer extends CopyControls {
       // To order the tables and weigh their rows for the ETA (InnoDB's estimates; exact counts follow).
       const estimates = await inspector.tableEstimates().catch(() => new Map<string, { rows: number; rowBytes: number }>());
       for (const n of pre.tables.keys()) this.weights.set(n, 64 + (estimates.get(n)?.rowBytes ?? 0));
+      for (const [n, e] of estimates) this.estimatedRows.set(n, e.rows);
 
       const followerApplier = new Applier(target, pre.tables);
       await on('target', 'preparing the follower', () => followerApplier.init());
@@ -245,9 +280,12 @@ export class Transfer extends CopyControls {
   private noteEta(): void {
     if (this.phase !== 'copy' && this.phase !== 'following') return;
     const tables = this.tableProgress();
-    const work = this.work(tables, this.refreshProgress(tables)).done;
-    // The pace is taken from the first copied row on: connecting and counting are not the copy's pace.
-    if (work > 0) this.eta.note(Date.now(), work);
+    const now = Date.now();
+    const copied = this.work(tables, []).done;
+    // Each pace is taken from its first row on: connecting and counting are not the copy's pace.
+    if (copied > 0) this.eta.note(now, copied);
+    const refreshed = workOf(this.refreshProgress(tables)).done;
+    if (refreshed > 0) this.refreshEta.note(now, refreshed);
   }
 
   /**
