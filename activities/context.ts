@@ -55,7 +55,15 @@ export function uoldWriterUrl(plan: UpgradePlan): string {
  */
 export function ingressClients(plan: UpgradePlan): IngressControlClient[] {
   const timeoutMs = Math.min(10_000, Math.max(1_000, Math.floor(plan.switchover.holdTimeoutMs / 2)));
-  return plan.uold.ingress.map((ing, i) => new IngressControlClient(ing.controlUrl, resolveSecret(ing.tokenRef, `/uold/ingress/${i}/tokenRef`), timeoutMs, controlTlsOf(ing, i)));
+  return ingressEndpoints(plan).map((e) => new IngressControlClient(e.controlUrl, e.token, timeoutMs, e.tls));
+}
+
+/** The plan's interceptors with their token and TLS resolved on the worker: for control clients and the transfer's throttle. */
+export function ingressEndpoints(plan: UpgradePlan): Array<{ controlUrl: string; token: string; tls?: ControlClientTls }> {
+  return plan.uold.ingress.map((ing, i) => {
+    const tls = controlTlsOf(ing, i);
+    return { controlUrl: ing.controlUrl, token: resolveSecret(ing.tokenRef, `/uold/ingress/${i}/tokenRef`), ...(tls ? { tls } : {}) };
+  });
 }
 
 export function loadConversion(plan: UpgradePlan): ConversionModule {

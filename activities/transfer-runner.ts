@@ -22,8 +22,7 @@ import { createTransfer, type TransferProgress } from '../transfer/transfer';
 import { transferControlsQuery, transferEdgeSignal } from '../workflows/messages';
 import type { TransferControls, TransferEdge, TransferProgressSnapshot, UpgradeStatus } from '../workflows/status';
 import { seriesPoint, SERIES_MAX } from '../workflows/upgrade-state';
-import { controlTlsOf, loadConversion, readerServerId, uoldDbUrl, unewAdminUrl } from './context';
-import { resolveSecret } from '../lib/secrets';
+import { ingressEndpoints, loadConversion, readerServerId, uoldDbUrl, unewAdminUrl } from './context';
 
 export function toSnapshot(p: TransferProgress, paused: boolean, stopped = false): TransferProgressSnapshot {
   return {
@@ -105,10 +104,7 @@ export function createTransferActivities(client: () => Client) {
           maxUoldP99Ratio: plan.transfer.maxUoldP99Ratio, maxUoldP99Ms: plan.transfer.maxUoldP99Ms, criticalUoldP99Ms: plan.transfer.criticalUoldP99Ms,
         },
         // The latency Uold's clients see, read from the interceptors' control APIs: the p99 rules above need it.
-        ingress: plan.uold.ingress.map((ing, i) => {
-          const tls = controlTlsOf(ing, i);
-          return { controlUrl: ing.controlUrl, token: resolveSecret(ing.tokenRef, `/uold/ingress/${i}/tokenRef`), ...(tls ? { tls } : {}) };
-        }),
+        ingress: ingressEndpoints(plan),
       });
       const stop = new AbortController();
       ctx.cancellationSignal.addEventListener('abort', () => stop.abort());

@@ -128,11 +128,16 @@ export class Throttler {
         }
       }
       // Only the sampler advances the critical streak and starts a hibernation.
-      const d = decide(this.settings, { threadsRunning: this.threadsRunning, p99Ms: this.p99Ms, baselineP99Ms: this.baselineP99Ms, lagMs: this.lagMs(), failures: this.failures }, this.state, Date.now(), this.paused);
+      const d = decide(this.settings, this.observed(), this.state, Date.now(), this.paused);
       this.state = { hibernateUntil: d.hibernateUntil, criticalStreak: d.criticalStreak };
       if (this.timer) this.timer = setTimeout(tick, this.settings.checkIntervalMs);
     };
     this.timer = setTimeout(tick, 0);
+  }
+
+  /** What the rule decides on: Uold's load as last sampled, the lag read live. */
+  private observed(): Observed {
+    return { threadsRunning: this.threadsRunning, p99Ms: this.p99Ms, baselineP99Ms: this.baselineP99Ms, lagMs: this.lagMs(), failures: this.failures };
   }
 
   private noteHistogram(at: number, h: { boundsMs: number[]; counts: number[] }): void {
@@ -152,7 +157,7 @@ export class Throttler {
 
   /** Why the copy should wait now, or null to go on. The lag is read live; Uold's load as last sampled. */
   reason(): string | null {
-    return decide(this.settings, { threadsRunning: this.threadsRunning, p99Ms: this.p99Ms, baselineP99Ms: this.baselineP99Ms, lagMs: this.lagMs(), failures: this.failures },
+    return decide(this.settings, this.observed(),
       { hibernateUntil: this.state.hibernateUntil, criticalStreak: 0 }, Date.now(), this.paused).reason;
   }
 

@@ -95,7 +95,7 @@ export class Transfer extends CopyControls {
     const rowsTotal = tables.reduce((s, t) => s + Math.max(t.rowsTotal, t.rowsCopied), 0);
     const refresh = this.refreshProgress(tables);
     const f = this.follower;
-    const copyWork = this.work(tables, []);
+    const copyWork = this.copyWork(tables);
     const rate = this.eta.rate();
     const eta = this.phase === 'copy' ? this.secondsLeft(copyWork.total, workOf(refresh)) : this.phase === 'starting' ? null : 0;
     const refreshDone = refresh.reduce((a, r) => a + r.done, 0);
@@ -159,8 +159,9 @@ export class Transfer extends CopyControls {
     });
   }
 
-  private work(tables: TableProgress[], refresh: WorkItem[]): { done: number; total: number } {
-    return workOf([...tables.map((t) => ({ done: t.rowsCopied, total: Math.max(this.sizeOf(t), t.rowsCopied), weight: this.weights.get(t.table) ?? 1 })), ...refresh]);
+  /** The copy's work: each table's rows weighted by their size (the refresh passes are paced apart: secondsLeft). */
+  private copyWork(tables: TableProgress[]): { done: number; total: number } {
+    return workOf(tables.map((t) => ({ done: t.rowsCopied, total: Math.max(this.sizeOf(t), t.rowsCopied), weight: this.weights.get(t.table) ?? 1 })));
   }
 
   /**
@@ -281,7 +282,7 @@ export class Transfer extends CopyControls {
     if (this.phase !== 'copy' && this.phase !== 'following') return;
     const tables = this.tableProgress();
     const now = Date.now();
-    const copied = this.work(tables, []).done;
+    const copied = this.copyWork(tables).done;
     // Each pace is taken from its first row on: connecting and counting are not the copy's pace.
     if (copied > 0) this.eta.note(now, copied);
     const refreshed = workOf(this.refreshProgress(tables)).done;
