@@ -112,14 +112,26 @@ describe('operating an upgrade from the web UI in a real browser (Chromium, pupp
     }
   }
 
-  /** Clicks the shown element once it is enabled (a modal's Submit is disabled until the UI has taken the chosen name). */
+  /**
+   * Clicks the shown element once it is enabled (a modal's Submit is disabled until the UI has taken the chosen name).
+   * The list page re-renders its rows when it polls: an element found a moment ago can be detached by the time of the
+   * click ("not clickable or not an Element"), so it is looked up again, a bounded number of times.
+   */
   async function click(selector: string): Promise<void> {
-    const h = await visible(selector);
-    for (let i = 0; await h.evaluate((e) => (e as unknown as { disabled?: boolean }).disabled === true); i++) {
-      if (i >= 60) throw new Error(`${selector} stayed disabled on ${page.url()}`);
-      await sleep(250);
+    for (let attempt = 1; ; attempt++) {
+      const h = await visible(selector);
+      for (let i = 0; await h.evaluate((e) => (e as unknown as { disabled?: boolean }).disabled === true); i++) {
+        if (i >= 60) throw new Error(`${selector} stayed disabled on ${page.url()}`);
+        await sleep(250);
+      }
+      try {
+        await h.click();
+        return;
+      } catch (e) {
+        if (attempt >= 5 || !/not clickable|detached|not an Element/i.test(String(e))) throw e;
+        await sleep(300);
+      }
     }
-    await h.click();
   }
 
   /** Picks an entry of one of the UI's selects (signal or update names) by its exact text. */
