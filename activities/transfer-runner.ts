@@ -39,6 +39,7 @@ export function toSnapshot(p: TransferProgress, paused: boolean, stopped = false
     lagEvents: p.lagEvents,
     throttleReason: p.throttleReason,
     paused,
+    ...(p.warnings.length ? { warnings: p.warnings } : {}),
   };
 }
 

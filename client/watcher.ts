@@ -111,6 +111,7 @@ export function statusView(s: UpgradeStatus, pal: Palette, now = Date.now()): st
     t.failed ? pal.red(testsText(s)) : testsText(s),
   ];
   if (s.phase === 'awaiting-approval' && !s.approval.approved) lines.push(pal.yellow(`waiting for approval: imago approve ${s.upgradeId}`));
+  for (const w of s.transfer?.warnings ?? []) lines.push(pal.yellow(`warning ${w}`));
   if (s.lastError) lines.push(pal.red(`error   ${s.lastError}`));
   return lines;
 }

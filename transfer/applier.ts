@@ -7,7 +7,7 @@ import { changeOps, keyOf, keyText, refreshKeys, type MappedTable, type Op } fro
 import { REFRESH_TABLE, STATE_TABLE, TABLES_TABLE, TOUCHED_TABLE } from './meta';
 import type { GtidPosition } from './position';
 import { mayMeetChunk, type CopyWindow } from './overlap';
-import { placeholderCount, type RefreshPlan } from './refresh';
+import { placeholderCount, type ExplainRow, type RefreshPlan } from './refresh';
 import { imagoError } from '../lib/errors';
 
 /** One committed Uold transaction as the streamer delivers it. */
@@ -239,22 +239,25 @@ export class Applier {
    * after `after`, recomputed by the spec's set-based statement, with the
    * pass's progress, in one transaction. Returns the last key (null: done).
    */
-  async refreshBatch(plan: RefreshPlan, keyCols: string[], after: unknown[] | null, limit: number): Promise<{ lastKey: unknown[] | null; rows: number }> {
-    let result = { lastKey: after, rows: 0 };
+  async refreshBatch(plan: RefreshPlan, keyCols: string[], after: unknown[] | null, limit: number, opts: { explain?: boolean } = {}): Promise<{ lastKey: unknown[] | null; rows: number; explain?: ExplainRow[] }> {
+    let result: { lastKey: unknown[] | null; rows: number; explain?: ExplainRow[] } = { lastKey: after, rows: 0 };
+    let explain: ExplainRow[] | undefined;
     await this.inTransaction(async () => {
       const q = keysetSelect(null, plan.table, keyCols, after, limit, null, idList(keyCols));
       const [rows] = await this.conn.query(q.sql, q.params) as [Row[], unknown];
       const keys = rows.map((r) => keyOf(r, keyCols));
       if (keys.length) {
         const list = keyCols.length === 1 ? keys.map((k) => k[0]) : keys;
-        const n = placeholderCount(plan.setSql);
-        await this.conn.query(plan.setSql, Array.from({ length: n }, () => list));
+        const params = Array.from({ length: placeholderCount(plan.setSql) }, () => list);
+        // The plan of a full batch, read before it runs (EXPLAIN changes nothing): see wholeTableScans.
+        if (opts.explain && keys.length === limit) [explain] = await this.conn.query(`EXPLAIN ${plan.setSql}`, params) as [ExplainRow[], unknown];
+        await this.conn.query(plan.setSql, params);
       }
       const done = keys.length < limit;
       const lastKey = keys.length ? keys[keys.length - 1] : after;
       await this.conn.query(`UPDATE ${REFRESH_TABLE} SET last_key = ?, rows_done = rows_done + ?, done = ? WHERE spec_id = ?`,
         [lastKey === null ? null : JSON.stringify(lastKey), keys.length, done ? 1 : 0, plan.id]);
-      result = { lastKey: done ? null : lastKey, rows: keys.length };
+      result = { lastKey: done ? null : lastKey, rows: keys.length, ...(explain ? { explain } : {}) };
     });
     return result;
   }

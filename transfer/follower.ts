@@ -6,7 +6,7 @@ import { keyOf, type MappedTable } from './mapper';
 import { mayMeetChunk, type CopyWindow } from './overlap';
 import { readRefresh, readTables, type RefreshState, type TableState } from './meta';
 import { GtidPosition } from './position';
-import type { RefreshPlan } from './refresh';
+import { wholeScanWarning, wholeTableScans, type RefreshPlan } from './refresh';
 import type { Streamer, StreamedTxn } from './streamer';
 
 export interface FollowerDeps {
@@ -45,6 +45,9 @@ export class Follower {
   queuedEvents = 0;
   tableStates = new Map<string, TableState>();
   refreshStates = new Map<string, RefreshState>();
+  /** What the operator should know about the passes (e.g. a setSql that scans a table per batch). */
+  readonly warnings: string[] = [];
+  private readonly explained = new Set<string>();
   /** Every table copied and every refresh pass done: Unew holds convert(Uold) and follows it. */
   copyComplete = false;
   private readonly queue: StreamedTxn[] = [];
@@ -137,7 +140,14 @@ export class Follower {
     // From now on stream batches recompute this spec's keys themselves (same connection, in order).
     this.started.add(p.id);
     const s = this.refreshStates.get(p.id) ?? { table: p.table, lastKey: null, rowsDone: 0, done: false };
-    const r = await on('target', `recomputing ${p.table} (refresh pass)`, () => this.d.applier.refreshBatch(p, p.keyCols, s.lastKey, this.d.refreshBatch));
+    // Each pass's plan is read once per process, at its first full batch: a pass that scans a table per batch is told to the operator.
+    const explain = !this.explained.has(p.id);
+    const r = await on('target', `recomputing ${p.table} (refresh pass)`, () => this.d.applier.refreshBatch(p, p.keyCols, s.lastKey, this.d.refreshBatch, { explain }));
+    if (r.explain) {
+      this.explained.add(p.id);
+      const scans = wholeTableScans(r.explain, this.d.refreshBatch);
+      if (scans.length) this.warnings.push(wholeScanWarning(p, scans, this.d.refreshBatch));
+    } else if (r.lastKey === null) this.explained.add(p.id);
     this.refreshStates.set(p.id, { ...s, lastKey: r.lastKey, rowsDone: s.rowsDone + r.rows, done: r.lastKey === null });
     this.copyComplete = this.allCopied() && this.d.refresh.every((x) => this.refreshStates.get(x.id)?.done);
     this.lastWrite = Date.now();

@@ -37,6 +37,31 @@ export function refreshPlans(conv: ConversionModule): RefreshPlan[] {
   return [...out.values()];
 }
 
+/** A row of `EXPLAIN` (MariaDB's columns; only those read here). */
+export interface ExplainRow { table: string | null; type: string | null; rows: number | string | null }
+
+/**
+ * Tables a pass's `setSql` reads whole for one batch, by its plan: a base
+ * table (not a derived table or subquery) accessed by `ALL` with more than
+ * ten batches' worth of rows. Such a pass costs a scan of that table per
+ * batch, so its time grows with the square of the table: MariaDB, for one,
+ * turns an IN list of 1,000 values or more into a derived table and may then
+ * read a grouped subquery's table whole. Warned about, not refused: the plan
+ * rests on statistics that may lag a bulk copy, and a slow pass is still correct.
+ */
+export function wholeTableScans(explain: ExplainRow[], batch: number): Array<{ table: string; rows: number }> {
+  return explain
+    .filter((r) => r.type === 'ALL' && typeof r.table === 'string' && !r.table.startsWith('<') && Number(r.rows) > 10 * batch)
+    .map((r) => ({ table: r.table as string, rows: Number(r.rows) }));
+}
+
+/** The operator's warning for a pass whose setSql scans tables whole (see wholeTableScans). */
+export function wholeScanWarning(plan: Pick<RefreshPlan, 'table'>, scans: Array<{ table: string; rows: number }>, batch: number): string {
+  const what = scans.map((s) => `${s.table} (about ${s.rows.toLocaleString('en-US')} rows)`).join(', ');
+  return `the refresh pass of '${plan.table}' reads ${what} whole for every batch of ${batch} keys, so it slows with the square of the table: `
+    + 'write its setSql so each key is found by an index (e.g. subqueries correlated on the key; see docs/data-transfer.md, "Refresh statements")';
+}
+
 /** Every refresh spec carries both forms; all omissions reported at once. */
 export function validateRefreshSpecs(conv: ConversionModule): void {
   const wrong: string[] = [];

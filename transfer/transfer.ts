@@ -48,6 +48,8 @@ export interface TransferProgress {
   uoldThreadsRunning: number | null;
   uoldP99Ms: number | null;
   chunkSize: number;
+  /** What the operator should know and the transfer cannot fix itself (e.g. a refresh statement that scans a table per batch). */
+  warnings: string[];
 }
 
 /**
@@ -113,6 +115,7 @@ export class Transfer extends CopyControls {
       throttleReason: this.phase === 'copy' ? (this.throttler?.reason() ?? (this.paused ? 'paused by operator' : null)) : null,
       uoldThreadsRunning: this.throttler?.threadsRunning ?? null, uoldP99Ms: this.throttler?.p99Ms ?? null,
       chunkSize: this.chunkSize,
+      warnings: [...(f?.warnings ?? [])],
     };
   }
 

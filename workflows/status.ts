@@ -25,6 +25,8 @@ export interface TransferProgressSnapshot {
   lagEvents: number | null;
   throttleReason: string | null;
   paused: boolean;
+  /** What the operator should know about the transfer (absent in snapshots taken before it existed). */
+  warnings?: string[];
 }
 
 export interface TransferControls {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { Eta, workOf } from '../../transfer/eta';
 import { DEFAULT_THROTTLE, validateCopyUnitOptions, validateTransferOptions } from '../../transfer/options';
-import { placeholderCount, refreshPlans, validateRefreshSpecs } from '../../transfer/refresh';
+import { placeholderCount, refreshPlans, validateRefreshSpecs, wholeScanWarning, wholeTableScans } from '../../transfer/refresh';
 import { decide, p99Between, Throttler } from '../../transfer/throttler';
 import { compareIntegerKeys, mayMeetChunk } from '../../transfer/overlap';
 import { isImagoError } from '../../lib/errors';
@@ -130,6 +130,23 @@ describe('refresh specs', () => {
     const spec = { table: 'items', keysOf: () => [], sql: 'S ?', setSql: 'T (?)' };
     const c: ConversionModule = { name: 'c', tables: [{ source: 'a', targets: [], convert: () => ({}), refresh: [spec] }, { source: 'b', targets: [], convert: () => ({}), refresh: [{ ...spec }] }] };
     assert.equal(refreshPlans(c).length, 1);
+  });
+
+  it('a plan that reads a base table whole for a batch is found; derived tables, index reads and small tables are not', () => {
+    // The plan MariaDB 10.11 gave the auction's first grouped setSql for 2,000 item ids (the IN list made a derived table).
+    const grouped = [
+      { table: '<subquery3>', type: 'ALL', rows: '2000' }, { table: 'i', type: 'eq_ref', rows: '1' },
+      { table: '<derived2>', type: 'ref', rows: '10' }, { table: '<derived4>', type: 'ALL', rows: '2000' },
+      { table: null, type: null, rows: null }, { table: 'item_bids', type: 'ALL', rows: '153812' },
+    ];
+    assert.deepEqual(wholeTableScans(grouped, 2000), [{ table: 'item_bids', rows: 153_812 }]);
+    // The correlated form: every table by an index.
+    assert.deepEqual(wholeTableScans([{ table: 'i', type: 'range', rows: 2000 }, { table: 'b', type: 'ref', rows: 1000 }], 2000), []);
+    // A table of under ten batches' worth, read whole, costs about as much as the batch itself.
+    assert.deepEqual(wholeTableScans([{ table: 'regions', type: 'ALL', rows: '19999' }], 2000), []);
+    const w = wholeScanWarning({ table: 'items' }, [{ table: 'item_bids', rows: 153_812 }], 2000);
+    assert.match(w, /^the refresh pass of 'items' reads item_bids \(about 153,812 rows\) whole for every batch of 2000 keys/);
+    assert.match(w, /docs\/data-transfer\.md/);
   });
 
   it('counts placeholders outside quotes', () => {

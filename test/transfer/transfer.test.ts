@@ -151,4 +151,37 @@ describe('transfer: a real conversion (column split, key remap, refresh, ignored
       await expectOrderTotals(c, p);
     } finally { stop = true; await writer.catch(() => 0); await c.end(); ac.abort(); await running; }
   });
+
+  it('warns when a refresh pass reads a table whole per batch (its setSql\'s plan), not when each key is found by an index', async () => {
+    const p = await startPair(OLD, NEW);
+    const c = await p.uold.connect('shop');
+    try {
+      // 2,000 people, 30,000 orders: a batch of 1,000 keys is the size at which MariaDB turns the IN list
+      // into a derived table, and 30,000 rows is over ten batches' worth, the warning's floor.
+      await c.query('INSERT INTO people VALUES ?', [Array.from({ length: 2000 }, (_, i) => [i + 1, `Ann${i} Lee`, null])]);
+      await c.query('INSERT INTO orders VALUES ?', [Array.from({ length: 30_000 }, (_, i) => [i + 1, 1 + (i % 2000), 1.25])]);
+      await c.query('ANALYZE TABLE orders'); // the statistics a long copy would have by its end
+      const byIndex = 'UPDATE persons p SET p.order_total_cents = (SELECT COALESCE(SUM(cents), 0) FROM purchases x WHERE x.pid = p.pid) WHERE p.pid IN (?)';
+      const warningsOf = async (db: string, setSql: string): Promise<string[]> => {
+        const cn = await p.unew.connect();
+        await cn.query(`CREATE DATABASE ${db}`);
+        for (const d of NEW) await cn.query(d.replace('CREATE TABLE ', `CREATE TABLE ${db}.`));
+        await cn.end();
+        await p.unew.createUser('admin', 'pw', [`ALL PRIVILEGES ON ${db}.*`]);
+        const withSet: ConversionModule = { ...conv, tables: conv.tables.map((t) => ({ ...t, refresh: t.refresh?.map((r) => ({ ...r, setSql })) })) };
+        const t = new Transfer({ source: src(p), target: { url: p.targetUrl, database: db }, conversion: withSet, serverId: readerServerId(), chunkSize: 2_000, refreshBatch: 1_000 });
+        const ac = new AbortController();
+        const running = t.run(ac.signal);
+        try {
+          await until(t, (x) => x.phase === 'following');
+          return t.progress().warnings;
+        } finally { ac.abort(); await running; }
+      };
+      const grouped = await warningsOf('shop3', REFRESH_SET);
+      assert.equal(grouped.length, 1, JSON.stringify(grouped));
+      assert.match(grouped[0], /refresh pass of 'persons' reads purchases \(about [\d,]+ rows\) whole for every batch of 1000 keys/);
+      assert.match(grouped[0], /setSql/);
+      assert.deepEqual(await warningsOf('shop4', byIndex), [], 'a setSql that finds each key by an index');
+    } finally { await c.end(); }
+  });
 });
