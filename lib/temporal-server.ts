@@ -63,9 +63,13 @@ export class TemporalDevServer {
   readonly logFile: string;
   readonly namespace: string;
 
+  /** The temporary folder of the log when no logFile was given: removed by stop(), as nothing else reads it then. */
+  private readonly ownDir?: string;
+
   constructor(private readonly opts: DevServerOptions = {}) {
     this.namespace = opts.namespace ?? 'default';
-    this.logFile = opts.logFile ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'imago-temporal-')), 'server.log');
+    if (!opts.logFile) this.ownDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imago-temporal-'));
+    this.logFile = opts.logFile ?? path.join(this.ownDir!, 'server.log');
   }
 
   get address(): string { return `127.0.0.1:${this.port}`; }
@@ -82,6 +86,7 @@ export class TemporalDevServer {
     if (this.opts.dbFile) args.push('--db-filename', this.opts.dbFile);
     for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
     for (const [key, value] of Object.entries(this.opts.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+    if (this.ownDir) fs.mkdirSync(this.ownDir, { recursive: true }); // a server stopped and started again
     this.proc = new ManagedProcess(`temporal:${this.port}`, bin, args, this.logFile);
     try {
       await Promise.race([
@@ -96,7 +101,10 @@ export class TemporalDevServer {
     return this;
   }
 
-  async stop(): Promise<void> { await this.proc?.stop(15_000); }
+  async stop(): Promise<void> {
+    await this.proc?.stop(15_000);
+    if (this.ownDir) fs.rmSync(this.ownDir, { recursive: true, force: true });
+  }
   async kill9(): Promise<void> { await this.proc?.kill9(); }
 }
 

@@ -39,7 +39,9 @@ export function getJson(url: string, timeoutMs = 2_000): Promise<{ status: numbe
 
 export async function startAuction(opts: StartAuctionOptions): Promise<RunningAuction> {
   const port = opts.port ?? await freePort();
-  const logFile = opts.logFile ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'imago-auction-')), `${opts.version}.log`);
+  // A log of our own (no logFile given) is removed with the app once it has stopped; one that failed to start keeps it.
+  const ownDir = opts.logFile ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'imago-auction-'));
+  const logFile = opts.logFile ?? path.join(ownDir!, `${opts.version}.log`);
   const entry = path.join(__dirname, opts.version, 'main.ts');
   const proc = new ManagedProcess(`auction-${opts.version}:${port}`, process.execPath, ['--require', require.resolve('tsx/cjs'), entry], logFile, {
     env: { ...process.env, ...opts.env, PORT: String(port), DATABASE_URL: opts.dbUrl },
@@ -56,5 +58,5 @@ export async function startAuction(opts: StartAuctionOptions): Promise<RunningAu
     }
     await new Promise((r) => setTimeout(r, 150));
   }
-  return { url, port, proc, stop: () => proc.stop(20_000) };
+  return { url, port, proc, stop: async () => { await proc.stop(20_000); if (ownDir) fs.rmSync(ownDir, { recursive: true, force: true }); } };
 }
