@@ -1,13 +1,14 @@
 /**
  * The upgrade benchmark (issue 7): a whole upgrade of the auction site under
  * the bidding mix, measured in one run.
- *   npx tsx benchmarks/upgrade.ts [--rate 200] [--items 100000] [--users 10000] [--bids 200000] [--verify-nice R]
+ *   npx tsx benchmarks/upgrade.ts [--rate 200] [--mix bidding|bidding-indexed] [--items 100000] [--users 10000] [--bids 200000] [--verify-nice R]
  * Prints: the pause (largest client latency added from termination start to
  * 1 s after the switchover, and the cut-over's own timings), apart from it the
  * cost to clients of the testing phase (its full verification reads all of Uold), total time split by phase, and
  * the share spent in orchestration — time in which no activity of the upgrade
  * was running (scheduling, workflow tasks, waits for signals) — against the
- * work itself. Bounded: the workload stops at the end, everything is stopped.
+ * work itself. Bounded: the workload stops at the upgrade's end (at the latest after 6 h, for
+ * the largest sizes), everything is stopped.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -28,18 +29,32 @@ async function main() {
   const { values } = parseArgs({ options: {
     rate: { type: 'string', default: '200' }, items: { type: 'string', default: '100000' },
     users: { type: 'string', default: '10000' }, bids: { type: 'string', default: '200000' },
-    'verify-nice': { type: 'string' },
+    mix: { type: 'string', default: 'bidding' }, 'verify-nice': { type: 'string' },
   } });
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const size = { users: Number(values.users), items: Number(values.items), bids: Number(values.bids) };
-  const server = await new TemporalDevServer().start();
-  const stage = await startUoldStage({ ...size, log: (m) => console.log(`# ${m}`) });
-  Object.assign(process.env, stage.env);
-  const { worker, close } = await createWorker({ address: server.address });
-  const running = worker.run();
-  const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection });
-  const load = startWorkload({ baseUrl: stage.url, mix: 'bidding', rate: Number(values.rate), durationMs: 30 * 60_000, users: [1, size.users], items: [1, size.items], seed: 3 });
+  // Whatever fails, everything started so far is stopped, last started first.
+  const started: Array<() => Promise<unknown>> = [];
+  const stopAll = async () => { for (const stop of started.reverse()) await stop().catch((e) => console.error(`# stopping: ${(e as Error).message}`)); };
+  try {
+    const server = await new TemporalDevServer().start();
+    started.push(() => server.stop());
+    const stage = await startUoldStage({ ...size, log: (m) => console.log(`# ${m}`) });
+    started.push(() => stage.stop());
+    Object.assign(process.env, stage.env);
+    const { worker, close } = await createWorker({ address: server.address });
+    const running = worker.run();
+    started.push(async () => { worker.shutdown(); await running; await close(); });
+    const connection = await Connection.connect({ address: server.address });
+    started.push(() => connection.close());
+    await run(values, size, stage, new Client({ connection }));
+  } finally {
+    await stopAll();
+  }
+}
+
+async function run(values: Record<string, string | undefined>, size: { users: number; items: number; bids: number }, stage: Awaited<ReturnType<typeof startUoldStage>>, client: Client) {
+  const load = startWorkload({ baseUrl: stage.url, mix: values.mix as 'bidding', rate: Number(values.rate), durationMs: 6 * 3600_000, users: [1, size.users], items: [1, size.items], seed: 3 });
   const started = Date.now();
   // Event-loop stalls of this process (ingress, clients and, in-process, the worker): a stall
   // delays every client here, whatever the upgrade does, so the pause figure must be read with it.
@@ -108,7 +123,7 @@ async function main() {
     const inTesting = testing ? w.timeline.filter((b) => runStart + b.t >= testing.startedAt && runStart + b.t < (testing.endedAt ?? termStart)) : [];
     const worstTesting = Math.max(0, ...inTesting.map((b) => b.max));
     const stallsNear = stalls.filter((x) => x.at >= (testing?.startedAt ?? termStart) && x.at <= pauseEnd).map((x) => `${x.at - termStart} ms: ${x.ms} ms`);
-    console.log(`\nhardware: ${hardwareLine()}; ${size.items} items, ${size.users} users, ${size.bids} bids; ${values.rate} req/s bidding mix`);
+    console.log(`\nhardware: ${hardwareLine()}; ${size.items} items, ${size.users} users, ${size.bids} bids; ${values.rate} req/s ${values.mix} mix`);
     console.log('| figure | value | target |\n|---|---|---|');
     console.log(`| outcome | ${status.outcome}; ${w.requests} requests, ${w.errors} failed | completed, 0 failed |`);
     console.log(`| cut-over hold → release | ${cut.totalMs.toFixed(1)} ms (hold ${cut.holdMs.toFixed(1)}, drain ${cut.drainMs.toFixed(1)}, flush ${cut.flushMs.toFixed(1)}, verify ${cut.verifyMs}, switch ${cut.switchMs.toFixed(1)}, release ${cut.releaseMs.toFixed(1)}) | |`);
@@ -140,8 +155,6 @@ async function main() {
     clearInterval(sampler);
     load.stop();
     await load.done.catch(() => undefined);
-    worker.shutdown(); await running; await close(); await connection.close();
-    await stage.stop(); await server.stop();
     console.log(`# total ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
 }

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import Ajv from 'ajv';
 import { auctionError } from '../errors';
 import { rng } from '../data';
-import { learn, nextOp, type LedgerEntry, type MixState, type Op } from './mix';
+import { learn, nextOp, type LedgerEntry, type MixName, type MixState, type Op } from './mix';
 import { LatencyRecorder, type LatencySummary, type TimelineBucket } from './stats';
 
 export type { LedgerEntry } from './mix';
@@ -23,7 +23,7 @@ export type { TimelineBucket, LatencySummary } from './stats';
 
 export interface WorkloadOptions {
   baseUrl: string;
-  mix: 'browsing' | 'bidding';
+  mix: MixName;
   /** Open loop: requests per second. */
   rate?: number;
   /** Closed loop: concurrent clients (default 8 when no rate is given). */
@@ -77,9 +77,9 @@ const range = { type: 'array', items: { type: 'integer', minimum: 1 }, minItems:
 const validate = new Ajv({ allErrors: true }).compile({
   type: 'object', additionalProperties: false, required: ['baseUrl', 'mix', 'durationMs', 'users', 'items'],
   properties: {
-    baseUrl: { type: 'string', pattern: '^https?://' }, mix: { enum: ['browsing', 'bidding'] },
+    baseUrl: { type: 'string', pattern: '^https?://' }, mix: { enum: ['browsing', 'bidding', 'bidding-indexed'] },
     rate: { type: 'number', exclusiveMinimum: 0, maximum: 100_000 }, clients: { type: 'integer', minimum: 1, maximum: 1000 },
-    thinkMs: { type: 'number', minimum: 0 }, durationMs: { type: 'number', exclusiveMinimum: 0, maximum: 3_600_000 },
+    thinkMs: { type: 'number', minimum: 0 }, durationMs: { type: 'number', exclusiveMinimum: 0, maximum: 6 * 3_600_000 },
     maxRequests: { type: 'integer', minimum: 1 }, seed: { type: 'integer' }, users: range, items: range,
     timeoutMs: { type: 'integer', minimum: 1 }, maxInFlight: { type: 'integer', minimum: 1 },
   },
@@ -223,7 +223,7 @@ if (require.main === module) {
   const pair = (s: string) => s.split('-').map(Number) as [number, number];
   const num = (s?: string) => (s === undefined ? undefined : Number(s));
   const w = startWorkload({
-    baseUrl: values.url ?? '', mix: values.mix as 'browsing' | 'bidding', rate: num(values.rate), clients: num(values.clients),
+    baseUrl: values.url ?? '', mix: values.mix as MixName, rate: num(values.rate), clients: num(values.clients),
     thinkMs: num(values.think), durationMs: Number(values.duration), maxRequests: num(values.max), seed: Number(values.seed),
     users: pair(values.users!), items: pair(values.items!),
   });

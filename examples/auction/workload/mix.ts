@@ -45,13 +45,20 @@ export interface MixState {
   counter: number;
 }
 
-const WEIGHTS: Record<'browsing' | 'bidding', Array<[number, (s: MixState) => Op]>> = {
+export type MixName = 'browsing' | 'bidding' | 'bidding-indexed';
+
+const WEIGHTS: Record<MixName, Array<[number, (s: MixState) => Op]>> = {
   browsing: [[5, regions], [10, categories], [30, categoryItems], [15, search], [30, viewItem], [10, viewUser]],
   bidding: [[5, regions], [5, categories], [20, categoryItems], [10, search], [30, viewItem], [10, viewUser], [5, aboutMe],
     [9, bid], [3, comment], [1.5, buyNow], [1.5, register]],
+  // The bidding mix without the two reads whose cost in v1 grows with the table (a category's
+  // listing sorts all its items; search scans them): at millions of items v1 cannot serve those
+  // at any useful rate on a small host, whatever the upgrade does.
+  'bidding-indexed': [[5, regions], [5, categories], [30, viewItem], [10, viewUser], [5, aboutMe],
+    [9, bid], [3, comment], [1.5, buyNow], [1.5, register]],
 };
 
-export function nextOp(mix: 'browsing' | 'bidding', s: MixState): Op {
+export function nextOp(mix: MixName, s: MixState): Op {
   const table = WEIGHTS[mix];
   const total = table.reduce((a, [w]) => a + w, 0);
   let x = s.rand() * total;
