@@ -103,6 +103,7 @@ export function createTransferActivities(client: () => Client) {
         throttle: {
           maxThreadsRunning: plan.transfer.maxThreadsRunning, maxLagMs: plan.transfer.maxLagMs,
           maxUoldP99Ratio: plan.transfer.maxUoldP99Ratio, maxUoldP99Ms: plan.transfer.maxUoldP99Ms, criticalUoldP99Ms: plan.transfer.criticalUoldP99Ms,
+          niceRatio: plan.transfer.niceRatio,
         },
         // The latency Uold's clients see, read from the interceptors' control APIs: the p99 rules above need it.
         ingress: ingressEndpoints(plan),

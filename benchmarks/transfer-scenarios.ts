@@ -1,7 +1,7 @@
 /**
  * The data transfer at production scale, measured side by side in one run:
  *   npx tsx benchmarks/transfer.ts --scenarios [--users 20000 --items 200000 --bids 300000] [--repeats 3] [--rate 200]
- *     [--max-p99-ratio 2] [--max-p99 MS] [--binlog-bytes 1000000000]
+ *     [--max-p99-ratio 2] [--nice-ratio 0] [--max-p99 MS] [--binlog-bytes 1000000000]
  *
  * One Uold (the auction v1 behind its ingress interceptor, as the demo runs
  * it), a second Uold with the same data whose active binlog file is over
@@ -14,7 +14,7 @@
  *  - loaded: the same copy while the bidding mix runs at `rate` req/s through
  *    the ingress; Uold's p99 as its clients see it during the copy vs the
  *    `before` window just before it, the copy throttled on that p99 as an upgrade's
- *    is (transfer.maxUoldP99Ratio, --max-p99-ratio); the stream's lag (commit ack in Uold → row
+ *    is (transfer.maxUoldP99Ratio, --max-p99-ratio; transfer.niceRatio, --nice-ratio); the stream's lag (commit ack in Uold → row
  *    visible in Unew, probed every 50 ms) during the copy.
  * The ETA's error is taken from each copy's progress: |ETA − actual time
  * left| / actual time left, at every sample from 10 % of the rows copied on,
@@ -260,7 +260,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ args: process.argv.slice(2), strict: false, options: {
     scenarios: { type: 'boolean' }, users: { type: 'string', default: '20000' }, items: { type: 'string', default: '200000' },
     bids: { type: 'string', default: '300000' }, repeats: { type: 'string', default: '3' }, rate: { type: 'string', default: '200' },
-    'chunk-size': { type: 'string', default: '2000' }, 'max-p99': { type: 'string' }, 'max-p99-ratio': { type: 'string', default: '2' }, 'binlog-bytes': { type: 'string', default: '1000000000' },
+    'chunk-size': { type: 'string', default: '2000' }, 'max-p99': { type: 'string' }, 'max-p99-ratio': { type: 'string', default: '2' }, 'nice-ratio': { type: 'string', default: '0' }, 'binlog-bytes': { type: 'string', default: '1000000000' },
     nice: { type: 'string', default: '19' },
   } });
   const size = { users: Number(values.users), items: Number(values.items), bids: Number(values.bids) };
@@ -342,7 +342,7 @@ async function main(): Promise<void> {
       let r: CopyResult;
       try {
         // As an upgrade's transfer does: the plan's transfer.maxUoldP99Ratio (default 2), or an absolute max with --max-p99.
-        const maxP99 = { throttle: { maxUoldP99Ratio: Number(values['max-p99-ratio']), ...(values['max-p99'] === undefined ? {} : { maxUoldP99Ms: Number(values['max-p99']), criticalUoldP99Ms: 4 * Number(values['max-p99']) }) } };
+        const maxP99 = { throttle: { maxUoldP99Ratio: Number(values['max-p99-ratio']), niceRatio: Number(values['nice-ratio']), ...(values['max-p99'] === undefined ? {} : { maxUoldP99Ms: Number(values['max-p99']), criticalUoldP99Ms: 4 * Number(values['max-p99']) }) } };
         r = await ours(stage.replUrl, 'c_loaded', { ingress: [{ controlUrl: stage.controlUrl, token: stage.token }], ...maxP99 }, lagLoaded);
       } finally { during.stop(); }
       const wd = await during.done;

@@ -116,6 +116,7 @@ const planProperties = {
     maxUoldP99Ratio: Default(Type.Number({ minimum: 0, description: "The copy pauses while Uold's p99 latency, as its interceptors see it, is above this multiple of its p99 before the copy (and 10 ms above it); 0 turns it off." }), 2),
     maxUoldP99Ms: Default(Type.Number({ minimum: 0, description: "The copy pauses while Uold's p99 latency at its interceptors is above this many ms; 0 turns it off." }), 0),
     criticalUoldP99Ms: Default(Type.Number({ minimum: 0, description: "Above this p99 (ms) on two samples in a row the copy pauses for 30 s, whatever the load does meanwhile; 0 turns it off." }), 0),
+    niceRatio: Default(Type.Number({ minimum: 0, maximum: 100, description: "After each chunk the copy rests this many times the chunk's own time (0.5: the copy works two thirds of the time at most), so Uold and Unew keep room for their clients; 0: no rest." }), 0),
     // How long one incident of a database that does not answer (Uold's or Unew's) is retried, with its cause in the status, before onUnreachable applies.
     unreachableRetryMs: Ms(240_000, 1_000, 'How long one incident of a database that does not answer is retried before onUnreachable applies.'),
     onUnreachable: Default(Type.Enum(['fail', 'wait'], { description: "After unreachableRetryMs: 'fail' the upgrade (Unew destroyed, Uold untouched), or 'wait' and keep retrying (an operator may abort)." }), 'fail'),

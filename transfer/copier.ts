@@ -140,7 +140,7 @@ export class Copier {
       };
       let next: Promise<ReadyChunk | null> = readNext(d.state.get(name)?.lastKey ?? null);
       try {
-        for (;;) {
+        for (let cycle = Date.now(); ; cycle = Date.now()) {
           const c = await next;
           if (!c) return;
           // The next chunk is read while this one is written.
@@ -151,6 +151,10 @@ export class Copier {
           } finally { bump(busy, name, -1); }
           if (c.done) { left.delete(name); return; }
           if (inner.signal.aborted) return;
+          // Why: a rest in proportion to the chunk's time caps the copy's share of both servers, whatever
+          // their speed (gh-ost's nice-ratio); the throttle only reacts once Uold's clients already feel it.
+          const rest = d.throttler.settings.niceRatio * (Date.now() - cycle);
+          if (rest > 0) await sleep(rest, inner.signal);
         }
       } finally {
         // A read still in flight when the table stops (abort or failure) must not end unobserved.

@@ -32,6 +32,8 @@ export interface ThrottleSettings {
   maxLagMs: number;
   /** How often Uold's load is sampled. */
   checkIntervalMs: number;
+  /** After each chunk, the copy rests this many times the chunk's own time (gh-ost's nice-ratio; 0: no rest). */
+  niceRatio: number;
 }
 
 export interface TransferOptions {
@@ -83,7 +85,7 @@ export type CopyUnitInput = Omit<Partial<CopyUnitOptions>, 'throttle'> & Pick<Co
 
 export const DEFAULT_THROTTLE: ThrottleSettings = {
   maxThreadsRunning: 50, criticalThreadsRunning: 0, maxUoldP99Ms: 0, criticalUoldP99Ms: 0, maxUoldP99Ratio: 0, uoldP99FloorMs: 10,
-  criticalPauseMs: 30_000, p99WindowMs: 3_000, maxLagMs: 5_000, checkIntervalMs: 250,
+  criticalPauseMs: 30_000, p99WindowMs: 3_000, maxLagMs: 5_000, checkIntervalMs: 250, niceRatio: 0,
 };
 
 const endpoint = {
@@ -107,6 +109,7 @@ const throttleSchema = {
     p99WindowMs: { type: 'integer', minimum: 100, maximum: 600_000 },
     maxLagMs: { type: 'integer', minimum: 1 },
     checkIntervalMs: { type: 'integer', minimum: 10, maximum: 60_000 },
+    niceRatio: { type: 'number', minimum: 0, maximum: 100 },
   },
 };
 const conversion = { type: 'object', required: ['name', 'tables'], properties: { name: { type: 'string' }, tables: { type: 'array', minItems: 1 } } };
