@@ -262,6 +262,28 @@ export class Applier {
     return result;
   }
 
+  /**
+   * Times one batch of a refresh pass during the copy, for the ETA: the
+   * pass's setSql on the first `limit` keys Unew already holds, rolled back
+   * (nothing stays written). Milliseconds per key, or null while Unew holds
+   * fewer keys than a batch.
+   */
+  async probeRefresh(plan: RefreshPlan, keyCols: string[], limit: number): Promise<number | null> {
+    await this.conn.query('START TRANSACTION');
+    try {
+      const q = keysetSelect(null, plan.table, keyCols, null, limit, null, idList(keyCols));
+      const [rows] = await this.conn.query(q.sql, q.params) as [Row[], unknown];
+      if (rows.length < limit) return null;
+      const keys = rows.map((r) => keyOf(r, keyCols));
+      const list = keyCols.length === 1 ? keys.map((k) => k[0]) : keys;
+      const t0 = process.hrtime.bigint();
+      await this.conn.query(plan.setSql, Array.from({ length: placeholderCount(plan.setSql) }, () => list));
+      return Number(process.hrtime.bigint() - t0) / 1e6 / keys.length;
+    } finally {
+      await this.conn.query('ROLLBACK');
+    }
+  }
+
   /** Preflight: writes converted sample rows and rolls them back, so Unew's schema and strict mode judge them. */
   async probe(ops: Op[]): Promise<void> {
     await this.conn.query('START TRANSACTION');

@@ -9,6 +9,10 @@ import { GtidPosition } from './position';
 import { wholeScanWarning, wholeTableScans, type RefreshPlan } from './refresh';
 import type { Streamer, StreamedTxn } from './streamer';
 
+/** How often the follower, while the copy runs, tries to time a refresh pass's batch for the ETA. */
+const PROBE_EVERY_MS = 5_000;
+const REPROBE_MS = 30_000;
+
 export interface FollowerDeps {
   /** The follower's own writer and the connection it writes on (meta is read on it between transactions). */
   applier: Applier;
@@ -45,6 +49,9 @@ export class Follower {
   queuedEvents = 0;
   tableStates = new Map<string, TableState>();
   refreshStates = new Map<string, RefreshState>();
+  /** Per pass, a batch's cost timed during the copy (ms per key, rolled back): the ETA's pace for it until it runs. */
+  readonly refreshProbes = new Map<string, { msPerKey: number; at: number }>();
+  private lastProbe = 0;
   /** What the operator should know about the passes (e.g. a setSql that scans a table per batch). */
   readonly warnings: string[] = [];
   private readonly explained = new Set<string>();
@@ -85,6 +92,7 @@ export class Follower {
       // Alternating with stream batches: neither starves the other.
       const pass = this.nextPass();
       if (pass) { await this.refreshStep(pass); worked = true; }
+      else if (Date.now() - this.lastProbe >= PROBE_EVERY_MS) await this.probeRefresh();
       if (worked) continue;
       if (Date.now() - this.lastWrite >= HEARTBEAT_EVERY_MS) {
         await on('target', 'recording the follower heartbeat', () => this.d.applier.heartbeat(0));
@@ -134,6 +142,22 @@ export class Follower {
     // Why: a pass recomputes from Unew's own rows, so it starts only when every table is copied.
     if (!this.allCopied()) return undefined;
     return this.d.refresh.find((p) => !this.refreshStates.get(p.id)?.done);
+  }
+
+  /**
+   * During the copy, times a batch of each pass (one not timed for REPROBE_MS), once Unew
+   * holds a batch of its keys: a few milliseconds, rolled back. An estimate
+   * only: a failed probe is tried again later, never a failed transfer.
+   */
+  private async probeRefresh(): Promise<void> {
+    this.lastProbe = Date.now();
+    if (this.allCopied()) return;
+    // Again every REPROBE_MS: early probes see few of the rows the statement reads (the producers are still being copied).
+    const stale = (id: string) => Date.now() - (this.refreshProbes.get(id)?.at ?? 0) >= REPROBE_MS;
+    const p = this.d.refresh.find((x) => stale(x.id) && !this.refreshStates.get(x.id)?.done);
+    if (!p) return;
+    const ms = await this.d.applier.probeRefresh(p, p.keyCols, this.d.refreshBatch).catch(() => null);
+    if (ms !== null) this.refreshProbes.set(p.id, { msPerKey: ms, at: Date.now() });
   }
 
   private async refreshStep(p: RefreshPlan & { keyCols: string[] }): Promise<void> {

@@ -56,7 +56,7 @@ export interface TransferProgress {
  * Before the refresh passes begin, a refreshed row is guessed to cost this share of a copied row of its
  * producers (measured on the auction at 600,000 rows: 200,000 refreshed rows in about 1 s after a copy
  * at 40,000 rows/s; on small copies it varied from 0.3 to 1.5). Once a pass has run for a second its
- * own pace replaces the guess.
+ * own pace replaces the guess; a batch timed during the copy replaces it before that.
  */
 const REFRESH_WEIGHT = 0.2;
 
@@ -99,7 +99,7 @@ export class Transfer extends CopyControls {
     const f = this.follower;
     const copyWork = this.copyWork(tables);
     const rate = this.eta.rate();
-    const eta = this.phase === 'copy' ? this.secondsLeft(copyWork.total, workOf(refresh)) : this.phase === 'starting' ? null : 0;
+    const eta = this.phase === 'copy' ? this.secondsLeft(copyWork.total, refresh) : this.phase === 'starting' ? null : 0;
     const refreshDone = refresh.reduce((a, r) => a + r.done, 0);
     // Rows per second: the copy's work pace in rows of its average weight so far.
     const avgWeight = rowsCopied > 0 ? copyWork.done / rowsCopied : 1;
@@ -121,17 +121,24 @@ export class Transfer extends CopyControls {
 
   /**
    * The copy's time left at its pace, plus the refresh passes' at theirs: measured once a pass has run for
-   * a second, else guessed from the copy's pace and REFRESH_WEIGHT. Null until the copy has a pace.
+   * a second; before that, a batch of each pass timed during the copy (Follower.probeRefresh); before
+   * every pass has been timed, guessed from the copy's pace and REFRESH_WEIGHT. Null until the copy has a pace.
    */
-  private secondsLeft(copyTotal: number, refresh: { done: number; total: number }): number | null {
+  private secondsLeft(copyTotal: number, refresh: WorkItem[]): number | null {
     const copy = this.eta.seconds(copyTotal);
     const copyRate = this.eta.rate();
     if (copy === null || copyRate === null) return null;
-    const left = Math.max(0, refresh.total - refresh.done);
+    const work = workOf(refresh);
+    const left = Math.max(0, work.total - work.done);
     if (left === 0) return copy;
     const own = this.refreshEta.rate();
-    const pace = own !== null && own > 0 ? own : copyRate;
-    return pace > 0 ? copy + left / pace : null;
+    if (own !== null && own > 0) return copy + left / own;
+    // Before the passes run: each pass's rows left at the cost of a batch timed during the copy, when every pass has one.
+    const probes = this.refreshPlans.map((p) => this.follower?.refreshProbes.get(p.id)?.msPerKey);
+    if (probes.every((ms): ms is number => ms !== undefined)) {
+      return copy + refresh.reduce((a, r, i) => a + Math.max(0, r.total - r.done) * probes[i] / 1000, 0);
+    }
+    return copyRate > 0 ? copy + left / copyRate : null;
   }
 
   private tableProgress(): TableProgress[] {
