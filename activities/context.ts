@@ -100,12 +100,13 @@ export function planDir(plan: UpgradePlan): string {
  * the activity until it ended by itself. Outside an activity (unit tests)
  * it simply runs fn.
  */
-export async function withHeartbeat<T>(what: string, fn: (signal?: AbortSignal) => Promise<T>): Promise<T> {
+export async function withHeartbeat<T>(what: string | (() => string), fn: (signal?: AbortSignal) => Promise<T>): Promise<T> {
   let ctx: Context | undefined;
   try { ctx = Context.current(); } catch { return fn(); }
-  const beat = setInterval(() => ctx!.heartbeat(what), 5_000);
+  const detail = typeof what === 'string' ? () => what : what;
+  const beat = setInterval(() => ctx!.heartbeat(detail()), 5_000);
   try {
-    ctx.heartbeat(what);
+    ctx.heartbeat(detail());
     return await fn(ctx.cancellationSignal);
   } finally {
     clearInterval(beat);

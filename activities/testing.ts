@@ -130,7 +130,9 @@ export function createTestingActivities() {
 
     /** Full verification of convert(Uold) against Unew, at consistent positions. */
     async verifyData(handle: UnewHandle, plan: UpgradePlan): Promise<VerificationSummary> {
-      const r = await withHeartbeat('verifying', () => verify({
+      // A full pass reads every row of Uold: its heartbeat says how far it got (minutes at millions of rows).
+      let compared = 0;
+      const r = await withHeartbeat(() => `verifying: ${compared} rows of Uold compared`, () => verify({
         source: { url: uoldDbUrl(plan), database: plan.uold.db.database },
         target: { url: unewAdminUrl(handle, plan), database: handle.db.database },
         conversion: loadConversion(plan),
@@ -138,6 +140,7 @@ export function createTestingActivities() {
         niceRatio: plan.verify.niceRatio ?? 1,
         serverId: readerServerId(handle.upgradeId, 'verify'),
         flushTimeoutMs: 30_000,
+        onRows: (n) => { compared += n; },
       }));
       const diffs = [...r.missing.map((d) => ({ kind: 'missing', ...d })), ...r.extra.map((d) => ({ kind: 'extra', ...d })), ...r.different.map((d) => ({ kind: 'different', ...d }))];
       return { differences: diffs.length, checked: r.rowsChecked, examples: diffs.slice(0, 20), position: r.position };

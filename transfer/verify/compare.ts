@@ -25,6 +25,8 @@ export interface VerifyOptions {
   flushTimeoutMs?: number;
   /** How many times rows that changed during a compare are compared again. */
   maxRechecks?: number;
+  /** Called after each chunk of Uold's rows compared, with its row count (progress for a heartbeat). */
+  onRows?: (rows: number) => void;
   /**
    * After each chunk of the full verification, rest niceRatio × the time the
    * chunk took (1 = verify at most half the time). Uold keeps serving its
@@ -62,7 +64,7 @@ export function norm(v: unknown): string | null {
 }
 
 export async function open(o: VerifyOptions): Promise<Ctx> {
-  const full: Required<VerifyOptions> = { chunkSize: 2_000, flushTimeoutMs: 30_000, maxRechecks: 5, niceRatio: 0, ...o };
+  const full: Required<VerifyOptions> = { chunkSize: 2_000, flushTimeoutMs: 30_000, maxRechecks: 5, niceRatio: 0, onRows: () => undefined, ...o };
   const source = connectPool(o.source.url, { database: o.source.database, connectionLimit: 2 });
   let target: mysql.Connection | undefined;
   try {

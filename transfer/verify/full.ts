@@ -33,6 +33,7 @@ export async function verify(o: VerifyOptions): Promise<VerifyReport> {
           await compareRows(ctx, m, chunk, expected, report);
           if (ctx.o.niceRatio > 0) await new Promise((r) => setTimeout(r, ctx.o.niceRatio * (Date.now() - t0)));
           rows += chunk.length;
+          o.onRows?.(chunk.length);
           if (chunk.length < ctx.o.chunkSize) break;
           after = keyOf(chunk[chunk.length - 1], m.sourceKey);
         }
