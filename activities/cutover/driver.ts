@@ -26,7 +26,14 @@ export async function runCutover(steps: CutoverSteps, ctx: CutoverContext, repor
   const expectActive = () => { if (ctx.cancelled.aborted) throw imagoError('IMAGO_CUTOVER_FAILED', 'this cut-over attempt was cancelled (a newer attempt took over, or the upgrade ended)'); };
   const lap = (() => { let t = performance.now(); return () => { const now = performance.now(); const d = now - t; t = now; return d; }; })();
   ctx.beat('prepare');
-  await steps.prepare();
+  try {
+    await steps.prepare();
+  } catch (err) {
+    // Why NotSwitched: nobody is held and nothing is switched yet. Thrown as it was, the caller took any
+    // error that is not NotSwitched for one past the point of no return and finished the switch forward:
+    // a mismatch found by the verification before the hold would have switched to Unew unverified.
+    throw new NotSwitched(`preparing the cut-over: ${(err as Error).message}`, ctx.cancelled.aborted ? [] : await steps.restore());
+  }
   expectActive();
   const t0 = performance.now();
   lap();
