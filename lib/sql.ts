@@ -161,6 +161,28 @@ export async function openSnapshot(conn: mysql.Connection | mysql.PoolConnection
 }
 
 /**
+ * The GTID position of a snapshot opened by openSnapshot at `at`. When
+ * nothing has been written to the binlog since the snapshot (its coordinate
+ * is still the binlog's end, before and after the read), the server's
+ * current @@gtid_binlog_pos is that position, read without a scan: the case
+ * of a quiescent Uold inside the cut-over's hold, where the scan below cost
+ * ~100 ms per GB of active binlog file. Otherwise gtidAt.
+ */
+export async function snapshotGtid(conn: mysql.Connection | mysql.PoolConnection, at: BinlogCoordinate): Promise<string> {
+  const end = async () => {
+    const [[m]] = await conn.query('SHOW MASTER STATUS') as [Array<{ File: string; Position: number | string }>, unknown];
+    return m && m.File === at.file && Number(m.Position) === at.pos;
+  };
+  // A user without the right to SHOW MASTER STATUS takes the scan.
+  if (await end().catch(() => false)) {
+    const [[r]] = await conn.query('SELECT @@gtid_binlog_pos AS g') as [Array<{ g: string }>, unknown];
+    // Why again: a commit between the first check and the read would be in @@gtid_binlog_pos but not in the snapshot.
+    if (await end().catch(() => false)) return String(r.g);
+  }
+  return gtidAt(conn, at);
+}
+
+/**
  * The GTID position of a binlog coordinate. Costly: the server reads the
  * binlog file from its start up to `pos`. For one-off reads (a verification
  * pass), never per chunk.

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as mysql from 'mysql2/promise';
 import { isImagoError } from '../../lib/errors';
+import { gtidAt, openSnapshot, snapshotGtid } from '../../lib/sql';
 import { identityConversion, type ConversionModule, type Row } from '../../transfer/conversion';
 import { flushTo, readUoldPosition } from '../../transfer/flush';
 import { GtidPosition } from '../../transfer/position';
@@ -90,6 +91,24 @@ describe('transfer: copy + follow under concurrent writes (identity)', () => {
       await until(t, (x) => x.phase === 'following', 60_000);
       assert.ok(t.progress().rowsCopied > slow, 'the rest of the table, copied without rest');
     } finally { ac.abort(); await running; }
+  });
+
+  it("a snapshot's GTID position is BINLOG_GTID_POS's, read without a scan when nothing was written since (a quiescent Uold), under writes too", async () => {
+    const c = await mysql.createConnection({ uri: p.rootOld });
+    const stop = { stop: false };
+    try {
+      const check = async () => {
+        const at = await openSnapshot(c);
+        const fast = await snapshotGtid(c, at);
+        assert.equal(fast, await gtidAt(c, at), `at ${at.file}:${at.pos}`);
+        await c.query('COMMIT');
+      };
+      await check(); // quiescent: the fast path
+      const load = writeLoad(p.rootOld, { maxId: 22_000, untilStopped: stop });
+      for (let i = 0; i < 30; i++) await check(); // under writes: whichever path, the same position
+      stop.stop = true;
+      assert.ok(await load > 0);
+    } finally { stop.stop = true; await c.end(); }
   });
 
   it('flushTo times out with TRANSFER_FLUSH_TIMEOUT when Unew is behind (no transfer running)', async () => {

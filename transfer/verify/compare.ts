@@ -4,7 +4,7 @@
  * with Unew by key; the re-check of differences on rows that moved meanwhile.
  */
 import type * as mysql from 'mysql2/promise';
-import { connect, connectPool, gtidAt, id, inList, openSnapshot } from '../../lib/sql';
+import { connect, connectPool, snapshotGtid, id, inList, openSnapshot } from '../../lib/sql';
 import type { ConversionModule, Row } from '../conversion';
 import { flushTo } from '../flush';
 import { Inspector } from '../inspector';
@@ -98,9 +98,9 @@ export function finish(report: VerifyReport): VerifyReport {
   return report;
 }
 
-/** Opens a Uold snapshot on `conn` and returns its exact GTID position (one BINLOG_GTID_POS per pass). */
+/** Opens a Uold snapshot on `conn` and returns its exact GTID position (a BINLOG_GTID_POS per pass, unless Uold is quiescent). */
 export async function uoldSnapshot(conn: mysql.PoolConnection): Promise<GtidPosition> {
-  return GtidPosition.parse(await gtidAt(conn, await openSnapshot(conn)));
+  return GtidPosition.parse(await snapshotGtid(conn, await openSnapshot(conn)));
 }
 
 /** Opens a Unew snapshot once Unew has applied `p`; returns the position that snapshot reflects. */

@@ -5,5 +5,5 @@
  * (binlog-scan.ts); what they share is in compare.ts.
  */
 export { verify } from './full';
-export { verifyChangedSince } from './changed-since';
+export { verifyChangedSince, WindowCheck } from './changed-since';
 export type { VerifyOptions, VerifyReport, RowDiff } from './compare';
