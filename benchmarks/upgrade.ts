@@ -126,7 +126,7 @@ async function run(values: Record<string, string | undefined>, size: { users: nu
     console.log(`\nhardware: ${hardwareLine()}; ${size.items} items, ${size.users} users, ${size.bids} bids; ${values.rate} req/s ${values.mix} mix`);
     console.log('| figure | value | target |\n|---|---|---|');
     console.log(`| outcome | ${status.outcome}; ${w.requests} requests, ${w.errors} failed | completed, 0 failed |`);
-    console.log(`| cut-over hold → release | ${cut.totalMs.toFixed(1)} ms (hold ${cut.holdMs.toFixed(1)}, drain ${cut.drainMs.toFixed(1)}, flush ${cut.flushMs.toFixed(1)}, verify ${cut.verifyMs}, switch ${cut.switchMs.toFixed(1)}, release ${cut.releaseMs.toFixed(1)}) | |`);
+    console.log(`| cut-over hold → release | ${cut.totalMs.toFixed(1)} ms (hold ${cut.holdMs.toFixed(1)}, drain ${cut.drainMs.toFixed(1)}, flush ${cut.flushMs.toFixed(1)}, verify ${cut.verifyMs.toFixed(1)}, smoke test ${(cut.smokeMs ?? 0).toFixed(1)}, switch ${cut.switchMs.toFixed(1)}, release ${cut.releaseMs.toFixed(1)}) | |`);
     console.log(`| pause: largest client latency from termination start to 1 s after the switchover, minus the median p99 before | ${worst} - ${p99Before} = ${Math.max(0, worst - p99Before)} ms | ≤ 100 ms |`);
     console.log(`| testing phase (mirroring, compare, full verification with niceRatio ${plan.verify.niceRatio ?? 1}): largest client latency, minus the median p99 before | ${worstTesting} - ${p99Before} = ${Math.max(0, worstTesting - p99Before)} ms | |`);
     console.log(`| event-loop stalls > 50 ms of the benchmark process (ingress, clients, worker) from testing to the pause's end | ${stallsNear.length ? stallsNear.join('; ') : 'none'} | |`);

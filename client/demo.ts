@@ -184,7 +184,7 @@ async function runDemo(opts: DemoOptions, run: RunState): Promise<number> {
   const pause = Math.max(0, ...around.map((b) => b.max));
   console.log(pal.bold(`Upgrade ${status.outcome}: ${plan.system} ${plan.from.version} → ${plan.to.version}`));
   console.log(table([
-    ['cut-over (hold → release)', `${formatMs(cut.totalMs)} (hold ${formatMs(cut.holdMs)}, drain ${formatMs(cut.drainMs)}, flush ${formatMs(cut.flushMs)}, verify ${formatMs(cut.verifyMs)}, `
+    ['cut-over (hold → release)', `${formatMs(cut.totalMs)} (hold ${formatMs(cut.holdMs)}, drain ${formatMs(cut.drainMs)}, flush ${formatMs(cut.flushMs)}, verify ${formatMs(cut.verifyMs)}, smoke test ${formatMs(cut.smokeMs ?? 0)}, `
       + `switch ${formatMs(cut.switchMs)}, record ${formatMs(cut.recordMs)}, release ${formatMs(cut.releaseMs)}; attempt ${cut.attempt}, ${cut.mode})`],
     ['largest client latency around the switch', formatMs(pause)],
     ['client requests', `${formatNumber(w.requests - overload.length)} sent: ${formatNumber(failed.length)} failed, ${formatNumber(w.rejected)} business rejections (409)`

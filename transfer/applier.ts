@@ -268,6 +268,21 @@ export class Applier {
    * (nothing stays written). Milliseconds per key, or null while Unew holds
    * fewer keys than a batch.
    */
+  /**
+   * The time (ms) of a fixed CPU-bound statement on Unew's server: taken
+   * before the copy and beside each refresh probe, their ratio is how much
+   * the copy slows the server's statements at that moment.
+   */
+  async referenceMs(runs = 1): Promise<number> {
+    let best = Infinity;
+    for (let i = 0; i < runs; i++) {
+      const t0 = process.hrtime.bigint();
+      await this.conn.query('SELECT BENCHMARK(20000, MD5(?)) AS b', ['imago']); // about 7 ms on an idle core here
+      best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    return best;
+  }
+
   async probeRefresh(plan: RefreshPlan, keyCols: string[], limit: number): Promise<number | null> {
     await this.conn.query('START TRANSACTION');
     try {

@@ -218,11 +218,13 @@ export class Transfer extends CopyControls {
 
       const followerApplier = new Applier(target, pre.tables);
       await on('target', 'preparing the follower', () => followerApplier.init());
+      // Before the copy starts: the server's pace with nothing of ours running (see Follower.probeRefresh).
+      const referenceMs = await followerApplier.referenceMs(3).catch(() => null);
       streamer = new Streamer({ url: o.source.url, database: o.source.database, tables: [...pre.tables.keys()], serverId: o.serverId }, state.appliedGtid);
       // Why: the follower listens before the stream starts; a transaction delivered in between would be lost.
       const follower = new Follower({
         applier: followerApplier, conn: target, streamer, tables: pre.tables, refresh: pre.refresh,
-        maxApplyBatch: o.maxApplyBatch, refreshBatch: o.refreshBatch,
+        maxApplyBatch: o.maxApplyBatch, refreshBatch: o.refreshBatch, referenceMs,
         applied: GtidPosition.parse(state.appliedGtid), eventsApplied: state.eventsApplied,
       });
       this.follower = follower;

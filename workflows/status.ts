@@ -71,6 +71,8 @@ export interface CutoverReport {
   drainMs: number;
   flushMs: number;
   verifyMs: number;
+  /** The smoke test's GET on the target, inside the hold (0 in reports made before it was counted apart from verifyMs). */
+  smokeMs?: number;
   switchMs: number;
   /** Recording the point of no return with the workflow (a signal), inside the hold. */
   recordMs: number;

@@ -47,7 +47,7 @@ export async function runCutover(steps: CutoverSteps, ctx: CutoverContext, repor
     await steps.flush(position); report.flushMs = lap();
     expectActive();
     await steps.verifyWindow(); report.verifyMs = lap();
-    await steps.smokeTest(); report.verifyMs += lap();
+    await steps.smokeTest(); report.smokeMs = lap();
     expectActive();
     await steps.switchInterceptors(); report.switchMs = lap();
     expectActive();

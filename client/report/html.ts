@@ -115,13 +115,13 @@ function verificationSection(d: ReportData): string {
 
 function cutoverSection(d: ReportData): string {
   if (d.cutovers.length === 0) return '<p class="muted">No cut-over was attempted.</p>';
-  const cols = ['holdMs', 'drainMs', 'flushMs', 'verifyMs', 'switchMs', 'recordMs', 'providerMs', 'releaseMs', 'totalMs'] as const;
+  const cols = ['holdMs', 'drainMs', 'flushMs', 'verifyMs', 'smokeMs', 'switchMs', 'recordMs', 'providerMs', 'releaseMs', 'totalMs'] as const;
   return `<table><tr><th>attempt</th><th>mode</th><th>switched</th>${cols.map((c) => `<th>${c.replace('Ms', '')}</th>`).join('')}<th>rows verified</th><th>error</th></tr>${d.cutovers.map((c) =>
     `<tr><td class="num">${esc(c.attempt)}</td><td>${esc(c.mode ?? '')}</td><td>${c.switched ? '<span class="ok">yes</span>' : '<span class="bad">no</span>'}</td>`
-    + `${cols.map((k) => `<td class="num">${esc(formatMs(c[k]))}</td>`).join('')}`
+    + `${cols.map((k) => `<td class="num">${esc(formatMs(c[k] ?? 0))}</td>`).join('')}`
     + `<td class="num">${esc(formatNumber(c.changedRowsVerified))}</td><td>${esc(c.error ?? '')}</td></tr>`).join('')}</table>`
     + '<p class="muted">mode: fresh (hold → release), forward (finished a switch an earlier attempt committed), restored (back on Uold), refused (the dry run failed; nobody held). '
-    + "hold: new requests held at every interceptor; drain: in-flight ones finished; flush: Unew caught up with Uold's final position; verify: rows changed since the last verification; "
+    + "hold: new requests held at every interceptor; drain: in-flight ones finished; flush: Unew caught up with Uold's final position; verify: rows changed since the last verification; smoke: the smoke test's request to Unew; "
     + 'switch, record (the point of no return, recorded with the workflow), provider (e.g. the load balancer) and release: traffic to Unew. Total is the pause clients saw.</p>';
 }
 
