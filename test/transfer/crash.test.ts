@@ -58,7 +58,7 @@ describe('transfer: kill -9 and restart resume exactly', () => {
       stop.stop = true;
       await load.catch(() => 0);
       await child.stop(5_000);
-      fs.rmSync(log, { force: true }); // read only while the test runs (a failure's message carries its tail)
+      fs.rmSync(log, { force: true }); // each run used to leave it in the temporary folder
     }
   });
 });
