@@ -133,8 +133,8 @@ export function createTransferActivities(client: () => Client) {
             if (c.stop) stop.abort();
             if (!controls || c.paused !== controls.paused) { if (c.paused) transfer.pause(); else transfer.resume(); }
             if (!controls || c.chunkSize !== controls.chunkSize) transfer.setChunkSize(c.chunkSize);
-            if (!controls || c.maxLagMs !== controls.maxLagMs || c.maxThreadsRunning !== controls.maxThreadsRunning) {
-              transfer.setThrottle({ maxLagMs: c.maxLagMs, maxThreadsRunning: c.maxThreadsRunning });
+            if (!controls || c.maxLagMs !== controls.maxLagMs || c.maxThreadsRunning !== controls.maxThreadsRunning || c.niceRatio !== controls.niceRatio) {
+              transfer.setThrottle({ maxLagMs: c.maxLagMs, maxThreadsRunning: c.maxThreadsRunning, ...(c.niceRatio === undefined ? {} : { niceRatio: c.niceRatio }) });
             }
             controls = c;
           } catch { /* the workflow may be busy or gone; keep going, the heartbeat decides */ }

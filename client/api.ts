@@ -98,7 +98,7 @@ export interface WatchOptions {
   onlyChanges?: boolean;
 }
 
-export type ThrottleChange = Partial<Pick<TransferControls, 'chunkSize' | 'maxThreadsRunning' | 'maxLagMs'>>;
+export type ThrottleChange = Partial<Pick<TransferControls, 'chunkSize' | 'maxThreadsRunning' | 'maxLagMs' | 'niceRatio'>>;
 
 /** The default workflow id of a plan: `imago-<plan name>`, one live upgrade per plan name. */
 export function defaultWorkflowId(planName: string): string { return `imago-${planName}`; }

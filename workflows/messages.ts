@@ -16,7 +16,7 @@ import type { CutoverCheckReport, TransferControls, TransferEdgeEvent, UpgradeSt
 
 export interface ApproveArgs { by?: string; note?: string }
 export interface ReasonArgs { reason: string; by?: string }
-export type ThrottleArgs = Partial<Pick<TransferControls, 'chunkSize' | 'maxThreadsRunning' | 'maxLagMs'>>;
+export type ThrottleArgs = Partial<Pick<TransferControls, 'chunkSize' | 'maxThreadsRunning' | 'maxLagMs' | 'niceRatio'>>;
 
 /** Operator approval of the switchover (testing → termination). Valid only while awaiting approval. */
 export const approveUpdate = defineUpdate<string, [ApproveArgs]>('approve');
@@ -63,7 +63,7 @@ export const DESCRIPTIONS = {
   pause: 'Pause the data copy (while data is transferred). No input.',
   resume: 'Resume a paused copy. No input.',
   finalize: 'End the post-switchover window now. No input.',
-  setThrottle: 'Change the copy while it runs. Input: any of {"chunkSize": 500, "maxThreadsRunning": 25, "maxLagMs": 2000}.',
+  setThrottle: 'Change the copy while it runs. Input: any of {"chunkSize": 500, "maxThreadsRunning": 25, "maxLagMs": 2000, "niceRatio": 0.5}.',
   rollback: 'Return every client to Uold during the post-switchover window (plans with postSwitchover.rollback; refused otherwise, with the reason). Input: {"reason": "…"}.',
   cutoverCheck: "The cut-over's dry run: every check and its figure, nobody held (testing or awaiting approval). No input.",
   transferEdge: "Imago's own, from the transfer activity: do not send. A hand-made one is refused and recorded in status.signals.",

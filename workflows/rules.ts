@@ -33,7 +33,7 @@ export interface Refusal { code: ErrorCode; reason: string }
 export const TRANSFER_PHASES: readonly Phase[] = ['data-transfer', 'testing', 'awaiting-approval'];
 /** Phases in which Unew is up and following, so the cut-over's dry run can measure it. */
 export const CHECKABLE_PHASES: readonly Phase[] = ['testing', 'awaiting-approval'];
-export const THROTTLE_KEYS = ['chunkSize', 'maxThreadsRunning', 'maxLagMs'] as const;
+export const THROTTLE_KEYS = ['chunkSize', 'maxThreadsRunning', 'maxLagMs', 'niceRatio'] as const;
 
 const wrong = (reason: string): Refusal => ({ code: 'IMAGO_WRONG_PHASE', reason });
 
@@ -116,6 +116,7 @@ function throttleProblems(arg: unknown): string | null {
   const problems: string[] = [];
   for (const [k, v] of Object.entries(arg)) {
     if (!(THROTTLE_KEYS as readonly string[]).includes(k)) problems.push(`unknown throttle setting '${k}' (known: ${THROTTLE_KEYS.join(', ')})`);
+    else if (k === 'niceRatio') { if (typeof v !== 'number' || !(v >= 0 && v <= 100)) problems.push('niceRatio must be a number from 0 to 100'); }
     else if (!Number.isInteger(v) || (v as number) < 1) problems.push(`${k} must be a positive integer`);
   }
   if (!Object.keys(arg).length) problems.push(`give at least one of ${THROTTLE_KEYS.join(', ')}`);

@@ -33,6 +33,8 @@ export interface TransferControls {
   paused: boolean;
   chunkSize: number;
   maxThreadsRunning: number;
+  /** After each chunk the copy rests this many times the chunk's time (absent in upgrades started before it existed). */
+  niceRatio?: number;
   maxLagMs: number;
   /** Set when the workflow wants the transfer activity to stop. */
   stop: boolean;

@@ -9,7 +9,7 @@ export function initialStatus(input: UpgradeInput, now: number): UpgradeStatus {
   return {
     upgradeId, system: plan.system, from: plan.from.version, to: plan.to.version, provider: plan.unew.provider,
     phase: 'bootstrapping', phaseStartedAt: now, timings: [], unew: null, transfer: null,
-    controls: { paused: false, stop: false, chunkSize: plan.transfer.chunkSize, maxThreadsRunning: plan.transfer.maxThreadsRunning, maxLagMs: plan.transfer.maxLagMs },
+    controls: { paused: false, stop: false, chunkSize: plan.transfer.chunkSize, maxThreadsRunning: plan.transfer.maxThreadsRunning, maxLagMs: plan.transfer.maxLagMs, niceRatio: plan.transfer.niceRatio },
     tests: [], compare: null, verification: null, gate: null,
     approval: { policy: plan.approval.policy, approved: false }, cutovers: [], cutoverCheck: null, pointOfNoReturnPassed: false, pointOfNoReturn: null,
     lastError: null, abortReason: null, outcome: 'running', preflight: null, signals: [], transferError: null, uoldRetirement: null, runs: 1, continuations: [],

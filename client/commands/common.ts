@@ -85,6 +85,15 @@ export function requiredString(ctx: Context, name: string, what: string): string
   return v;
 }
 
+/** A number from 0 to 100 (a rest ratio), or undefined when the flag is absent. */
+export function ratio(ctx: Context, name: string): number | undefined {
+  const v = ctx.values[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v === '' || !Number.isFinite(n) || n < 0 || n > 100) throw imagoError('CLIENT_USAGE', `--${name} ${String(v)}: expected a number from 0 to 100`);
+  return n;
+}
+
 export function positiveInt(ctx: Context, name: string): number | undefined {
   const v = ctx.values[name];
   if (v === undefined) return undefined;

@@ -7,7 +7,7 @@ import { imagoError } from '../../lib/errors';
 import { EXIT_CODES } from '../../workflows/status';
 import type { ImagoClient } from '../api';
 import { printJson } from '../output';
-import { positiveInt, requiredString, withClient, type CommandSpec, type Context } from './common';
+import { positiveInt, ratio, requiredString, withClient, type CommandSpec, type Context } from './common';
 
 /**
  * One verb: `prepare` reads and checks the options (a usage error is reported
@@ -40,13 +40,13 @@ export const controlCommands: CommandSpec[] = [
   verb('resume', 'Resume a paused data copy.', () => (c, id) => c.resume(id)),
   verb('throttle', 'Change the copy chunk size and throttle thresholds while it runs.',
     (ctx) => {
-      const change = { chunkSize: positiveInt(ctx, 'chunk-size'), maxThreadsRunning: positiveInt(ctx, 'max-threads-running'), maxLagMs: positiveInt(ctx, 'max-lag-ms') };
+      const change = { chunkSize: positiveInt(ctx, 'chunk-size'), maxThreadsRunning: positiveInt(ctx, 'max-threads-running'), maxLagMs: positiveInt(ctx, 'max-lag-ms'), niceRatio: ratio(ctx, 'nice-ratio') };
       const given = Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined));
-      if (Object.keys(given).length === 0) throw imagoError('CLIENT_USAGE', 'throttle needs at least one of --chunk-size, --max-threads-running, --max-lag-ms');
+      if (Object.keys(given).length === 0) throw imagoError('CLIENT_USAGE', 'throttle needs at least one of --chunk-size, --max-threads-running, --max-lag-ms, --nice-ratio');
       return (c, id) => c.setThrottle(id, given);
     },
-    { options: { 'chunk-size': { type: 'string' }, 'max-threads-running': { type: 'string' }, 'max-lag-ms': { type: 'string' } },
-      details: '  --chunk-size N            rows per copy chunk\n  --max-threads-running N   throttle when Uold runs more threads\n  --max-lag-ms N            throttle when Unew lags more' }),
+    { options: { 'chunk-size': { type: 'string' }, 'max-threads-running': { type: 'string' }, 'max-lag-ms': { type: 'string' }, 'nice-ratio': { type: 'string' } },
+      details: '  --chunk-size N            rows per copy chunk\n  --max-threads-running N   throttle when Uold runs more threads\n  --max-lag-ms N            throttle when Unew lags more\n  --nice-ratio R            rest R times each chunk\'s time after it (0 to 100; 0: no rest)' }),
   verb('finalize', 'End the post-switchover window now; Uold is released per policy.', () => (c, id) => c.finalize(id)),
   {
     name: 'cutover check', positionals: ['id'], connects: true,

@@ -87,11 +87,12 @@ describe('client: imago CLI against a real dev server and the test-double workfl
     const bad = await cli(['throttle', workflowId, '--chunk-size', '0']);
     assert.equal(bad.code, 1);
     assert.match(bad.err, /CLIENT_USAGE: .*--chunk-size 0/);
-    const th = await cli(['throttle', workflowId, '--chunk-size', '500', '--max-lag-ms', '2500', '--json']);
+    assert.match((await cli(['throttle', workflowId, '--nice-ratio', '200'])).err, /CLIENT_USAGE: .*--nice-ratio 200: expected a number from 0 to 100/);
+    const th = await cli(['throttle', workflowId, '--chunk-size', '500', '--max-lag-ms', '2500', '--nice-ratio', '0.5', '--json']);
     assert.equal(th.code, 0, th.err);
     assert.deepEqual(
-      (({ chunkSize, maxLagMs, maxThreadsRunning }) => ({ chunkSize, maxLagMs, maxThreadsRunning }))(JSON.parse(th.out).result),
-      { chunkSize: 500, maxLagMs: 2500, maxThreadsRunning: 25 });
+      (({ chunkSize, maxLagMs, maxThreadsRunning, niceRatio }) => ({ chunkSize, maxLagMs, maxThreadsRunning, niceRatio }))(JSON.parse(th.out).result),
+      { chunkSize: 500, maxLagMs: 2500, maxThreadsRunning: 25, niceRatio: 0.5 });
     assert.equal((await cli(['resume', workflowId])).code, 0);
 
     await waitForStatus(workflowId, (s) => s.phase === 'awaiting-approval');

@@ -34,6 +34,10 @@ describe('operator message rules (workflows/rules.ts)', () => {
     assert.equal(bad.code, 'IMAGO_OPTIONS_INVALID');
     assert.match(bad.reason, /unknown throttle setting 'colour'/);
     assert.match(bad.reason, /chunkSize must be a positive integer/);
+    // The copy's rest ratio is a number from 0 (no rest) to 100, not an integer.
+    assert.equal(refusal('setThrottle', view(), { niceRatio: 0.5 }), null);
+    assert.equal(refusal('setThrottle', view(), { niceRatio: 0 }), null);
+    assert.match(refusal('setThrottle', view(), { niceRatio: -1 })!.reason, /niceRatio must be a number from 0 to 100/);
   });
 
   it('finalize and rollback only in the post-switchover window; rollback says why it is not available', () => {
