@@ -16,6 +16,30 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/**
+ * `n` distinct free ports: every one is held open until all are chosen. Taken one after the
+ * other, two could be the same number (the kernel may hand a just-closed port out again):
+ * a dev server then failed with "address already in use" on its own second port.
+ */
+export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const srv = net.createServer();
+      srv.unref();
+      servers.push(srv);
+      ports.push(await new Promise<number>((resolve, reject) => {
+        srv.on('error', reject);
+        srv.listen(0, host, () => { const a = srv.address(); resolve(typeof a === 'object' && a ? a.port : 0); });
+      }));
+    }
+    return ports;
+  } finally {
+    await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
+  }
+}
+
 /** Resolves once something accepts TCP connections on host:port, or rejects at the deadline. */
 export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { freePort } from './ports';
+import { freePorts } from './ports';
 import { ManagedProcess } from './proc';
 import { imagoError } from './errors';
 
@@ -77,10 +77,25 @@ export class TemporalDevServer {
   get uiUrl(): string | undefined { return this.opts.uiPort ? `http://127.0.0.1:${this.opts.uiPort}` : undefined; }
 
   async start(): Promise<this> {
+    // A port another process takes between our choice and the server's bind is tried again with new
+    // ones (the frontend's own port too, unless it was given or kept from a previous start).
+    for (let attempt = 1; ; attempt++) {
+      const fixed = !!(this.port || this.opts.port);
+      try {
+        return await this.startOnce();
+      } catch (err) {
+        if (attempt >= 3 || !/address already in use/.test((err as Error).message)) throw err;
+        if (!fixed) this.port = 0;
+      }
+    }
+  }
+
+  private async startOnce(): Promise<this> {
     const bin = resolveTemporalBinary();
-    this.port = this.port || this.opts.port || await freePort();
+    const [p0, httpPort, metricsPort] = await freePorts(3);
+    this.port = this.port || this.opts.port || p0;
     const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(this.port),
-      '--http-port', String(await freePort()), '--metrics-port', String(await freePort()),
+      '--http-port', String(httpPort === this.port ? p0 : httpPort), '--metrics-port', String(metricsPort === this.port ? p0 : metricsPort),
       '--log-level', 'warn', '--namespace', this.namespace];
     if (this.opts.uiPort) args.push('--ui-port', String(this.opts.uiPort)); else args.push('--headless');
     if (this.opts.dbFile) args.push('--db-filename', this.opts.dbFile);
