@@ -3,17 +3,8 @@ import * as net from 'node:net';
 /** Asks the kernel for a free TCP port on loopback. There is a short race
  * between closing the probe socket and the caller binding it; callers that
  * start a server retry on EADDRINUSE. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return (await freePorts(1, host))[0];
 }
 
 /**

@@ -243,12 +243,8 @@ export class Applier {
     let result: { lastKey: unknown[] | null; rows: number; explain?: ExplainRow[] } = { lastKey: after, rows: 0 };
     let explain: ExplainRow[] | undefined;
     await this.inTransaction(async () => {
-      const q = keysetSelect(null, plan.table, keyCols, after, limit, null, idList(keyCols));
-      const [rows] = await this.conn.query(q.sql, q.params) as [Row[], unknown];
-      const keys = rows.map((r) => keyOf(r, keyCols));
+      const { keys, params } = await this.passBatch(plan, keyCols, after, limit);
       if (keys.length) {
-        const list = keyCols.length === 1 ? keys.map((k) => k[0]) : keys;
-        const params = Array.from({ length: placeholderCount(plan.setSql) }, () => list);
         // The plan of a full batch, read before it runs (EXPLAIN changes nothing): see wholeTableScans.
         if (opts.explain && keys.length === limit) [explain] = await this.conn.query(`EXPLAIN ${plan.setSql}`, params) as [ExplainRow[], unknown];
         await this.conn.query(plan.setSql, params);
@@ -262,12 +258,15 @@ export class Applier {
     return result;
   }
 
-  /**
-   * Times one batch of a refresh pass during the copy, for the ETA: the
-   * pass's setSql on the first `limit` keys Unew already holds, rolled back
-   * (nothing stays written). Milliseconds per key, or null while Unew holds
-   * fewer keys than a batch.
-   */
+  /** The next `limit` keys of a pass's table after `after`, and its setSql's parameters for them (every ? the list). */
+  private async passBatch(plan: RefreshPlan, keyCols: string[], after: unknown[] | null, limit: number): Promise<{ keys: unknown[][]; params: unknown[] }> {
+    const q = keysetSelect(null, plan.table, keyCols, after, limit, null, idList(keyCols));
+    const [rows] = await this.conn.query(q.sql, q.params) as [Row[], unknown];
+    const keys = rows.map((r) => keyOf(r, keyCols));
+    const list = keyCols.length === 1 ? keys.map((k) => k[0]) : keys;
+    return { keys, params: Array.from({ length: placeholderCount(plan.setSql) }, () => list) };
+  }
+
   /**
    * The time (ms) of a fixed CPU-bound statement on Unew's server: taken
    * before the copy and beside each refresh probe, their ratio is how much
@@ -283,16 +282,19 @@ export class Applier {
     return best;
   }
 
+  /**
+   * Times one batch of a refresh pass during the copy, for the ETA: the
+   * pass's setSql on the first `limit` keys Unew already holds, rolled back
+   * (nothing stays written). Milliseconds per key, or null while Unew holds
+   * fewer keys than a batch.
+   */
   async probeRefresh(plan: RefreshPlan, keyCols: string[], limit: number): Promise<number | null> {
     await this.conn.query('START TRANSACTION');
     try {
-      const q = keysetSelect(null, plan.table, keyCols, null, limit, null, idList(keyCols));
-      const [rows] = await this.conn.query(q.sql, q.params) as [Row[], unknown];
-      if (rows.length < limit) return null;
-      const keys = rows.map((r) => keyOf(r, keyCols));
-      const list = keyCols.length === 1 ? keys.map((k) => k[0]) : keys;
+      const { keys, params } = await this.passBatch(plan, keyCols, null, limit);
+      if (keys.length < limit) return null;
       const t0 = process.hrtime.bigint();
-      await this.conn.query(plan.setSql, Array.from({ length: placeholderCount(plan.setSql) }, () => list));
+      await this.conn.query(plan.setSql, params);
       return Number(process.hrtime.bigint() - t0) / 1e6 / keys.length;
     } finally {
       await this.conn.query('ROLLBACK');

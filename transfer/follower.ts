@@ -52,9 +52,8 @@ export class Follower {
   tableStates = new Map<string, TableState>();
   refreshStates = new Map<string, RefreshState>();
   /** Per pass, a batch's cost timed during the copy (ms per key, rolled back): the ETA's pace for it until it runs. */
-  readonly refreshProbes = new Map<string, { msPerKey: number; at: number }>();
+  private readonly refreshProbes = new Map<string, { samples: number[]; at: number }>();
   private lastProbe = 0;
-  private readonly probeSamples = new Map<string, number[]>();
   /** What the operator should know about the passes (e.g. a setSql that scans a table per batch). */
   readonly warnings: string[] = [];
   private readonly explained = new Set<string>();
@@ -147,6 +146,12 @@ export class Follower {
     return this.d.refresh.find((p) => !this.refreshStates.get(p.id)?.done);
   }
 
+  /** A pass's cost per key as timed during the copy: the median of its last five probes (undefined before one). */
+  refreshMsPerKey(id: string): number | undefined {
+    const s = this.refreshProbes.get(id)?.samples;
+    return s ? [...s].sort((a, b) => a - b)[Math.floor((s.length - 1) / 2)] : undefined;
+  }
+
   /**
    * During the copy, times a batch of each pass (one not timed for REPROBE_MS), once Unew
    * holds a batch of its keys: a few milliseconds, rolled back. An estimate
@@ -168,9 +173,7 @@ export class Follower {
     const slowdown = now !== null && this.d.referenceMs ? Math.max(1, now / this.d.referenceMs) : 1;
     // The median of the last five: one probe beside a burst of the copy (seen at 12M rows: the ETA doubled
     // for 30 s) moves the estimate no more than one that ran alone.
-    const samples = [...(this.probeSamples.get(p.id) ?? []), ms / slowdown].slice(-5);
-    this.probeSamples.set(p.id, samples);
-    this.refreshProbes.set(p.id, { msPerKey: [...samples].sort((a, b) => a - b)[Math.floor((samples.length - 1) / 2)], at: Date.now() });
+    this.refreshProbes.set(p.id, { samples: [...(this.refreshProbes.get(p.id)?.samples ?? []), ms / slowdown].slice(-5), at: Date.now() });
   }
 
   private async refreshStep(p: RefreshPlan & { keyCols: string[] }): Promise<void> {

@@ -134,7 +134,7 @@ export class Transfer extends CopyControls {
     const own = this.refreshEta.rate();
     if (own !== null && own > 0) return copy + left / own;
     // Before the passes run: each pass's rows left at the cost of a batch timed during the copy, when every pass has one.
-    const probes = this.refreshPlans.map((p) => this.follower?.refreshProbes.get(p.id)?.msPerKey);
+    const probes = this.refreshPlans.map((p) => this.follower?.refreshMsPerKey(p.id));
     if (probes.every((ms): ms is number => ms !== undefined)) {
       return copy + refresh.reduce((a, r, i) => a + Math.max(0, r.total - r.done) * probes[i] / 1000, 0);
     }
